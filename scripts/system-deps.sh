@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the system packages the project needs, with apt-get when run as root;
+# otherwise says what to install. `run`: bubblewrap (command sandbox). `test`: also chromium.
+set -euo pipefail
+want=(bubblewrap)
+[[ ${1:-run} == test ]] && want+=(chromium)
+
+missing=()
+for pkg in "${want[@]}"; do
+  case $pkg in
+    bubblewrap) command -v bwrap >/dev/null || missing+=(bubblewrap) ;;
+    chromium) command -v chromium >/dev/null || missing+=(chromium) ;;
+  esac
+done
+((${#missing[@]})) || exit 0
+
+if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+  echo "installing system packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "missing system packages: ${missing[*]}" >&2
+  echo "  install them with: sudo apt-get install ${missing[*]}" >&2
+  [[ ${1:-run} == test ]] && echo "  (tests that need them are skipped outside CI and fail in CI)" >&2
+  [[ " ${missing[*]} " == *" bubblewrap "* ]] && \
+    echo "  without bubblewrap, execute_command is refused (or set SANDBOX=none, unsandboxed)" >&2
+  exit 0
+fi

@@ -1,0 +1,1 @@
+"""AI Orchestrator: a self-hosted platform for AI agents on local models."""

@@ -1,0 +1,11 @@
+"""All routes under /api/v1."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from orchestrator.api.routes import auth, conversations, system, users
+
+api_router = APIRouter(prefix="/api/v1")
+for module in (auth, users, conversations, system):
+    api_router.include_router(module.router)

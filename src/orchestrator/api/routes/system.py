@@ -1,0 +1,69 @@
+"""Health (no login), machine statistics and the models on offer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from importlib.metadata import version
+
+import psutil
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from orchestrator.api.deps import CurrentUser, RuntimeDep, SessionDep
+from orchestrator.db.models import Conversation, Message, Run, User
+from orchestrator.schemas.system import Counts, HealthOut, ResourceUsage, StatsOut
+
+router = APIRouter(prefix="/system", tags=["system"])
+VERSION = version("ai-orchestrator")
+
+
+@router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
+async def health(db: SessionDep) -> JSONResponse:
+    """Liveness and database reachability; needs no login."""
+    try:
+        await asyncio.wait_for(db.execute(text("SELECT 1")), timeout=5)
+        database = "ok"
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        database = f"error: {type(exc).__name__}"
+    ok = database == "ok"
+    body = HealthOut(status="ok" if ok else "degraded", version=VERSION, database=database)
+    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+
+
+def _usage(data_dir: str) -> ResourceUsage:
+    memory = psutil.virtual_memory()
+    disk = psutil.disk_usage(data_dir)
+    return ResourceUsage(
+        cpu_percent=psutil.cpu_percent(interval=None),
+        cpu_count=psutil.cpu_count() or 1,
+        memory_total=memory.total,
+        memory_used=memory.used,
+        memory_percent=memory.percent,
+        disk_total=disk.total,
+        disk_used=disk.used,
+        disk_percent=disk.percent,
+        process_rss=psutil.Process().memory_info().rss,
+    )
+
+
+@router.get("/stats")
+async def stats(user: CurrentUser, db: SessionDep, runtime: RuntimeDep) -> StatsOut:
+    """CPU, memory, disk and uptime, with the caller's own counts (and users for admins)."""
+
+    async def count(query: object) -> int:
+        return await db.scalar(query) or 0  # type: ignore[call-overload, no-any-return]
+
+    mine = Conversation.user_id == user.id
+    counts = Counts(
+        conversations=await count(select(func.count()).select_from(Conversation).where(mine)),
+        messages=await count(
+            select(func.count()).select_from(Message).join(Conversation).where(mine)
+        ),
+        runs=await count(select(func.count()).select_from(Run).where(Run.user_id == user.id)),
+        users=await count(select(func.count()).select_from(User)) if user.role == "admin" else None,
+    )
+    usage = await asyncio.to_thread(_usage, str(runtime.settings.data_dir))
+    return StatsOut(uptime_seconds=time.time() - runtime.started_at, system=usage, counts=counts)

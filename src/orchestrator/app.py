@@ -1,0 +1,52 @@
+"""The ASGI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from orchestrator.api import errors
+from orchestrator.api.middleware import BodySizeLimit, SecurityHeaders
+from orchestrator.api.router import api_router
+from orchestrator.core.config import Settings
+from orchestrator.runtime import Runtime
+from orchestrator.web import mount_web_app
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    """Build the app; a given `runtime` is used as is (and not closed), else one is made."""
+    settings = runtime.settings if runtime else (settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Runtime]]:
+        own = runtime is None
+        active = runtime or Runtime.create(settings)
+        try:
+            yield {"runtime": active}
+        finally:
+            if own:
+                await active.close()
+
+    app = FastAPI(
+        title="AI Orchestrator",
+        version="0.1.0",
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+    )
+    errors.install(app)
+    app.include_router(api_router)
+    mount_web_app(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(SecurityHeaders)
+    return app

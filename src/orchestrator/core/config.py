@@ -1,0 +1,133 @@
+"""One validated `Settings` object, read from the environment or `.env`.
+
+Created once at start-up (`Settings()`), then passed down; nothing deep in the code
+reads the environment itself.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SECRET_FILE = "secret_key"  # noqa: S105 - a file name
+MIN_SECRET_LENGTH = 32
+_PLACEHOLDER_SECRETS = {
+    "changethis",
+    "changeme",
+    "secret",
+    "your-secret-key",
+    "secret_key",
+    "default",
+}
+
+
+class Registration(StrEnum):
+    """Who may sign up after the first (admin) account."""
+
+    APPROVAL = "approval"  # created inactive, an admin activates
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class SandboxMode(StrEnum):
+    """How `execute_command` isolates commands."""
+
+    AUTO = "auto"  # bubblewrap when present, otherwise refuse commands
+    BWRAP = "bwrap"  # bubblewrap or refuse to start commands
+    NONE = "none"  # explicit opt-out: plain subprocess (admin's choice, not recommended)
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting of the product; names as in DESIGN.md."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8001, ge=1, le=65535)
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    redis_url: str | None = None
+    secret_key: str | None = None
+    access_token_expire_minutes: int = Field(1440, ge=1)
+    ollama_url: str = "http://localhost:11434"
+    openai_base_url: str | None = None
+    openai_api_key: str | None = None
+    default_model: str | None = None
+    embedding_model: str | None = None
+    max_iterations: int = Field(10, ge=1, le=100)
+    cors_origins: Annotated[list[str], NoDecode] = []
+    registration: Registration = Registration.APPROVAL
+    command_timeout: float = Field(30.0, gt=0, le=3600)
+    sandbox: SandboxMode = SandboxMode.AUTO
+    http_allowlist: Annotated[list[str], NoDecode] = []
+    max_request_bytes: int = Field(2 * 1024 * 1024, ge=1024)
+    login_max_failures: int = Field(5, ge=1)
+    login_lockout_seconds: int = Field(300, ge=1)
+    approval_timeout: float = Field(300.0, gt=0)
+
+    @field_validator("cors_origins", "http_allowlist", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("secret_key")
+    @classmethod
+    def _refuse_weak_secret(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if value.lower() in _PLACEHOLDER_SECRETS or len(value) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"SECRET_KEY is too weak: use at least {MIN_SECRET_LENGTH} random characters "
+                "(for instance `python -c 'import secrets; print(secrets.token_urlsafe(48))'`), "
+                "or leave it unset to have one generated and kept in DATA_DIR"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _resolve_paths(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser().resolve()
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite inside DATA_DIR."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'orchestrator.db'}"
+
+    @property
+    def workspaces_dir(self) -> Path:
+        return self.data_dir / "workspaces"
+
+    def ensure_data_dir(self) -> None:
+        """Create DATA_DIR (private to this user) if needed."""
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def signing_key(self) -> str:
+        """SECRET_KEY, or the generated key kept in DATA_DIR (created with mode 0600)."""
+        if self.secret_key:
+            return self.secret_key
+        self.ensure_data_dir()
+        path = self.data_dir / SECRET_FILE
+        try:
+            key = path.read_text().strip()
+        except FileNotFoundError:
+            key = secrets.token_urlsafe(48)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process won the race; use its key
+                return path.read_text().strip()
+            with os.fdopen(fd, "w", encoding="utf-8") as file:
+                file.write(key)
+        self.secret_key = key
+        return key

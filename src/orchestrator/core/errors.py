@@ -1,0 +1,138 @@
+"""The domain error tree; `orchestrator.api.errors` maps it to HTTP and WebSocket errors.
+
+OrchestratorError
+├── NotFound                 404  (also answers for another user's resource)
+├── Conflict                 409
+├── InvalidInput             422
+├── AuthError                401
+│   └── AccountPending       403  (registered, waiting for an admin)
+├── Forbidden                403
+├── RateLimited              429
+├── ToolError                     (the model's mistake: goes back to the model)
+│   ├── ToolNotFound
+│   ├── ToolArgumentError
+│   ├── ToolDenied               (refused by policy or by the user)
+│   ├── PathOutsideWorkspace
+│   ├── BlockedAddress           (SSRF guard)
+│   └── SandboxUnavailable
+└── LLMError                 503
+    ├── ProviderUnavailable  503 (model server down)
+    ├── ModelNotFound        404
+    ├── ToolsNotSupported         (internal: switch to the text protocol)
+    └── StreamInterrupted    502
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class OrchestratorError(Exception):
+    """Base of every error the product raises on purpose."""
+
+    status_code: ClassVar[int] = 400
+    code: ClassVar[str] = "error"
+
+    def __init__(self, message: str, **fields: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+
+
+class NotFound(OrchestratorError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(OrchestratorError):
+    status_code = 409
+    code = "conflict"
+
+
+class InvalidInput(OrchestratorError):
+    status_code = 422
+    code = "invalid_input"
+
+
+class AuthError(OrchestratorError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class AccountPending(AuthError):
+    status_code = 403
+    code = "account_pending"
+
+
+class Forbidden(OrchestratorError):
+    status_code = 403
+    code = "forbidden"
+
+
+class RateLimited(OrchestratorError):
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int, **fields: object) -> None:
+        super().__init__(message, **fields)
+        self.retry_after = retry_after
+
+
+class ToolError(OrchestratorError):
+    """A tool call failed because of its input or policy; the model sees the message."""
+
+    status_code = 400
+    code = "tool_error"
+
+
+class ToolNotFound(ToolError):
+    status_code = 404
+    code = "tool_not_found"
+
+
+class ToolArgumentError(ToolError):
+    code = "tool_bad_arguments"
+
+
+class ToolDenied(ToolError):
+    status_code = 403
+    code = "tool_denied"
+
+
+class PathOutsideWorkspace(ToolError):
+    status_code = 403
+    code = "path_outside_workspace"
+
+
+class BlockedAddress(ToolError):
+    status_code = 403
+    code = "blocked_address"
+
+
+class SandboxUnavailable(ToolError):
+    status_code = 503
+    code = "sandbox_unavailable"
+
+
+class LLMError(OrchestratorError):
+    status_code = 503
+    code = "llm_error"
+
+
+class ProviderUnavailable(LLMError):
+    status_code = 503
+    code = "provider_unavailable"
+
+
+class ModelNotFound(LLMError):
+    status_code = 404
+    code = "model_not_found"
+
+
+class ToolsNotSupported(LLMError):
+    code = "tools_not_supported"
+
+
+class StreamInterrupted(LLMError):
+    status_code = 502
+    code = "stream_interrupted"

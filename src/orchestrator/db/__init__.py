@@ -1,0 +1,1 @@
+"""Persistence: the SQLAlchemy models, the async engine and the Alembic migrations."""

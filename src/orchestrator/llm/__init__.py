@@ -1,0 +1,1 @@
+"""Model providers (Ollama, OpenAI-compatible, embedded llama.cpp) behind one interface."""

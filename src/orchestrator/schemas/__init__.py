@@ -1,0 +1,1 @@
+"""Pydantic models for what crosses the HTTP and WebSocket boundary."""

@@ -1,0 +1,1 @@
+"""Use cases between the API and the storage, one module per domain."""

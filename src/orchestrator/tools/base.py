@@ -1,0 +1,132 @@
+"""A tool is an async function with a typed signature.
+
+    @tool(category="utility", risk=Risk.SAFE)
+    async def calculate(ctx: ToolContext, expression: Annotated[str, Field(max_length=500)]) -> str:
+        '''Evaluate an arithmetic expression.'''
+
+The name comes from the function, the description from its docstring and the JSON
+schema from its type hints (pydantic); arguments are validated before the call, and a
+bad argument becomes a `ToolArgumentError` the model can read and correct.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+from orchestrator.core.config import Settings
+from orchestrator.core.errors import ToolArgumentError
+from orchestrator.llm.base import ToolSpec
+
+
+class Risk(StrEnum):
+    """What a tool can do to the world; approval policy keys on it."""
+
+    SAFE = "safe"  # pure computation
+    READ = "read"  # reads the user's workspace or the host's public facts
+    WRITE = "write"  # changes the user's workspace
+    EXEC = "exec"  # runs commands
+    NETWORK = "network"  # talks to other machines
+
+
+@dataclass(frozen=True, slots=True)
+class ToolContext:
+    """What one tool call may touch."""
+
+    user_id: int
+    workspace: Path  # the user's workspace root; exists
+    settings: Settings
+    run_id: str | None = None
+
+
+ToolFunction = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A registered tool: metadata, argument model and the function itself."""
+
+    name: str
+    description: str
+    category: str
+    risk: Risk
+    function: ToolFunction = field(repr=False)
+    arguments_model: type[BaseModel] = field(repr=False)
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The JSON schema of the arguments."""
+        schema = self.arguments_model.model_json_schema()
+        schema.pop("title", None)
+        for prop in schema.get("properties", {}).values():
+            prop.pop("title", None)
+        return schema
+
+    def spec(self) -> ToolSpec:
+        return ToolSpec(name=self.name, description=self.description, parameters=self.parameters)
+
+    def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """Check arguments against the schema; `ToolArgumentError` says what is wrong."""
+        try:
+            parsed = self.arguments_model.model_validate(dict(arguments))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}"
+                for err in exc.errors(include_url=False)
+            )
+            raise ToolArgumentError(f"bad arguments for {self.name}: {problems}") from None
+        return {name: getattr(parsed, name) for name in type(parsed).model_fields}
+
+    async def __call__(self, ctx: ToolContext, arguments: Mapping[str, Any]) -> str:
+        """Validate, run, and render the result as the text the model observes."""
+        result = await self.function(ctx, **self.validate(arguments))
+        if isinstance(result, str):
+            return result
+        return json.dumps(result, ensure_ascii=False, default=str)
+
+
+def _describe(function: Callable[..., Any]) -> str:
+    doc = inspect.getdoc(function) or ""
+    return doc.split("\n\n", 1)[0].replace("\n", " ").strip()
+
+
+def tool(
+    *, category: str, risk: Risk, name: str | None = None
+) -> Callable[[ToolFunction], Tool]:
+    """Turn `async def f(ctx: ToolContext, ...)` into a `Tool`."""
+
+    def wrap(function: ToolFunction) -> Tool:
+        if not inspect.iscoroutinefunction(function):
+            raise TypeError(f"tool {function.__name__} must be an async function")
+        hints = get_type_hints(function, include_extras=True)
+        params = list(inspect.signature(function).parameters.values())
+        if not params or params[0].name != "ctx":
+            raise TypeError(f"tool {function.__name__} must take ctx: ToolContext first")
+        fields: dict[str, Any] = {}
+        for param in params[1:]:
+            if param.name not in hints:
+                raise TypeError(f"tool {function.__name__}: parameter {param.name} needs a type")
+            default = ... if param.default is inspect.Parameter.empty else param.default
+            fields[param.name] = (hints[param.name], default)
+        model = create_model(  # type: ignore[call-overload]
+            f"{function.__name__}_arguments",
+            __config__=ConfigDict(extra="forbid"),
+            **fields,
+        )
+        return Tool(
+            name=name or function.__name__,
+            description=_describe(function),
+            category=category,
+            risk=risk,
+            function=function,
+            arguments_model=model,
+        )
+
+    return wrap
