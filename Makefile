@@ -13,6 +13,7 @@ run: setup
 	$(VENV)/bin/orchestrator serve
 
 test: setup system-deps-test
+	@if [ -f frontend/package.json ]; then cd frontend && npm test --silent; fi
 	$(VENV)/bin/python -m pytest
 
 setup: deps system-deps frontend

@@ -21,7 +21,11 @@ import pytest
 from orchestrator.app import create_app
 from orchestrator.core.config import Settings
 from orchestrator.db.migrate import upgrade
+from orchestrator.llm.gateway import ModelGateway
+from orchestrator.llm.ollama import OllamaProvider
+from tests.support.scripted_model import ScriptedModel, ScriptedModelServer
 from tests.support.server import serve_in_thread
+from tests.support.tools import sample_tools
 
 IN_CI = os.environ.get("CI") == "true"
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/test")
@@ -170,6 +174,45 @@ def api(settings: Settings) -> Iterator[Api]:
 def any_db_api(any_db_settings: Settings) -> Iterator[Api]:
     """A real server on SQLite, then on Postgres."""
     with serve_in_thread(create_app(any_db_settings)) as url:
+        api = Api(url)
+        yield api
+        api.client.close()
+
+
+SCRIPTED_MODELS = (ScriptedModel("scripted"), ScriptedModel("plain", capabilities=("completion",)))
+
+
+@pytest.fixture(scope="session")
+def scripted() -> Iterator[ScriptedModelServer]:
+    """One scripted model server (Ollama's protocol over real HTTP) for the session."""
+    with ScriptedModelServer(SCRIPTED_MODELS) as server:
+        yield server
+
+
+@pytest.fixture
+def model(scripted: ScriptedModelServer) -> Iterator[ScriptedModelServer]:
+    """The scripted model, reset; a test that queues replies nobody asked for fails."""
+    scripted.reset()
+    scripted.set_models(SCRIPTED_MODELS)
+    scripted.token_delay = 0.0
+    scripted.default = None
+    yield scripted
+    leftover = scripted.pending
+    scripted.reset()
+    assert leftover == 0, f"{leftover} scripted replies were never asked for"
+
+
+def scripted_gateway(settings: Settings, server: ScriptedModelServer) -> ModelGateway:
+    """A gateway whose only provider is Ollama's protocol on the scripted server."""
+    return ModelGateway(settings, providers=[OllamaProvider(server.url)], cache_seconds=0)
+
+
+@pytest.fixture
+def chat_api(settings: Settings, model: ScriptedModelServer) -> Iterator[Api]:
+    """A real server whose agents talk to the scripted model and use the test tools."""
+    settings = settings.model_copy(update={"ollama_url": model.url, "approval_timeout": 10.0})
+    app = create_app(settings, models=scripted_gateway(settings, model), tools=sample_tools())
+    with serve_in_thread(app) as url:
         api = Api(url)
         yield api
         api.client.close()

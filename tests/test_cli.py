@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.scripted_model import ScriptedModelServer
 from tests.support.server import free_port
 
 BIN = Path(sys.executable).parent / "orchestrator"
@@ -19,7 +20,7 @@ BIN = Path(sys.executable).parent / "orchestrator"
 
 def _env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DATABASE_URL"}}
-    env.update(DATA_DIR=str(data_dir), OLLAMA_URL="http://127.0.0.1:9", **extra)
+    env.update({"DATA_DIR": str(data_dir), "OLLAMA_URL": "http://127.0.0.1:9", **extra})
     return env
 
 
@@ -118,3 +119,34 @@ def test_doctor_reports_each_part(tmp_path: Path) -> None:
     for part in ("database", "ollama", "embedded model", "redis", "sandbox"):
         assert part in result.stdout
     assert "not reachable" in result.stdout  # nothing listens on the Ollama port here
+
+
+def test_run_streams_a_task_in_the_terminal(tmp_path: Path, model: ScriptedModelServer) -> None:
+    env = _env(tmp_path, OLLAMA_URL=model.url)
+    subprocess.run(
+        [BIN, "user", "create", "ops", "--admin", "--password", "password-1"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    model.enqueue(thinking="Adding them up", tool_calls=[("calculate", {"expression": "6*7"})])
+    model.enqueue(text="The answer is 42.")
+    result = subprocess.run(
+        [BIN, "run", "What is 6*7?", "--agent", "analyst"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "Adding them up" in out and "calculate" in out and "finished" in out
+    assert "The answer is 42." in out and "succeeded" in out
+
+
+def test_run_without_an_account_says_what_to_do(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [BIN, "run", "hi"], env=_env(tmp_path), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2 and "orchestrator user create" in result.stdout

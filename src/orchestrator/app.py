@@ -12,23 +12,29 @@ from orchestrator.api import errors
 from orchestrator.api.middleware import BodySizeLimit, SecurityHeaders
 from orchestrator.api.router import api_router
 from orchestrator.core.config import Settings
+from orchestrator.llm.gateway import ModelGateway
 from orchestrator.runtime import Runtime
+from orchestrator.tools.registry import ToolRegistry
 from orchestrator.web import mount_web_app
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
-    """Build the app; a given `runtime` is used as is (and not closed), else one is made."""
-    settings = runtime.settings if runtime else (settings or Settings())
+def create_app(
+    settings: Settings | None = None,
+    *,
+    models: ModelGateway | None = None,
+    tools: ToolRegistry | None = None,
+) -> FastAPI:
+    """Build the app; `models` and `tools` replace the default collaborators (tests)."""
+    settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Runtime]]:
-        own = runtime is None
-        active = runtime or Runtime.create(settings)
+        runtime = Runtime.create(settings, models=models, tools=tools)
+        await runtime.start()
         try:
-            yield {"runtime": active}
+            yield {"runtime": runtime}
         finally:
-            if own:
-                await active.close()
+            await runtime.close()
 
     app = FastAPI(
         title="AI Orchestrator",

@@ -107,6 +107,30 @@ def user_create(
         raise typer.Exit(1) from None
 
 
+@app.command("run")
+def run_task(
+    task: str,
+    agent: Annotated[str, typer.Option(help="Agent to use")] = "assistant",
+    model: Annotated[str | None, typer.Option(help="Model (default: DEFAULT_MODEL)")] = None,
+    user: Annotated[
+        str | None, typer.Option(help="Run as this user (default: first admin)")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Approve every risky tool call")] = False,
+) -> None:
+    """Run a task in the terminal, streaming thoughts, tool calls and the answer."""
+    from orchestrator.db.migrate import upgrade
+    from orchestrator.terminal import run_in_terminal
+
+    settings = _settings()
+    upgrade(settings)
+    code = asyncio.run(
+        run_in_terminal(
+            settings, task, agent=agent, model=model, username=user, yes=yes, console=console
+        )
+    )
+    raise typer.Exit(code)
+
+
 @app.command()
 def doctor() -> None:
     """Check the database, model servers, Redis and the sandbox; say what is missing."""

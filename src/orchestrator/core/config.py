@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     default_model: str | None = None
     embedding_model: str | None = None
     max_iterations: int = Field(10, ge=1, le=100)
+    context_chars: int = Field(24_000, ge=1000)  # history sent to the model, newest first
+    turn_seconds: float = Field(600.0, gt=0)  # wall-clock budget of one agent turn
     cors_origins: Annotated[list[str], NoDecode] = []
     registration: Registration = Registration.APPROVAL
     command_timeout: float = Field(30.0, gt=0, le=3600)
@@ -76,8 +78,10 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(5, ge=1)
     login_lockout_seconds: int = Field(300, ge=1)
     approval_timeout: float = Field(300.0, gt=0)
+    approval_risks: Annotated[list[str], NoDecode] = ["exec", "network"]
+    run_lease_seconds: float = Field(30.0, ge=1)  # a vanished holder's runs resume after this
 
-    @field_validator("cors_origins", "http_allowlist", mode="before")
+    @field_validator("cors_origins", "http_allowlist", "approval_risks", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)

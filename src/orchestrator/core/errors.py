@@ -136,3 +136,14 @@ class ToolsNotSupported(LLMError):
 class StreamInterrupted(LLMError):
     status_code = 502
     code = "stream_interrupted"
+
+
+def status_for_code(code: str) -> int | None:
+    """The HTTP status of the error class with this `code`, if one has it."""
+    stack: list[type[OrchestratorError]] = [OrchestratorError]
+    while stack:
+        cls = stack.pop()
+        if cls.code == code:
+            return cls.status_code
+        stack.extend(cls.__subclasses__())
+    return None

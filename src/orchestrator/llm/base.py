@@ -48,6 +48,9 @@ class GenerationOptions(BaseModel):
     temperature: float | None = None
     max_tokens: int | None = None
     seed: int | None = None
+    # "required": the turn must call a tool, where the backend can enforce it
+    # (OpenAI-compatible servers, the embedded model's grammar); None/"auto": model's choice.
+    tool_choice: Literal["auto", "required"] | None = None
 
 
 class TextDelta(BaseModel):

@@ -44,6 +44,8 @@ class ToolContext:
     workspace: Path  # the user's workspace root; exists
     settings: Settings
     run_id: str | None = None
+    # Live output of long tools (execute_command streams stdout/stderr through it).
+    on_output: Callable[[str], Awaitable[None]] | None = None
 
 
 ToolFunction = Callable[..., Awaitable[Any]]
@@ -97,9 +99,7 @@ def _describe(function: Callable[..., Any]) -> str:
     return doc.split("\n\n", 1)[0].replace("\n", " ").strip()
 
 
-def tool(
-    *, category: str, risk: Risk, name: str | None = None
-) -> Callable[[ToolFunction], Tool]:
+def tool(*, category: str, risk: Risk, name: str | None = None) -> Callable[[ToolFunction], Tool]:
     """Turn `async def f(ctx: ToolContext, ...)` into a `Tool`."""
 
     def wrap(function: ToolFunction) -> Tool:

@@ -14,6 +14,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from orchestrator.api.deps import CurrentUser, RuntimeDep, SessionDep
 from orchestrator.db.models import Conversation, Message, Run, User
+from orchestrator.llm.base import ModelInfo
+from orchestrator.schemas.common import Page
 from orchestrator.schemas.system import Counts, HealthOut, ResourceUsage, StatsOut
 
 router = APIRouter(prefix="/system", tags=["system"])
@@ -67,3 +69,10 @@ async def stats(user: CurrentUser, db: SessionDep, runtime: RuntimeDep) -> Stats
     )
     usage = await asyncio.to_thread(_usage, str(runtime.settings.data_dir))
     return StatsOut(uptime_seconds=time.time() - runtime.started_at, system=usage, counts=counts)
+
+
+@router.get("/models")
+async def models(_: CurrentUser, runtime: RuntimeDep) -> Page[ModelInfo]:
+    """Every model across providers, with its capabilities."""
+    found = await runtime.models.list_models()
+    return Page(data=found, count=len(found))

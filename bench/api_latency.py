@@ -1,0 +1,115 @@
+"""p50/p99 latency of /system/health and /auth/me at 1 and 50 concurrent clients against
+a real `orchestrator serve` process, and its idle resident memory.
+
+    python -m bench.api_latency [--requests 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from tests.support.server import free_port
+
+TARGETS = {"p99_ms_at_50": 20.0, "idle_rss_mb": 120.0}
+
+
+def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATA_DIR": str(data_dir),
+        "REGISTRATION": "open",
+        "OLLAMA_URL": "http://127.0.0.1:9",
+    }
+    binary = Path(sys.executable).parent / "orchestrator"
+    proc = subprocess.Popen(
+        [binary, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/v1/system/health").status_code == 200:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+async def measure(url: str, headers: dict[str, str], concurrency: int, total: int) -> list[float]:
+    """Latencies (ms) of `total` GETs spread over `concurrency` keep-alive clients."""
+    latencies: list[float] = []
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, headers=headers, timeout=30) as client:
+        for _ in range(20):  # warm up
+            await client.get(url)
+
+        async def worker(n: int) -> None:
+            for _ in range(n):
+                started = time.perf_counter()
+                response = await client.get(url)
+                latencies.append((time.perf_counter() - started) * 1000)
+                response.raise_for_status()
+
+        await asyncio.gather(*(worker(total // concurrency) for _ in range(concurrency)))
+    return latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=2000)
+    args = parser.parse_args(argv if argv is not None else [])
+    port = free_port()
+    with tempfile.TemporaryDirectory() as data_dir:
+        proc = start_server(Path(data_dir), port)
+        try:
+            base = f"http://127.0.0.1:{port}/api/v1"
+            time.sleep(1.0)
+            idle_rss = psutil.Process(proc.pid).memory_info().rss / 2**20
+            httpx.post(
+                f"{base}/auth/register", json={"username": "bench", "password": "password-1"}
+            )
+            token = httpx.post(
+                f"{base}/auth/login", json={"username": "bench", "password": "password-1"}
+            ).json()
+            auth = {"Authorization": f"Bearer {token['access_token']}"}
+            rows = []
+            for path, headers in (("/system/health", {}), ("/auth/me", auth)):
+                for concurrency in (1, 50):
+                    lat = asyncio.run(measure(base + path, headers, concurrency, args.requests))
+                    rows.append(
+                        (path, concurrency, statistics.median(lat), percentile(lat, 0.99), len(lat))
+                    )
+            busy_rss = psutil.Process(proc.pid).memory_info().rss / 2**20
+        finally:
+            proc.terminate()
+            proc.wait(timeout=15)
+    print(f"{'route':<16}{'clients':>8}{'p50 ms':>10}{'p99 ms':>10}{'requests':>10}")
+    for path, concurrency, p50, p99, n in rows:
+        print(f"{path:<16}{concurrency:>8}{p50:>10.2f}{p99:>10.2f}{n:>10}")
+    print(
+        f"idle RSS {idle_rss:.0f} MB (target < {TARGETS['idle_rss_mb']:.0f}), "
+        f"after load {busy_rss:.0f} MB; p99 target at 50 clients < {TARGETS['p99_ms_at_50']} ms"
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,44 @@
+/** Routes; every view is its own chunk. Signed-out visitors go to /login and come back after. */
+import { createRouter, createWebHistory, type Router } from 'vue-router'
+import { useAuthStore } from '@/stores/auth'
+
+declare module 'vue-router' {
+  interface RouteMeta {
+    public?: boolean
+    title?: string
+  }
+}
+
+export function buildRouter(): Router {
+  const router = createRouter({
+    history: createWebHistory(),
+    routes: [
+      { path: '/login', name: 'login', component: () => import('@/views/LoginView.vue'), meta: { public: true, title: 'Sign in' } },
+      {
+        path: '/',
+        component: () => import('@/components/AppLayout.vue'),
+        children: [
+          { path: '', name: 'new-chat', component: () => import('@/views/ChatView.vue'), meta: { title: 'New chat' } },
+          { path: 'c/:id', name: 'chat', component: () => import('@/views/ChatView.vue'), meta: { title: 'Chat' } },
+          { path: 'tools', name: 'tools', component: () => import('@/views/ToolsView.vue'), meta: { title: 'Tools' } },
+          { path: 'settings', name: 'settings', component: () => import('@/views/SettingsView.vue'), meta: { title: 'Settings' } },
+        ],
+      },
+      { path: '/:rest(.*)*', redirect: '/' },
+    ],
+  })
+
+  router.beforeEach(async (to) => {
+    const auth = useAuthStore()
+    if (to.meta.public) {
+      if (to.name === 'login' && (await auth.restore())) return { path: '/' }
+      return true
+    }
+    if (await auth.restore()) return true
+    return { name: 'login', query: to.fullPath !== '/' ? { redirect: to.fullPath } : {} }
+  })
+  router.afterEach((to) => {
+    document.title = to.meta.title ? `${to.meta.title} · AI Orchestrator` : 'AI Orchestrator'
+  })
+  return router
+}

@@ -1,0 +1,308 @@
+/**
+ * The open conversation and the live socket: sending, streaming runs into turns, tool
+ * approvals, cancelling, and catching up after a reconnect (the socket's `resume`, which
+ * replays a run's log after the last `seq` seen; the HTTP event log fills any hole).
+ */
+import { defineStore } from 'pinia'
+import { computed, ref, shallowRef } from 'vue'
+import { api, errorMessage, type StoredMessage } from '@/api/client'
+import { parseEvent, type ServerEvent } from '@/api/events'
+import { ReconnectingSocket, type SocketOptions, type SocketStatus } from '@/lib/reconnectingSocket'
+import { applyEvent, isActive, newRun, toolsFromHistory, type ApprovalView, type RunView } from '@/lib/runReducer'
+import { useAuthStore } from './auth'
+import { useConversationsStore } from './conversations'
+
+export interface Turn {
+  key: string
+  role: 'user' | 'assistant' | 'system'
+  content: string
+  createdAt: string
+  /** Assistant turns: the run that produced (or is producing) the answer. */
+  run: RunView | null
+}
+
+interface LiveExchange {
+  conversationId: string
+  user: Turn
+  assistant: Turn & { run: RunView }
+}
+
+let keySeq = 0
+const nextKey = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${++keySeq}`
+
+export function socketUrl(token: string): string {
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
+  return `${scheme}://${location.host}/api/v1/chat/ws?token=${encodeURIComponent(token)}`
+}
+
+function turnFromHistory(message: StoredMessage): Turn {
+  const turn: Turn = { key: `m${message.id}`, role: message.role, content: message.content, createdAt: message.created_at, run: null }
+  if (message.role === 'assistant') {
+    turn.run = { ...newRun(message.run_id), content: message.content, status: 'complete', tools: toolsFromHistory(message.tools_used) }
+  }
+  return turn
+}
+
+export const useChatStore = defineStore('chat', () => {
+  const conversationId = ref<string | null>(null)
+  const history = ref<Turn[]>([])
+  const live = ref<LiveExchange[]>([])
+  const loadingHistory = ref(false)
+  const historyError = ref<string | null>(null)
+  const sendError = ref<string | null>(null)
+  const socketStatus = ref<SocketStatus>('idle')
+  const retryInMs = ref<number | null>(null)
+  const model = ref('')
+  const agent = ref('')
+  const socket = shallowRef<ReconnectingSocket | null>(null)
+
+  /** Runs sent but not yet named by the server: the next unknown run_id belongs to the oldest. */
+  const unbound: RunView[] = []
+  /** Runs whose hole in `seq` is being fetched; socket events for them wait here meanwhile. */
+  const catchingUp = new Map<string, ServerEvent[]>()
+
+  const turns = computed<Turn[]>(() => {
+    const id = conversationId.value
+    const extra = live.value.filter((x) => x.conversationId === id).flatMap((x) => [x.user, x.assistant])
+    return [...history.value, ...extra]
+  })
+  const activeRun = computed(() => {
+    const id = conversationId.value
+    return live.value.find((x) => x.conversationId === id && isActive(x.assistant.run))?.assistant.run ?? null
+  })
+  const connected = computed(() => socketStatus.value === 'open')
+
+  function allRuns(): RunView[] {
+    return live.value.map((x) => x.assistant.run)
+  }
+
+  function runFor(event: ServerEvent): RunView | undefined {
+    if (event.run_id) {
+      const known = allRuns().find((r) => r.runId === event.run_id)
+      if (known) return known
+      const waiting = unbound.shift()
+      if (waiting) waiting.runId = event.run_id
+      return waiting
+    }
+    // An error about no run in particular (a refused message) answers the oldest unanswered send.
+    return unbound.shift()
+  }
+
+  function handleEvent(event: ServerEvent): void {
+    const run = runFor(event)
+    if (!run) return // a run this tab did not start
+    const buffer = run.runId ? catchingUp.get(run.runId) : undefined
+    if (buffer) buffer.push(event)
+    else deliver(run, event)
+  }
+
+  function deliver(run: RunView, event: ServerEvent): void {
+    const wasActive = isActive(run)
+    const result = applyEvent(run, event)
+    if (result === 'gap' && run.runId) {
+      void catchUp(run, [event])
+      return
+    }
+    if (run.cancelRequested && run.runId && isActive(run)) sendCancel(run)
+    if (wasActive && !isActive(run)) finished(run)
+  }
+
+  function finished(run: RunView): void {
+    const id = run.conversationId ?? conversationId.value
+    if (id) void useConversationsStore().touch(id)
+  }
+
+  /** Fills a hole in `seq` from the run's event log, then applies what the socket sent meanwhile. */
+  async function catchUp(run: RunView, pending: ServerEvent[] = []): Promise<void> {
+    const runId = run.runId
+    if (!runId) return
+    const buffer = [...pending]
+    catchingUp.set(runId, buffer)
+    const wasActive = isActive(run)
+    const { data } = await api.GET('/api/v1/runs/{run_id}/events', {
+      params: { path: { run_id: runId }, query: { after: run.lastSeq } },
+    })
+    catchingUp.delete(runId)
+    for (const row of data?.data ?? []) {
+      const event = parseEvent(JSON.stringify(row))
+      if (event) applyEvent(run, event)
+    }
+    // Without a log to ask, take the stream as it comes rather than stall.
+    for (const event of buffer.sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0))) applyEvent(run, event, true)
+    if (wasActive && !isActive(run)) finished(run)
+  }
+
+  /** After a reconnect: the socket replays each active run after its last `seq`, then follows it. */
+  function resumeActiveRuns(): void {
+    for (const run of allRuns()) {
+      if (!isActive(run) || !run.runId) continue
+      if (!socket.value?.send({ type: 'resume', run_id: run.runId, after: run.lastSeq })) void catchUp(run)
+    }
+  }
+
+  function connect(options: Partial<SocketOptions> = {}): void {
+    if (socket.value) {
+      socket.value.connect()
+      return
+    }
+    const auth = useAuthStore()
+    const instance = new ReconnectingSocket(
+      {
+        onEvent: handleEvent,
+        onOpen(reconnected) {
+          sendError.value = null
+          if (reconnected) resumeActiveRuns()
+        },
+        onStatus(status, retry) {
+          socketStatus.value = status
+          retryInMs.value = retry ?? null
+        },
+        onUnauthorized: () => auth.expire(),
+      },
+      { url: () => socketUrl(auth.token ?? ''), ...options },
+    )
+    socket.value = instance
+    instance.connect()
+  }
+
+  function disconnect(): void {
+    socket.value?.close()
+    socket.value = null
+    socketStatus.value = 'idle'
+  }
+
+  function retryNow(): void {
+    socket.value?.retryNow()
+  }
+
+  /** Shows a conversation (null: a new chat); runs still streaming elsewhere keep going. */
+  async function open(id: string | null): Promise<void> {
+    if (id === conversationId.value) return
+    conversationId.value = id
+    history.value = []
+    historyError.value = null
+    sendError.value = null
+    if (!id) return
+    loadingHistory.value = true
+    const { data, error } = await api.GET('/api/v1/conversations/{conversation_id}/messages', {
+      params: { path: { conversation_id: id } },
+    })
+    if (conversationId.value !== id) return
+    loadingHistory.value = false
+    if (!data) {
+      historyError.value = errorMessage(error, 'Could not load this conversation')
+      return
+    }
+    // Finished exchanges are in the stored history now; one still streaming stays live.
+    live.value = live.value.filter((x) => x.conversationId !== id || isActive(x.assistant.run))
+    const streaming = new Set(live.value.filter((x) => x.conversationId === id).map((x) => x.user.content))
+    history.value = data.data
+      .filter((m, i, all) => !(i === all.length - 1 && m.role === 'user' && streaming.has(m.content)))
+      .map(turnFromHistory)
+  }
+
+  /** Sends a message; creates the conversation first when there is none. Returns its id. */
+  async function send(text: string): Promise<string | null> {
+    const message = text.trim()
+    if (!message) return conversationId.value
+    if (!socket.value || socketStatus.value !== 'open') {
+      sendError.value = 'Not connected to the server yet. Your message was not sent.'
+      return null
+    }
+    sendError.value = null
+    let id = conversationId.value
+    if (!id) {
+      try {
+        const created = await useConversationsStore().create(message.slice(0, 60), model.value || undefined)
+        id = created.id
+        conversationId.value = id
+      } catch (failure) {
+        sendError.value = (failure as Error).message
+        return null
+      }
+    }
+    const now = new Date().toISOString()
+    const run = newRun()
+    run.conversationId = id
+    live.value.push({
+      conversationId: id,
+      user: { key: nextKey('u'), role: 'user', content: message, createdAt: now, run: null },
+      assistant: { key: nextKey('a'), role: 'assistant', content: '', createdAt: now, run },
+    })
+    const tracked = live.value[live.value.length - 1]!.assistant.run // the reactive one
+    unbound.push(tracked)
+    const sent = socket.value.send({
+      message,
+      conversation_id: id,
+      ...(model.value ? { model: model.value } : {}),
+      ...(agent.value ? { agent: agent.value } : {}),
+    })
+    if (!sent) {
+      unbound.splice(unbound.indexOf(tracked), 1)
+      tracked.status = 'error'
+      tracked.error = { message: 'The connection dropped before the message left.', code: 'disconnected' }
+    }
+    return id
+  }
+
+  function sendCancel(run: RunView): void {
+    const runId = run.runId
+    if (!runId) return
+    run.cancelRequested = false
+    if (!socket.value?.send({ type: 'cancel', run_id: runId })) {
+      void api.POST('/api/v1/runs/{run_id}/cancel', { params: { path: { run_id: runId } } })
+    }
+  }
+
+  /** Stops the active run of the open conversation (as soon as it has an id). */
+  function stop(): void {
+    const run = activeRun.value
+    if (!run) return
+    if (run.runId) sendCancel(run)
+    else run.cancelRequested = true
+  }
+
+  async function decide(run: RunView, approval: ApprovalView, decision: 'approve' | 'deny'): Promise<void> {
+    approval.decision = decision
+    if (socket.value?.send({ type: 'approval', approval_id: approval.approvalId, decision }) || !run.runId) return
+    const { error, response } = await api.POST('/api/v1/runs/{run_id}/approvals/{approval_id}', {
+      params: { path: { run_id: run.runId, approval_id: approval.approvalId } },
+      body: { decision },
+    })
+    if (!response.ok) {
+      approval.decision = undefined
+      sendError.value = `Could not send the decision: ${errorMessage(error)}`
+    }
+  }
+
+  function reset(): void {
+    disconnect()
+    conversationId.value = null
+    history.value = []
+    live.value = []
+    unbound.length = 0
+  }
+
+  return {
+    conversationId,
+    turns,
+    activeRun,
+    loadingHistory,
+    historyError,
+    sendError,
+    socketStatus,
+    retryInMs,
+    connected,
+    model,
+    agent,
+    connect,
+    disconnect,
+    retryNow,
+    open,
+    send,
+    stop,
+    decide,
+    reset,
+    handleEvent,
+  }
+})

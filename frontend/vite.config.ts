@@ -1,0 +1,34 @@
+/// <reference types="vitest/config" />
+import { fileURLToPath, URL } from 'node:url'
+import tailwindcss from '@tailwindcss/vite'
+import vue from '@vitejs/plugin-vue'
+import { defineConfig } from 'vite'
+
+const backend = process.env.ORCHESTRATOR_URL ?? 'http://127.0.0.1:8001'
+
+export default defineConfig({
+  plugins: [vue(), tailwindcss()],
+  resolve: {
+    alias: { '@': fileURLToPath(new URL('./src', import.meta.url)) },
+  },
+  build: {
+    // The backend serves this folder (src/orchestrator/web/static); `make` builds into it.
+    outDir: fileURLToPath(new URL('../src/orchestrator/web/static', import.meta.url)),
+    emptyOutDir: true,
+    target: 'es2022',
+    reportCompressedSize: true,
+    rollupOptions: {
+      output: {
+        // "ChatTurn.vue_vue_type_script_setup_true_lang-<hash>.js" reads better as "ChatTurn-<hash>.js".
+        chunkFileNames: (chunk) => `assets/${chunk.name.replace(/\.vue_vue_type.*$/, '')}-[hash].js`,
+      },
+    },
+  },
+  server: {
+    proxy: { '/api': { target: backend, ws: true } },
+  },
+  test: {
+    environment: 'jsdom',
+    include: ['tests/unit/**/*.spec.ts'],
+  },
+})

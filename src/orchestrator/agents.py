@@ -1,0 +1,107 @@
+"""Agents declared as data: who they are, what they may use, how they work.
+
+The built-ins below ship with the product; admins add their own through the API.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+AgentName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+DEFAULT_AGENT = "assistant"
+DEFAULT_RUN_AGENT = "planner"
+
+_GROUNDING = (
+    " Use tools when they help and never invent their results. Files live in your workspace; "
+    "refer to them with relative paths. When you have what you need, answer plainly."
+)
+
+
+class AgentSpec(BaseModel):
+    """One agent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: AgentName
+    description: Annotated[str, StringConstraints(max_length=500)]
+    system_prompt: Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
+    tools: list[Annotated[str, StringConstraints(max_length=64)]] | None = None  # None: all
+    model: Annotated[str, StringConstraints(max_length=200)] | None = None
+    max_iterations: int | None = Field(None, ge=1, le=100)  # None: MAX_ITERATIONS
+    mode: Literal["chat", "workflow"] = "chat"
+    builtin: bool = False
+
+
+BUILTIN_AGENTS: tuple[AgentSpec, ...] = (
+    AgentSpec(
+        name="assistant",
+        description="A general assistant that can use every enabled tool.",
+        system_prompt="You are a helpful, precise assistant." + _GROUNDING,
+        builtin=True,
+    ),
+    AgentSpec(
+        name="coder",
+        description="Writes, runs and fixes code in the workspace.",
+        system_prompt="You are a senior software engineer. Write small, correct programs, run "
+        "them to check they work, and fix what fails." + _GROUNDING,
+        tools=[
+            "read_file",
+            "write_file",
+            "list_directory",
+            "search_files",
+            "execute_command",
+            "calculate",
+        ],
+        max_iterations=20,
+        builtin=True,
+    ),
+    AgentSpec(
+        name="researcher",
+        description="Gathers facts from the web and files, and cites where they came from.",
+        system_prompt="You are a careful researcher. Gather facts, cross-check them, and say "
+        "where each came from." + _GROUNDING,
+        tools=[
+            "http_request",
+            "read_file",
+            "write_file",
+            "search_files",
+            "list_directory",
+            "get_datetime",
+        ],
+        builtin=True,
+    ),
+    AgentSpec(
+        name="sysadmin",
+        description="Inspects the system and runs commands in the sandbox.",
+        system_prompt="You are a cautious system administrator. Inspect before you change, "
+        "and explain each command you run." + _GROUNDING,
+        tools=["execute_command", "get_system_info", "read_file", "list_directory", "get_datetime"],
+        builtin=True,
+    ),
+    AgentSpec(
+        name="analyst",
+        description="Computes, compares and summarises data.",
+        system_prompt="You are a data analyst. Compute exactly with tools rather than in your "
+        "head, and show how you got each number." + _GROUNDING,
+        tools=["calculate", "read_file", "write_file", "execute_command", "list_directory"],
+        builtin=True,
+    ),
+    AgentSpec(
+        name="writer",
+        description="Drafts and edits text documents in the workspace.",
+        system_prompt="You are a clear, concise writer. Draft, then edit for brevity." + _GROUNDING,
+        tools=["read_file", "write_file", "list_directory"],
+        builtin=True,
+    ),
+    AgentSpec(
+        name="planner",
+        description="Runs autonomous workflows: spec, plan, execute, verify, repair.",
+        system_prompt="You are an autonomous agent that plans work, carries it out step by "
+        "step and checks the result against the goal." + _GROUNDING,
+        max_iterations=15,
+        mode="workflow",
+        builtin=True,
+    ),
+)

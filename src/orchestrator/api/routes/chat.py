@@ -1,0 +1,60 @@
+"""Chat with an agent: a whole answer over HTTP, or streamed over a WebSocket."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, WebSocket
+from fastapi.responses import JSONResponse
+
+from orchestrator.api.deps import CurrentUser, RuntimeDep, get_runtime
+from orchestrator.api.ws import RunSocket, authenticate
+from orchestrator.core.errors import status_for_code
+from orchestrator.schemas.runs import ChatRequest, ChatResponse
+
+router = APIRouter(prefix="/chat", tags=["chat"])
+
+
+@router.post("", response_model=ChatResponse)
+async def chat(body: ChatRequest, user: CurrentUser, runtime: RuntimeDep) -> JSONResponse:
+    """Send a message and wait for the agent's whole answer."""
+    run = await runtime.start_chat(user.id, body)
+    error: dict[str, str] | None = None
+    async for event in runtime.event_log.follow(run.id):
+        if event.type == "error":
+            error = event.data
+        if event.type == "complete":
+            data = event.data
+            status = (
+                (status_for_code(error["code"]) or (500 if error["code"] == "internal" else None))
+                if error
+                else None
+            )
+            if error is not None and status is not None:
+                return JSONResponse(
+                    {
+                        "detail": error["message"],
+                        "code": error["code"],
+                        "run_id": run.id,
+                        "conversation_id": data["conversation_id"],
+                    },
+                    status_code=status,
+                )
+            answer = ChatResponse(
+                content=data["content"],
+                status=data["status"],
+                conversation_id=data["conversation_id"],
+                message_id=data["message_id"],
+                run_id=run.id,
+                tools_used=data["tools_used"],
+                error=error,
+            )
+            return JSONResponse(answer.model_dump())
+    raise AssertionError("a run's log always ends with complete")
+
+
+@router.websocket("/ws")
+async def chat_socket(websocket: WebSocket, token: str | None = Query(None)) -> None:
+    """Streaming chat; protocol in DESIGN.md."""
+    runtime = get_runtime(websocket)
+    user = await authenticate(websocket, runtime, token)
+    if user is not None:
+        await RunSocket(websocket, runtime, user).serve(chat=True)

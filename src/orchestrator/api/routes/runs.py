@@ -1,0 +1,120 @@
+"""Runs: create, list, read the event log, follow live, cancel, approve."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, WebSocket, status
+
+from orchestrator.agents import DEFAULT_RUN_AGENT
+from orchestrator.api.deps import CurrentUser, RuntimeDep, SessionDep, get_runtime
+from orchestrator.api.ws import NOT_FOUND, RunSocket, authenticate
+from orchestrator.core.errors import NotFound
+from orchestrator.engine.events import RunEventOut
+from orchestrator.runs import service
+from orchestrator.runtime import find_agent
+from orchestrator.schemas.common import Page
+from orchestrator.schemas.runs import ApprovalDecision, ApprovalOut, RunCreate, RunOut
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+RunStatusFilter = Annotated[
+    str | None, Query(pattern="^(queued|running|waiting|succeeded|failed|cancelled)$")
+]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_run(body: RunCreate, user: CurrentUser, runtime: RuntimeDep) -> RunOut:
+    """Start an autonomous run towards `goal` (a five-phase workflow with a workflow agent,
+    the default; one agent turn with a chat agent)."""
+    agent = await find_agent(body.agent or DEFAULT_RUN_AGENT)
+    if body.model is not None:
+        await runtime.models.resolve(body.model)
+    kind = (
+        "workflow" if agent.mode == "workflow" and "workflow" in runtime.processor.kinds else "task"
+    )
+    async with runtime.sessions() as db:
+        run = await service.create_run(
+            db, user.id, body.goal, agent=agent.name, model=body.model, kind=kind
+        )
+    await runtime.executor.submit(run.id)
+    return RunOut.model_validate(run)
+
+
+@router.get("")
+async def list_runs(
+    user: CurrentUser,
+    db: SessionDep,
+    status_: Annotated[RunStatusFilter, Query(alias="status")] = None,
+    kind: Annotated[str | None, Query(pattern="^(chat|task|workflow)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[RunOut]:
+    """The user's runs, newest first."""
+    rows, total = await service.list_runs(
+        db, user.id, status=status_, kind=kind, limit=limit, offset=offset
+    )
+    return Page(data=[RunOut.model_validate(r) for r in rows], count=total)
+
+
+@router.get("/{run_id}")
+async def get_run(run_id: str, user: CurrentUser, db: SessionDep) -> RunOut:
+    """One run."""
+    return RunOut.model_validate(await service.get_run(db, user.id, run_id))
+
+
+@router.get("/{run_id}/events")
+async def run_events(
+    run_id: str,
+    user: CurrentUser,
+    db: SessionDep,
+    runtime: RuntimeDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> Page[RunEventOut]:
+    """The run's events with `seq` greater than `after`, oldest first."""
+    run = await service.get_run(db, user.id, run_id)
+    events = await runtime.event_log.read(run_id, after, limit)
+    last = max(run.last_seq, events[-1].seq if events else 0)
+    return Page(data=events, count=max(0, last - after))
+
+
+@router.post("/{run_id}/cancel")
+async def cancel_run(run_id: str, user: CurrentUser, runtime: RuntimeDep) -> RunOut:
+    """Stop the run, its running tool included."""
+    return RunOut.model_validate(await runtime.cancel_run(user.id, run_id))
+
+
+@router.post("/{run_id}/approvals/{approval_id}")
+async def decide_approval(
+    run_id: str,
+    approval_id: str,
+    body: ApprovalDecision,
+    user: CurrentUser,
+    runtime: RuntimeDep,
+) -> ApprovalOut:
+    """Approve or deny a tool call the run is waiting on."""
+    result = await runtime.decide_approval(user.id, approval_id, body.decision, run_id=run_id)
+    return ApprovalOut(approval_id=approval_id, status=result)
+
+
+@router.websocket("/{run_id}/ws")
+async def run_socket(
+    websocket: WebSocket,
+    run_id: str,
+    token: str | None = Query(None),
+    after: int = Query(0, ge=0),
+) -> None:
+    """The run's events after `after`, then live; accepts cancel and approval messages."""
+    runtime = get_runtime(websocket)
+    user = await authenticate(websocket, runtime, token)
+    if user is None:
+        return
+    try:
+        async with runtime.sessions() as db:
+            await service.get_run(db, user.id, run_id)
+    except NotFound:
+        await websocket.close(code=NOT_FOUND, reason="run not found")
+        return
+    socket = RunSocket(websocket, runtime, user)
+    socket.follow(run_id, after)
+    await socket.serve(chat=False)

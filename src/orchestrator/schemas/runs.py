@@ -1,0 +1,105 @@
+"""Runs, chat requests and the WebSocket client messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from orchestrator.agents import AgentName
+from orchestrator.schemas.conversations import ModelName
+
+UserText = Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class ChatRequest(BaseModel):
+    """A user's message to an agent (HTTP body, or a WebSocket message)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["message"] = "message"
+    message: UserText
+    conversation_id: Id | None = None
+    model: ModelName | None = None
+    agent: AgentName | None = None
+
+
+class CancelMessage(BaseModel):
+    type: Literal["cancel"]
+    run_id: Id
+
+
+class ApprovalMessage(BaseModel):
+    type: Literal["approval"]
+    approval_id: Id
+    decision: Literal["approve", "deny"]
+
+
+class ResumeMessage(BaseModel):
+    """Replay a run's events after `after`, then follow it live."""
+
+    type: Literal["resume"]
+    run_id: Id
+    after: int = Field(0, ge=0)
+
+
+class AuthMessage(BaseModel):
+    type: Literal["auth"]
+    token: Annotated[str, StringConstraints(max_length=4096)]
+
+
+ClientMessage = Annotated[
+    ChatRequest | CancelMessage | ApprovalMessage | ResumeMessage | AuthMessage,
+    Field(discriminator="type"),
+]
+
+
+class ChatResponse(BaseModel):
+    content: str
+    status: str
+    conversation_id: str
+    message_id: int | None
+    run_id: str
+    tools_used: list[str]
+    error: dict[str, str] | None = None  # a budget ran out: what was said is in `content`
+
+
+class RunCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    goal: UserText
+    agent: AgentName | None = None
+    model: ModelName | None = None
+
+
+class RunOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    kind: str
+    goal: str
+    agent: str
+    model: str | None
+    status: str
+    phase: str | None
+    result: str | None
+    error: str | None
+    conversation_id: str | None
+    parent_run_id: str | None
+    last_seq: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class ApprovalDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "deny"]
+
+
+class ApprovalOut(BaseModel):
+    approval_id: str
+    status: str

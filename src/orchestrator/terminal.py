@@ -1,0 +1,154 @@
+"""`orchestrator run "TASK"`: a run in the terminal, its events printed as they come."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from sqlalchemy import select
+
+from orchestrator.core.config import Settings
+from orchestrator.core.errors import NotFound, OrchestratorError
+from orchestrator.db.models import User
+from orchestrator.engine.events import RunEventOut
+from orchestrator.runs import service
+from orchestrator.runtime import Runtime, find_agent
+
+RESULT_PREVIEW = 300
+
+
+class EventPrinter:
+    """Readable terminal output for run events."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.streaming: str | None = None  # "token" or "thinking" while a delta line is open
+
+    def _end_stream(self) -> None:
+        if self.streaming:
+            self.console.print()
+            self.streaming = None
+
+    def show(self, event: RunEventOut) -> None:
+        data = event.data
+        if event.type in {"token", "thinking"}:
+            if self.streaming != event.type:
+                self._end_stream()
+                self.streaming = event.type
+            style = "dim italic" if event.type == "thinking" else ""
+            self.console.print(escape(data["text"]), end="", style=style, soft_wrap=True)
+            return
+        self._end_stream()
+        if event.type == "tool":
+            self._tool(data)
+        elif event.type == "phase":
+            self.console.print(f"[bold magenta]── {data['phase']} {data['status']}[/]")
+        elif event.type == "approval_required":
+            self.console.print(
+                f"[yellow]? {data['tool']} ({data['risk']}) wants to run with "
+                f"{escape(json.dumps(data['params']))}[/]"
+            )
+        elif event.type == "error":
+            self.console.print(f"[red]error ({data['code']}): {escape(data['message'])}[/]")
+        elif event.type == "complete":
+            color = {"succeeded": "green", "cancelled": "yellow"}.get(data["status"], "red")
+            used = ", ".join(data["tools_used"]) or "none"
+            self.console.print(f"[{color}]● {data['status']}[/] (tools used: {used})")
+
+    def _tool(self, data: dict[str, Any]) -> None:
+        params = escape(json.dumps(data["params"]))
+        if data["status"] == "started":
+            self.console.print(f"[cyan]⚙ {data['name']}[/] {params}")
+            return
+        result = escape((data.get("result") or "").strip()[:RESULT_PREVIEW])
+        took = f" ({data['duration_ms']:.0f} ms)" if data.get("duration_ms") is not None else ""
+        color = "green" if data["status"] == "finished" else "red"
+        self.console.print(f"  [{color}]{data['status']}[/]{took}: {result}")
+
+
+async def _pick_user(runtime: Runtime, username: str | None) -> User:
+    async with runtime.sessions() as db:
+        query = select(User).where(User.is_active)
+        query = (
+            query.where(User.username == username)
+            if username
+            else query.where(User.role == "admin")
+        )
+        user = await db.scalar(query.order_by(User.id).limit(1))
+    if user is None:
+        raise NotFound(
+            f"no active user {username!r}"
+            if username
+            else "no admin account yet: create one with `orchestrator user create NAME --admin`"
+        )
+    return user
+
+
+async def _answer_approvals(
+    runtime: Runtime, user: User, event: RunEventOut, yes: bool, console: Console
+) -> None:
+    if yes:
+        decision = "approve"
+    elif sys.stdin.isatty():
+        reply = await asyncio.to_thread(console.input, "  approve? [y/N] ")
+        decision = "approve" if reply.strip().lower() in {"y", "yes"} else "deny"
+    else:
+        decision = "deny"
+    await runtime.decide_approval(user.id, event.data["approval_id"], decision)  # type: ignore[arg-type]
+
+
+async def run_in_terminal(
+    settings: Settings,
+    task: str,
+    *,
+    agent: str,
+    model: str | None,
+    username: str | None,
+    yes: bool,
+    console: Console,
+) -> int:
+    """Run `task` to its end in this process; the exit code says how it ended."""
+    runtime = Runtime.create(settings)
+    try:
+        user = await _pick_user(runtime, username)
+        spec = await find_agent(agent)
+        if model is not None:
+            await runtime.models.resolve(model)
+        kind = (
+            "workflow"
+            if spec.mode == "workflow" and "workflow" in runtime.processor.kinds
+            else "task"
+        )
+        async with runtime.sessions() as db:
+            run = await service.create_run(
+                db, user.id, task, agent=spec.name, model=model, kind=kind
+            )
+        console.print(f"[dim]run {run.id} · agent {spec.name} · as {user.username}[/]")
+        worker = asyncio.create_task(runtime.processor.execute(run.id))
+        printer = EventPrinter(console)
+        status = "failed"
+        try:
+            with console.status("thinking…", spinner="dots") as spinner:
+                async for event in runtime.event_log.follow(run.id):
+                    if event.type in {"token", "thinking", "tool", "complete"}:
+                        spinner.stop()
+                    printer.show(event)
+                    if event.type == "approval_required":
+                        await _answer_approvals(runtime, user, event, yes, console)
+                    if event.type == "complete":
+                        status = event.data["status"]
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            runtime.processor.cancel_requested.add(run.id)
+            worker.cancel()
+            raise
+        await worker
+        return 0 if status == "succeeded" else 1
+    except OrchestratorError as exc:
+        console.print(f"[red]{escape(exc.message)}[/]")
+        return 2
+    finally:
+        await runtime.close()

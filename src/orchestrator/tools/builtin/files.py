@@ -1,0 +1,88 @@
+"""File tools: read, write, list and search inside the caller's workspace only."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from orchestrator.tools.base import Risk, ToolContext, tool
+from orchestrator.tools.workspace import MAX_PATH_LENGTH, MAX_WRITE_BYTES, Workspace
+
+RelativePath = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_PATH_LENGTH,
+        description="Path relative to the workspace, e.g. 'notes/todo.txt'",
+    ),
+]
+DirectoryPath = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_PATH_LENGTH,
+        description="Directory relative to the workspace; '.' is the workspace itself",
+    ),
+]
+
+
+@tool(category="files", risk=Risk.READ)
+async def read_file(ctx: ToolContext, path: RelativePath) -> str:
+    """Read a text file from the workspace (the first 1 MiB of it)."""
+    found = await asyncio.to_thread(Workspace(ctx.workspace).read_text, path)
+    if found.binary:
+        return f"[{found.path} is a binary file of {found.size} bytes; not shown]"
+    if found.truncated:
+        shown = len(found.text.encode("utf-8", errors="replace"))
+        return f"{found.text}\n[truncated: showing about {shown} of {found.size} bytes]"
+    return found.text
+
+
+@tool(category="files", risk=Risk.WRITE)
+async def write_file(
+    ctx: ToolContext,
+    path: RelativePath,
+    content: Annotated[
+        str,
+        Field(max_length=MAX_WRITE_BYTES, description="The whole new content of the file"),
+    ],
+) -> str:
+    """Create or replace a text file in the workspace; missing directories are created."""
+    size = await asyncio.to_thread(Workspace(ctx.workspace).write_text, path, content)
+    return f"wrote {size} bytes to {path}"
+
+
+@tool(category="files", risk=Risk.READ)
+async def list_directory(ctx: ToolContext, path: DirectoryPath = ".") -> dict[str, Any]:
+    """List the files and directories of a workspace directory."""
+    listing = await asyncio.to_thread(Workspace(ctx.workspace).list_directory, path)
+    return listing.model_dump(mode="json")
+
+
+@tool(category="files", risk=Risk.READ)
+async def search_files(
+    ctx: ToolContext,
+    pattern: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=200,
+            description="A glob on file names such as '*.py', or a plain word names contain",
+        ),
+    ],
+    path: DirectoryPath = ".",
+    content: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=200,
+            description="Only files containing this text (case-insensitive)",
+        ),
+    ] = None,
+) -> dict[str, Any]:
+    """Find files in the workspace by name, and optionally by content."""
+    workspace = Workspace(ctx.workspace)
+    result = await asyncio.to_thread(workspace.search, pattern, path, content)
+    return result.model_dump(mode="json", exclude_none=True)

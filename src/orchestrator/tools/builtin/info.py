@@ -1,0 +1,89 @@
+"""Facts about the host and the time: safe to share with any user."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import shutil
+import time
+from datetime import datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import psutil
+from pydantic import Field
+
+from orchestrator.core.errors import ToolArgumentError
+from orchestrator.tools.base import Risk, ToolContext, tool
+from orchestrator.tools.sandbox import sandbox_status
+
+_MIB = 1024 * 1024
+
+
+@tool(category="system", risk=Risk.READ)
+async def get_system_info(ctx: ToolContext) -> dict[str, Any]:
+    """Describe the machine: OS, CPU, memory, disk space of the workspace, sandbox."""
+    return await asyncio.to_thread(_system_info, ctx)
+
+
+def _system_info(ctx: ToolContext) -> dict[str, Any]:
+    # Deliberately no host name, user names, paths or environment: only public facts.
+    memory = psutil.virtual_memory()
+    disk = shutil.disk_usage(ctx.workspace)
+    try:
+        distribution = platform.freedesktop_os_release().get("PRETTY_NAME", "")
+    except OSError:
+        distribution = ""
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {
+        "os": platform.system(),
+        "kernel": platform.release(),
+        "distribution": distribution,
+        "architecture": platform.machine(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "load_average": [round(x, 2) for x in load] if load else None,
+        "memory_total_mib": memory.total // _MIB,
+        "memory_available_mib": memory.available // _MIB,
+        "workspace_disk_free_mib": disk.free // _MIB,
+        "workspace_disk_total_mib": disk.total // _MIB,
+        "uptime_seconds": round(time.time() - psutil.boot_time()),
+        "command_sandbox": sandbox_status(ctx.settings).level,
+    }
+
+
+@tool(category="utility", risk=Risk.SAFE)
+async def get_datetime(
+    ctx: ToolContext,
+    timezone: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=64,
+            pattern=r"^[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*$",
+            description="IANA time zone such as 'Europe/Paris' or 'UTC'; default: the server's",
+        ),
+    ] = None,
+) -> dict[str, Any]:
+    """The current date and time, in a given time zone."""
+    if timezone is None:
+        now = datetime.now().astimezone()
+    else:
+        try:
+            now = datetime.now(ZoneInfo(timezone))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ToolArgumentError(
+                f"unknown time zone {timezone!r}; use an IANA name such as 'Europe/Paris'"
+            ) from None
+    offset = now.utcoffset()
+    return {
+        "timezone": timezone or now.tzname(),
+        "iso": now.isoformat(timespec="seconds"),
+        "date": now.date().isoformat(),
+        "time": now.strftime("%H:%M:%S"),
+        "weekday": now.strftime("%A"),
+        "utc_offset": now.strftime("%z"),
+        "offset_hours": offset.total_seconds() / 3600 if offset is not None else 0.0,
+        "unix": int(now.timestamp()),
+    }

@@ -1,0 +1,42 @@
+"""Run one shell command in a user's workspace, isolated from the host.
+
+With bubblewrap (`SANDBOX=auto|bwrap`) the command gets its own user, pid, network,
+IPC, UTS (and cgroup) namespaces, runs as uid 65534 with no capabilities and no
+network, sees `/usr` read-only, a handful of harmless `/etc` files, a private `/tmp`,
+and the workspace read-write at `/workspace`. It never sees DATA_DIR, the secret key
+or the server's environment.
+
+Limits: rlimits (CPU seconds, address space, file size, open files, processes) are set
+by `prlimit` inside the sandbox; a `pids` cgroup caps the process count where one is
+writable (needed when the server runs as root: the kernel exempts root from
+RLIMIT_NPROC). A wall-clock timeout, and cancellation, kill the whole tree: the pid
+namespace's init is killed, and we wait until it is gone, which the kernel allows only
+once every process in the namespace - double-forked daemons included - has died.
+
+`SANDBOX=none` (an explicit admin opt-out) runs `/bin/sh -c` directly in the
+workspace with a cleared environment, rlimits and the timeout, as the server's user.
+
+    runner = SandboxedCommandRunner(settings)
+    result = await runner.run("ls -la", workspace.root, timeout=10, on_output=send)
+"""
+
+from orchestrator.tools.sandbox._launch import SANDBOX_WORKDIR, ResourceLimits
+from orchestrator.tools.sandbox._runner import (
+    MAX_OUTPUT_BYTES,
+    CommandResult,
+    OutputCallback,
+    SandboxedCommandRunner,
+)
+from orchestrator.tools.sandbox._status import SandboxStatus, find_bwrap, sandbox_status
+
+__all__ = [
+    "MAX_OUTPUT_BYTES",
+    "SANDBOX_WORKDIR",
+    "CommandResult",
+    "OutputCallback",
+    "ResourceLimits",
+    "SandboxStatus",
+    "SandboxedCommandRunner",
+    "find_bwrap",
+    "sandbox_status",
+]

@@ -1,0 +1,234 @@
+"""The argv and file descriptors of one command: bubblewrap's, or the plain shell's."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import subprocess
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from orchestrator.tools.sandbox._cgroup import PidsCgroup, pids_cgroup_base
+
+SANDBOX_WORKDIR = "/workspace"
+SANDBOX_UID = 65534
+SEARCH_PATH = "/usr/bin:/bin:/usr/local/bin:/usr/sbin:/sbin"
+PRLIMIT = "/usr/bin/prlimit"  # inside the sandbox /usr is the host's, read-only
+_SANDBOX_TMP = "/tmp"  # noqa: S108 - inside the sandbox: its own private tmpfs
+_SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
+# Only files that hold no secrets; /etc/shadow, ssh host keys, /etc/ssl/private stay out.
+_ETC_FILES = (
+    "alternatives",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "timezone",
+    "nsswitch.conf",
+    "os-release",
+    "debian_version",
+    "mime.types",
+)
+_SYNTHETIC_ETC = {
+    "/etc/passwd": "root:x:0:0:root:/root:/usr/sbin/nologin\n"
+    f"sandbox:x:{SANDBOX_UID}:{SANDBOX_UID}:sandbox:/tmp:/bin/sh\n",
+    "/etc/group": f"root:x:0:\nsandbox:x:{SANDBOX_UID}:\n",
+    "/etc/hosts": "127.0.0.1 localhost\n::1 localhost\n",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceLimits:
+    """Per-command limits; `processes` counts every process and thread of the command."""
+
+    cpu_seconds: int = 60
+    address_space_bytes: int = 1024**3
+    file_size_bytes: int = 256 * 1024**2
+    open_files: int = 256
+    processes: int = 128
+    tmp_bytes: int = 256 * 1024**2  # size of the private /tmp (tmpfs counts as memory)
+
+
+@dataclass(frozen=True)
+class BwrapFeatures:
+    """What this bubblewrap supports (0.4 in old distributions, 0.8+ today)."""
+
+    version: str
+    disable_userns: bool
+    tmpfs_size: bool
+    perms: bool
+
+
+@cache
+def bwrap_features(bwrap: str) -> BwrapFeatures:
+    """Read `bwrap --help` once per binary."""
+    env = {"PATH": SEARCH_PATH}
+    help_text = subprocess.run([bwrap, "--help"], capture_output=True, env=env, timeout=5)
+    version = subprocess.run([bwrap, "--version"], capture_output=True, env=env, timeout=5)
+    text = help_text.stdout.decode(errors="replace")
+    return BwrapFeatures(
+        version=version.stdout.decode(errors="replace").strip() or "bubblewrap",
+        disable_userns="--disable-userns" in text,
+        tmpfs_size="--size" in text,
+        perms="--perms" in text,
+    )
+
+
+class Launch:
+    """Context manager: pipes and cgroup set up on enter, our copies closed on exit."""
+
+    def __init__(
+        self,
+        bwrap: str | None,
+        workspace: Path,
+        command: str,
+        limits: ResourceLimits,
+        *,
+        use_cgroup: bool = True,
+    ) -> None:
+        self.bwrap, self.workspace, self.command, self.limits = bwrap, workspace, command, limits
+        self.features = bwrap_features(bwrap) if bwrap else None
+        self.info_read: int | None = None  # bwrap writes the namespace init's pid here
+        self.cgroup: PidsCgroup | None = None
+        self.argv: list[str] = []
+        self._use_cgroup = use_cgroup
+        self._child_ends: list[int] = []
+
+    def __enter__(self) -> Launch:
+        base = pids_cgroup_base() if self._use_cgroup else None
+        if base is not None:
+            self.cgroup = PidsCgroup.create(base, self.limits.processes)
+        if self.bwrap is None:
+            self.argv = ["/bin/sh", "-c", self.command]
+            return self
+        self.info_read, info_write = os.pipe2(os.O_CLOEXEC)
+        self._child_ends.append(info_write)
+        self.argv = self._bwrap_argv(info_write)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close_child_ends()
+        if self.info_read is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.info_read)
+            self.info_read = None
+
+    def close_child_ends(self) -> None:
+        """Our copies of the fds the child inherited; close them once it started."""
+        for fd in self._child_ends:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._child_ends.clear()
+
+    def _pipe_with(self, data: bytes) -> int:
+        read, write = os.pipe2(os.O_CLOEXEC)
+        os.write(write, data)  # a few bytes: fits in the pipe buffer, never blocks
+        os.close(write)
+        self._child_ends.append(read)
+        return read
+
+    def _bwrap_argv(self, info_fd: int) -> list[str]:
+        assert self.bwrap is not None and self.features is not None
+        features, limits = self.features, self.limits
+        args = [self.bwrap, "--unshare-user"]
+        if features.disable_userns:
+            args.append("--disable-userns")  # no nested user namespace to regain caps in
+        args += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--cap-drop", "ALL"]
+        args += ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts"]
+        args += ["--unshare-cgroup-try", "--hostname", "sandbox"]
+        args += ["--die-with-parent", "--new-session", "--clearenv"]
+        env = {"PATH": _SANDBOX_PATH, "HOME": _SANDBOX_TMP, "LANG": "C.UTF-8", "TERM": "dumb"}
+        for name, value in env.items():
+            args += ["--setenv", name, value]
+        args += ["--ro-bind", "/usr", "/usr", *_root_links(), *_etc_binds()]
+        for dest, text in _SYNTHETIC_ETC.items():
+            if features.perms:
+                args += ["--perms", "0644"]
+            args += ["--ro-bind-data", str(self._pipe_with(text.encode())), dest]
+        args += ["--proc", "/proc", "--dev", "/dev"]
+        if features.tmpfs_size:
+            args += ["--size", str(limits.tmp_bytes)]
+        args += ["--tmpfs", _SANDBOX_TMP]
+        args += ["--bind", str(self.workspace), SANDBOX_WORKDIR]
+        # The root is bwrap's own tmpfs; make it read-only so that only /workspace and
+        # /tmp take writes (both are separate mounts and stay writable).
+        args += ["--remount-ro", "/", "--chdir", SANDBOX_WORKDIR]
+        args += ["--info-fd", str(info_fd), "--"]
+        if os.path.exists(PRLIMIT):
+            args += [
+                PRLIMIT,
+                f"--cpu={limits.cpu_seconds}",
+                f"--as={limits.address_space_bytes}",
+                f"--fsize={limits.file_size_bytes}",
+                f"--nofile={limits.open_files}",
+                f"--nproc={limits.processes}",
+                "--core=0",
+                "--",
+            ]
+        return [*args, "/bin/sh", "-c", self.command]
+
+    def popen_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for Popen / asyncio.create_subprocess_exec."""
+        sandboxed = self.bwrap is not None
+        rlimits = not sandboxed or not os.path.exists(PRLIMIT)
+        cgroup, limits = self.cgroup, self.limits
+
+        def prepare_child() -> None:  # runs in the child between fork and exec
+            if cgroup is not None:
+                cgroup.join()
+            if rlimits:
+                set_rlimits(limits)
+
+        return {
+            "stdin": subprocess.DEVNULL,
+            "pass_fds": tuple(self._child_ends),
+            # The server's environment never reaches bwrap, let alone the command.
+            "env": {"PATH": SEARCH_PATH} if sandboxed else _plain_env(self.workspace),
+            "cwd": "/" if sandboxed else str(self.workspace),
+            "start_new_session": True,
+            "preexec_fn": prepare_child if (cgroup or rlimits) else None,
+        }
+
+
+def _root_links() -> list[str]:
+    """/bin, /lib... as on the host: symlinks into /usr on merged-/usr systems."""
+    args: list[str] = []
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        host = Path("/") / name
+        if host.is_symlink():
+            args += ["--symlink", os.readlink(host), f"/{name}"]
+        elif host.is_dir():
+            args += ["--ro-bind", str(host), f"/{name}"]
+    return args
+
+
+def _etc_binds() -> list[str]:
+    args: list[str] = []
+    for name in _ETC_FILES:
+        host = Path("/etc") / name
+        if host.is_symlink():
+            args += ["--symlink", os.readlink(host), f"/etc/{name}"]
+        elif host.exists():
+            args += ["--ro-bind", str(host), f"/etc/{name}"]
+    return args
+
+
+def _plain_env(workspace: Path) -> dict[str, str]:
+    return {"PATH": _SANDBOX_PATH, "HOME": str(workspace), "LANG": "C.UTF-8", "TERM": "dumb"}
+
+
+def set_rlimits(limits: ResourceLimits) -> None:
+    """Apply the limits to the calling process (a child, before exec)."""
+    # No RLIMIT_NPROC here: outside a user namespace it counts every process of the
+    # server's user, so it would break the server rather than bound the command.
+    for which, value in (
+        (resource.RLIMIT_CPU, limits.cpu_seconds),
+        (resource.RLIMIT_AS, limits.address_space_bytes),
+        (resource.RLIMIT_FSIZE, limits.file_size_bytes),
+        (resource.RLIMIT_NOFILE, limits.open_files),
+        (resource.RLIMIT_CORE, 0),
+    ):
+        resource.setrlimit(which, (value, value))

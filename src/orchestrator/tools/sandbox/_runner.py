@@ -1,0 +1,275 @@
+"""Start a command, stream and cap its output, and kill its whole tree when it is over."""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import logging
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from orchestrator.core.config import SandboxMode, Settings
+from orchestrator.core.errors import SandboxUnavailable, ToolArgumentError
+from orchestrator.tools.sandbox._launch import Launch, ResourceLimits
+from orchestrator.tools.sandbox._status import cached_status, find_bwrap, sandbox_status
+
+log = logging.getLogger(__name__)
+
+OutputCallback = Callable[[str], Awaitable[None]]
+MAX_OUTPUT_BYTES = 64 * 1024
+_REAP_SECONDS = 10.0
+
+
+class CommandResult(BaseModel):
+    """What a command did; `exit_code` is None when the timeout stopped it."""
+
+    exit_code: int | None
+    output: str  # stdout and stderr, merged
+    truncated: bool = False
+    timed_out: bool = False
+    duration_ms: int
+
+
+class SandboxedCommandRunner:
+    """Runs `/bin/sh -c COMMAND` in a workspace under the configured sandbox."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        limits: ResourceLimits | None = None,
+        max_output_bytes: int = MAX_OUTPUT_BYTES,
+        bwrap: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.limits = limits or ResourceLimits()
+        self.max_output_bytes = max_output_bytes
+        self._bwrap = bwrap
+
+    async def run(
+        self,
+        command: str,
+        workspace: Path,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - a per-call cap, part of the API
+        on_output: OutputCallback | None = None,
+    ) -> CommandResult:
+        """Run the command; on timeout or cancellation every process it started is killed."""
+        if not command.strip():
+            raise ToolArgumentError("the command is empty")
+        if "\x00" in command:
+            raise ToolArgumentError("the command contains a NUL byte")
+        limit = min(timeout or self.settings.command_timeout, self.settings.command_timeout)
+        bwrap = await self._sandbox_binary()
+        started = time.monotonic()
+        sink = _OutputSink(self.max_output_bytes, on_output)
+        with Launch(bwrap, workspace, command, self.limits) as launch:
+            try:
+                exit_code, timed_out = await _supervise(launch, sink, limit)
+            finally:
+                if launch.cgroup is not None:
+                    await launch.cgroup.remove()
+        return CommandResult(
+            exit_code=exit_code,
+            output=sink.text(),
+            truncated=sink.truncated,
+            timed_out=timed_out,
+            duration_ms=round((time.monotonic() - started) * 1000),
+        )
+
+    async def _sandbox_binary(self) -> str | None:
+        """bwrap's path, None for SANDBOX=none; SandboxUnavailable when it cannot work."""
+        if self.settings.sandbox is SandboxMode.NONE:
+            return None
+        bwrap = self._bwrap or find_bwrap()
+        status = cached_status(self.settings.sandbox, bwrap)
+        if status is None:
+            status = await asyncio.to_thread(sandbox_status, self.settings, bwrap=bwrap)
+        if status.level != "bwrap" or bwrap is None:
+            raise SandboxUnavailable(f"commands cannot run here: {status.detail}")
+        return bwrap
+
+
+async def _supervise(launch: Launch, sink: _OutputSink, limit: float) -> tuple[int | None, bool]:
+    """(exit code, timed out); whatever happens, nothing of the command outlives this."""
+    process = await asyncio.create_subprocess_exec(
+        *launch.argv,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        **launch.popen_kwargs(),
+    )
+    launch.close_child_ends()
+    assert process.stdout is not None
+    tree = _ProcessTree(process, launch.info_read)
+    pump = asyncio.create_task(sink.pump(process.stdout))
+    try:
+        async with asyncio.timeout(limit):
+            await tree.track_namespace()
+            await process.wait()
+        return _exit_code(process.returncode), False
+    except TimeoutError:
+        return None, True
+    finally:
+        await tree.stop()
+        await _finish_pump(pump, tree)
+
+
+def _exit_code(code: int | None) -> int | None:
+    if code is not None and code < 0:
+        return 128 - code  # killed by a signal, reported as a shell would
+    return code
+
+
+async def _finish_pump(pump: asyncio.Task[None], tree: _ProcessTree) -> None:
+    """Collect the remaining output; a stray process holding the pipe is not waited for."""
+    try:
+        await asyncio.wait_for(asyncio.shield(pump), 2)
+        return
+    except TimeoutError:
+        tree.kill_group()
+    try:
+        await asyncio.wait_for(asyncio.shield(pump), 0.5)
+    except TimeoutError:  # SANDBOX=none: a daemon that left our process group
+        pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pump
+
+
+class _OutputSink:
+    """Merged stdout/stderr: the first `limit` bytes kept and streamed, the rest drained."""
+
+    def __init__(self, limit: int, on_output: OutputCallback | None) -> None:
+        self._limit, self._on_output = limit, on_output
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._parts: list[str] = []
+        self._size = 0
+        self.truncated = False
+
+    async def pump(self, stream: asyncio.StreamReader) -> None:
+        """Read until EOF; keeps draining past the cap so the command never blocks on us."""
+        while chunk := await stream.read(65536):
+            room = self._limit - self._size
+            if len(chunk) > room:
+                self.truncated = True
+                chunk = chunk[: max(room, 0)]
+            if not chunk:
+                continue
+            self._size += len(chunk)
+            text = self._decoder.decode(chunk)
+            self._parts.append(text)
+            if text and self._on_output is not None:
+                await self._on_output(text)
+
+    def text(self) -> str:
+        """Everything kept, with a note when some was cut."""
+        text = "".join(self._parts) + self._decoder.decode(b"", final=True)
+        if self.truncated:
+            text += f"\n[output truncated: only the first {self._limit} bytes are shown]"
+        return text
+
+
+class _ProcessTree:
+    """bwrap (or sh) and, with bwrap, the init of its pid namespace.
+
+    bwrap's namespace init runs in a session of its own and does not die with bwrap,
+    so it must be killed by pid: bwrap reports that pid on --info-fd right after it
+    creates the namespace, and we hold a pidfd on it (no pid-reuse races).
+    """
+
+    _CHILD_PID = re.compile(rb'"child-pid"\s*:\s*(\d+)')
+
+    def __init__(self, process: asyncio.subprocess.Process, info_fd: int | None) -> None:
+        self.process = process
+        self._info_fd = info_fd
+        self._info = b""
+        self._pidfd: int | None = None
+
+    async def track_namespace(self) -> None:
+        """Read the namespace init's pid from --info-fd and hold a pidfd on it."""
+        if self._info_fd is None:
+            return
+        while not self._info.rstrip().endswith(b"}"):
+            chunk = await _read_when_ready(self._info_fd)
+            if not chunk:
+                break
+            self._info += chunk
+        self._info_fd = None
+        match = self._CHILD_PID.search(self._info)
+        if match is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self._pidfd = os.pidfd_open(int(match.group(1)))
+
+    async def stop(self) -> None:
+        """Kill whatever still runs and wait until all of it is gone."""
+        try:
+            if self._info_fd is not None and self.process.returncode is None:
+                # Stopped before we knew the init's pid: learn it first (bwrap writes it
+                # within milliseconds), since killing bwrap first would orphan the init.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(self.track_namespace()), 5)
+        finally:
+            self.kill()  # even if this cleanup is itself cancelled
+        await self.reap()
+
+    def kill(self) -> None:
+        """SIGKILL the namespace init (the kernel then kills all in it) and bwrap's group."""
+        if self._pidfd is not None:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+        if self.process.returncode is None:
+            self.kill_group()
+
+    def kill_group(self) -> None:
+        """SIGKILL the process group bwrap (or sh) leads."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+    async def reap(self) -> None:
+        """Wait, bounded, until bwrap and the namespace init (so all of the tree) are gone."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.process.wait(), _REAP_SECONDS)
+        if self._pidfd is None:
+            return
+        try:
+            await asyncio.wait_for(_readable(self._pidfd), _REAP_SECONDS)
+        except TimeoutError:
+            log.error("a sandbox's pid namespace did not exit within %s s", _REAP_SECONDS)
+        finally:
+            os.close(self._pidfd)
+            self._pidfd = None
+
+
+async def _read_when_ready(fd: int) -> bytes:
+    """One read from a pipe without blocking the event loop; b"" at its end."""
+    os.set_blocking(fd, False)
+    while True:
+        try:
+            return os.read(fd, 4096)
+        except BlockingIOError:
+            await _readable(fd)
+        except OSError:
+            return b""
+
+
+async def _readable(fd: int) -> None:
+    """Wait until the fd is readable (for a pidfd: until its process has exited)."""
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(fd, wake)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(fd)

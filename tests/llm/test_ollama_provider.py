@@ -1,0 +1,251 @@
+"""OllamaProvider against the scripted model over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from orchestrator.core.errors import (
+    LLMError,
+    ModelNotFound,
+    ProviderUnavailable,
+    StreamInterrupted,
+    ToolsNotSupported,
+)
+from orchestrator.llm.base import (
+    ChatMessage,
+    Done,
+    GenerationOptions,
+    TextDelta,
+    ThinkingDelta,
+    ToolCall,
+    ToolCallChunk,
+)
+from orchestrator.llm.ollama import OllamaProvider
+from tests.support.llm_samples import CALCULATE, GET_DATETIME, collect, text_of, user
+from tests.support.scripted_model import ScriptedModelServer
+
+
+async def test_chat_streams_text_tokens_when_answering(
+    server: ScriptedModelServer, ollama: OllamaProvider
+) -> None:
+    server.enqueue(text="Hello from the scripted model")
+    chunks = await collect(ollama.chat("scripted", user("hi")))
+    deltas = [c for c in chunks if isinstance(c, TextDelta)]
+    assert len(deltas) == 5
+    assert text_of(chunks) == "Hello from the scripted model"
+    done = chunks[-1]
+    assert isinstance(done, Done)
+    assert done.finish_reason == "stop"
+    assert done.completion_tokens == 5
+    assert done.prompt_tokens == 1
+
+
+async def test_chat_streams_thinking_before_text_when_think_is_on(
+    server: ScriptedModelServer, ollama: OllamaProvider
+) -> None:
+    server.enqueue(thinking="Two and two make four.", text="4")
+    chunks = await collect(ollama.chat("scripted", user("2+2?"), think=True))
+    thinking = "".join(c.text for c in chunks if isinstance(c, ThinkingDelta))
+    assert thinking == "Two and two make four."
+    assert isinstance(chunks[0], ThinkingDelta)
+    assert text_of(chunks) == "4"
+    assert server.chat_requests[-1].body["think"] is True
+
+
+async def test_chat_retries_without_think_when_model_cannot_think(
+    server: ScriptedModelServer, ollama: OllamaProvider
+) -> None:
+    server.enqueue(text="fine")
+    chunks = await collect(ollama.chat("plain", user("hi"), think=True))
+    assert text_of(chunks) == "fine"
+    sent = [r.body.get("think") for r in server.chat_requests]
+    assert sent == [True, None]
+
+
+async def test_chat_sends_native_tools_and_yields_tool_calls_with_ids(
+    server: ScriptedModelServer, ollama: OllamaProvider
+) -> None:
+    server.enqueue(
+        tool_calls=[("calculate", {"expression": "2+2"}), ("get_datetime", {"timezone": "UTC"})]
+    )
+    chunks = await collect(
+        ollama.chat("scripted", user("2+2 and time?"), [CALCULATE, GET_DATETIME])
+    )
+    calls = [c.call for c in chunks if isinstance(c, ToolCallChunk)]
+    assert [(c.name, c.arguments) for c in calls] == [
+        ("calculate", {"expression": "2+2"}),
+        ("get_datetime", {"timezone": "UTC"}),
+    ]
+    assert len({c.id for c in calls}) == 2
+    request = server.chat_requests[-1]
+    assert request.tool_names == ["calculate", "get_datetime"]
+    assert request.body["tools"][0]["function"]["parameters"]["required"] == ["expression"]
+
+
+async def test_chat_gives_the_same_call_ids_when_history_is_replayed(
+    server: ScriptedModelServer, ollama: OllamaProvider
+) -> None:
+    for _ in range(2):
+        server.enqueue(tool_calls=[("calculate", {"expression": "1"})])
+    first = await collect(ollama.chat("scripted", user("x"), [CALCULATE]))
+    second = await collect(ollama.chat("scripted", user("x"), [CALCULATE]))
+    assert first[0] == second[0]
+
+
+async def test_chat_sends_history_with_tool_calls_and_results(
+    server: ScriptedModelServer, ollama: OllamaProvider
+) -> None:
+    server.enqueue(text="It is 4.")
+    history = [
+        ChatMessage(role="system", content="Be brief."),
+        ChatMessage(role="user", content="2+2?"),
+        ChatMessage(
+            role="assistant",
+            tool_calls=[ToolCall(id="call_1_0", name="calculate", arguments={"expression": "2+2"})],
+        ),
+        ChatMessage(role="tool", content="4", tool_call_id="call_1_0", name="calculate"),
+    ]
+    await collect(ollama.chat("scripted", history, [CALCULATE]))
+    sent = server.chat_requests[-1].messages
+    assert sent[2]["tool_calls"] == [
+        {"function": {"name": "calculate", "arguments": {"expression": "2+2"}}}
+    ]
+    assert sent[3] == {"role": "tool", "content": "4", "tool_name": "calculate"}
+
+
+async def test_chat_passes_json_schema_as_format_and_options(
+    server: ScriptedModelServer, ollama: OllamaProvider
+) -> None:
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}}
+    server.enqueue(text='{"ok": true}')
+    options = GenerationOptions(temperature=0.1, max_tokens=20, seed=7)
+    await collect(ollama.chat("scripted", user("json"), json_schema=schema, options=options))
+    body = server.chat_requests[-1].body
+    assert body["format"] == schema
+    assert body["options"] == {"temperature": 0.1, "num_predict": 20, "seed": 7}
+
+
+async def test_chat_raises_tools_not_supported_before_any_chunk_on_ollama_400(
+    server: ScriptedModelServer, ollama: OllamaProvider
+) -> None:
+    stream = ollama.chat("plain", user("hi"), [CALCULATE])
+    with pytest.raises(ToolsNotSupported):
+        await anext(stream)
+
+
+async def test_chat_raises_tools_not_supported_on_scripted_400(
+    server: ScriptedModelServer, ollama: OllamaProvider
+) -> None:
+    server.enqueue(error=(400, "registry.ollama.ai/library/scripted does not support tools"))
+    with pytest.raises(ToolsNotSupported):
+        await collect(ollama.chat("scripted", user("hi"), [CALCULATE]))
+
+
+async def test_chat_raises_model_not_found_when_model_is_missing(ollama: OllamaProvider) -> None:
+    with pytest.raises(ModelNotFound, match="nope"):
+        await collect(ollama.chat("nope", user("hi")))
+
+
+async def test_chat_raises_llm_error_with_reason_on_server_error(
+    server: ScriptedModelServer, ollama: OllamaProvider
+) -> None:
+    server.enqueue(error=(500, "out of memory"))
+    with pytest.raises(LLMError, match="out of memory"):
+        await collect(ollama.chat("scripted", user("hi")))
+
+
+async def test_chat_fails_loudly_when_no_reply_is_queued(ollama: OllamaProvider) -> None:
+    with pytest.raises(LLMError, match="no reply queued"):
+        await collect(ollama.chat("scripted", user("hi")))
+
+
+async def test_chat_raises_provider_unavailable_when_server_is_down(closed_port_url: str) -> None:
+    provider = OllamaProvider(closed_port_url)
+    with pytest.raises(ProviderUnavailable, match=f"cannot reach Ollama at {closed_port_url}"):
+        await collect(provider.chat("scripted", user("hi")))
+    with pytest.raises(ProviderUnavailable):
+        await provider.list_models()
+    health = await provider.health()
+    assert not health.ok
+    assert closed_port_url in health.detail
+    await provider.aclose()
+
+
+async def test_chat_raises_stream_interrupted_when_connection_drops_mid_answer(
+    server: ScriptedModelServer, ollama: OllamaProvider
+) -> None:
+    server.enqueue(text="one two three four five", cut_after=2)
+    received: list[str] = []
+    with pytest.raises(StreamInterrupted):
+        async for chunk in ollama.chat("scripted", user("count")):
+            if isinstance(chunk, TextDelta):
+                received.append(chunk.text)
+    assert "".join(received) == "one two"
+
+
+async def test_chat_raises_stream_interrupted_when_stream_ends_without_done(
+    server: ScriptedModelServer, ollama: OllamaProvider
+) -> None:
+    server.enqueue(tool_calls=[("calculate", {"expression": "1"})], cut_after=0)
+    with pytest.raises(StreamInterrupted):
+        await collect(ollama.chat("scripted", user("x"), [CALCULATE]))
+
+
+async def test_chat_streams_thousands_of_tokens_when_answer_is_long(
+    server: ScriptedModelServer, ollama: OllamaProvider
+) -> None:
+    words = [f"w{i}" for i in range(5000)]
+    server.enqueue(text=" ".join(words))
+    chunks = await collect(ollama.chat("scripted", user("long")))
+    assert len(chunks) == 5001
+    assert text_of(chunks).split() == words
+
+
+async def test_chat_stops_the_request_when_consumer_stops_early(
+    server: ScriptedModelServer, ollama: OllamaProvider
+) -> None:
+    server.enqueue(text="a b c d e f g h", token_delay=0.05)
+    stream = ollama.chat("scripted", user("x"))
+    first = await anext(stream)
+    await stream.aclose()  # type: ignore[attr-defined]
+    assert isinstance(first, TextDelta)
+    server.enqueue(text="next")  # the connection pool still works afterwards
+    assert text_of(await asyncio.wait_for(collect(ollama.chat("scripted", user("y"))), 5)) == "next"
+
+
+async def test_list_models_reports_capabilities_and_caches_show(
+    server: ScriptedModelServer, ollama: OllamaProvider
+) -> None:
+    models = await ollama.list_models()
+    by_name = {m.name: m for m in models}
+    assert by_name["scripted"].capabilities == ["completion", "tools", "thinking"]
+    assert by_name["plain"].capabilities == ["completion"]
+    assert by_name["scripted"].context_length == 8192
+    assert all(m.provider == "ollama" and not m.demo for m in models)
+    await ollama.list_models()
+    shows = [r for r in server.requests if r.path == "/api/show"]
+    assert len(shows) == 3
+
+
+async def test_embed_returns_one_vector_per_text(
+    server: ScriptedModelServer, ollama: OllamaProvider
+) -> None:
+    vectors = await ollama.embed("nomic-embed", ["alpha", "beta", "alpha"])
+    assert len(vectors) == 3
+    assert vectors[0] == vectors[2] != vectors[1]
+    assert server.requests[-1].body["input"] == ["alpha", "beta", "alpha"]
+
+
+async def test_embed_raises_model_not_found_for_unknown_model(ollama: OllamaProvider) -> None:
+    with pytest.raises(ModelNotFound):
+        await ollama.embed("nope", ["x"])
+
+
+async def test_health_reports_version_when_server_answers(
+    server: ScriptedModelServer, ollama: OllamaProvider
+) -> None:
+    health = await ollama.health()
+    assert health.ok
+    assert "0.12.0-scripted" in health.detail
