@@ -5,11 +5,12 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["api_latency", "engine", "sandbox_overhead", "events"]
+BENCHMARKS = ["api_latency", "engine", "events", "sandbox_overhead", "memory", "scale"]
 
 
 def main() -> None:
     names = sys.argv[1:] or BENCHMARKS
+    sys.argv = sys.argv[:1]  # each benchmark parses its own options: give it none
     for name in names:
         try:
             module = importlib.import_module(f"bench.{name}")

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import httpx
 import psutil
-
 from tests.support.server import free_port
 
 TARGETS = {"p99_ms_at_50": 20.0, "idle_rss_mb": 120.0}

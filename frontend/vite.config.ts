@@ -21,6 +21,11 @@ export default defineConfig({
       output: {
         // "ChatTurn.vue_vue_type_script_setup_true_lang-<hash>.js" reads better as "ChatTurn-<hash>.js".
         chunkFileNames: (chunk) => `assets/${chunk.name.replace(/\.vue_vue_type.*$/, '')}-[hash].js`,
+        // The Markdown renderer (markdown-it, DOMPurify) is shared by the chat and the run
+        // timeline: one chunk under its own name, loaded by whichever opens first. (Only leaf
+        // libraries here: naming a chunk that imports Vue would drag Vue out of the entry.)
+        manualChunks: (id) =>
+          /node_modules\/(markdown-it|mdurl|linkify-it|uc\.micro|punycode\.js|entities|dompurify)\//.test(id) ? 'markdown-vendor' : undefined,
       },
     },
   },

@@ -13,6 +13,7 @@ AgentName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}
 DEFAULT_AGENT = "assistant"
 DEFAULT_RUN_AGENT = "planner"
 
+_MEMORY_TOOLS = ("remember", "recall")
 _GROUNDING = (
     " Use tools when they help and never invent their results. Files live in your workspace; "
     "refer to them with relative paths. When you have what you need, answer plainly."
@@ -34,6 +35,19 @@ class AgentSpec(BaseModel):
     builtin: bool = False
 
 
+class AgentUpdate(BaseModel):
+    """The fields an admin may change on a custom agent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: Annotated[str, StringConstraints(max_length=500)] | None = None
+    system_prompt: Annotated[str, StringConstraints(min_length=1, max_length=20_000)] | None = None
+    tools: list[Annotated[str, StringConstraints(max_length=64)]] | None = None
+    model: Annotated[str, StringConstraints(max_length=200)] | None = None
+    max_iterations: int | None = Field(None, ge=1, le=100)
+    mode: Literal["chat", "workflow"] | None = None
+
+
 BUILTIN_AGENTS: tuple[AgentSpec, ...] = (
     AgentSpec(
         name="assistant",
@@ -53,6 +67,7 @@ BUILTIN_AGENTS: tuple[AgentSpec, ...] = (
             "search_files",
             "execute_command",
             "calculate",
+            *_MEMORY_TOOLS,
         ],
         max_iterations=20,
         builtin=True,
@@ -69,6 +84,7 @@ BUILTIN_AGENTS: tuple[AgentSpec, ...] = (
             "search_files",
             "list_directory",
             "get_datetime",
+            *_MEMORY_TOOLS,
         ],
         builtin=True,
     ),
@@ -85,14 +101,21 @@ BUILTIN_AGENTS: tuple[AgentSpec, ...] = (
         description="Computes, compares and summarises data.",
         system_prompt="You are a data analyst. Compute exactly with tools rather than in your "
         "head, and show how you got each number." + _GROUNDING,
-        tools=["calculate", "read_file", "write_file", "execute_command", "list_directory"],
+        tools=[
+            "calculate",
+            "read_file",
+            "write_file",
+            "execute_command",
+            "list_directory",
+            *_MEMORY_TOOLS,
+        ],
         builtin=True,
     ),
     AgentSpec(
         name="writer",
         description="Drafts and edits text documents in the workspace.",
         system_prompt="You are a clear, concise writer. Draft, then edit for brevity." + _GROUNDING,
-        tools=["read_file", "write_file", "list_directory"],
+        tools=["read_file", "write_file", "list_directory", *_MEMORY_TOOLS],
         builtin=True,
     ),
     AgentSpec(

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 from orchestrator.api import errors
 from orchestrator.api.middleware import BodySizeLimit, SecurityHeaders
@@ -36,7 +37,8 @@ def create_app(
         finally:
             await runtime.close()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc served from the package, not a CDN: they work offline.
+    app = FastAPIOffline(
         title="AI Orchestrator",
         version="0.1.0",
         lifespan=lifespan,

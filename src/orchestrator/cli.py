@@ -54,6 +54,32 @@ def serve(
 
 
 @app.command()
+def worker(
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="Runs executed at once (default WORKER_CONCURRENCY)")
+    ] = None,
+) -> None:
+    """Execute runs from the Redis queue (needs REDIS_URL) until SIGTERM."""
+    from orchestrator.db.migrate import upgrade
+    from orchestrator.runtime import Runtime
+    from orchestrator.scale.worker import RunWorker
+
+    settings = _settings()
+    if not settings.redis_url:
+        console.print("[red]REDIS_URL is not set:[/red] workers take runs from the Redis queue")
+        raise typer.Exit(2)
+    upgrade(settings)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    slots = concurrency or settings.worker_concurrency
+    console.print(f"AI Orchestrator worker: up to {slots} runs at once from the Redis queue")
+
+    async def work() -> None:
+        await RunWorker(Runtime.create(settings), concurrency=slots).run()
+
+    asyncio.run(work())
+
+
+@app.command()
 def migrate() -> None:
     """Bring the database schema up to date."""
     from orchestrator.db.migrate import upgrade
@@ -143,7 +169,7 @@ def doctor() -> None:
         mark = {"ok": "[green]ok[/green]", "warn": "[yellow]warn[/yellow]"}.get(
             check.status, "[red]FAIL[/red]"
         )
-        console.print(f"{mark:>22}  [bold]{check.name}[/bold]: {check.detail}")
+        console.print(f"{mark}  [bold]{check.name}[/bold]: {check.detail}", soft_wrap=True)
         failed_required |= check.status == "fail" and check.required
     raise typer.Exit(1 if failed_required else 0)
 

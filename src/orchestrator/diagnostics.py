@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import shutil
 from dataclasses import dataclass
 from typing import Literal
 
@@ -13,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from orchestrator.core.config import Settings
 from orchestrator.db.session import create_engine
+from orchestrator.tools.sandbox import sandbox_status
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -67,35 +67,81 @@ def check_embedded_model() -> Check:
     return Check("embedded model", "ok", "SmolLM2-135M (demo grade) available offline")
 
 
+async def check_postgres(settings: Settings) -> Check:
+    """Postgres in a multi-process set-up: reachable, and enough connections for the pools."""
+    url = settings.resolved_database_url
+    if not url.startswith("postgresql"):
+        if settings.redis_url:
+            return Check(
+                "postgres",
+                "warn",
+                "REDIS_URL is set but the database is SQLite: API processes and workers on "
+                "other machines need DATABASE_URL=postgresql+asyncpg://...",
+            )
+        return Check("postgres", "ok", "not used: SQLite serves one machine")
+    engine = create_engine(settings)
+    try:
+        async with engine.connect() as conn:
+            version = await conn.scalar(text("SHOW server_version"))
+            limit = int(await conn.scalar(text("SHOW max_connections")) or 0)
+    except SQLAlchemyError as exc:
+        return Check("postgres", "fail", f"{exc.__class__.__name__}: {exc}"[:300], required=True)
+    finally:
+        await engine.dispose()
+    per_process = settings.db_pool_size + settings.db_max_overflow
+    return Check(
+        "postgres",
+        "ok" if per_process <= limit else "warn",
+        f"PostgreSQL {version}; each process may open {per_process} connections "
+        f"(DB_POOL_SIZE + DB_MAX_OVERFLOW), max_connections {limit} allows "
+        f"{limit // max(per_process, 1)} processes at full load",
+    )
+
+
 async def check_redis(settings: Settings) -> Check:
+    """Redis answers; with it, how many workers take runs and how many runs wait."""
     if not settings.redis_url:
         return Check("redis", "ok", "not configured: runs execute in this process")
     import redis.asyncio as redis
+    from saq.queue.redis import RedisQueue
+
+    from orchestrator.scale.queue import QUEUE_NAME
 
     client = redis.from_url(settings.redis_url)
+    where = redacted(settings.redis_url)
     try:
-        await client.ping()
-        return Check("redis", "ok", f"{settings.redis_url} answers")
+        await client.ping()  # type: ignore[misc]
+        info = await RedisQueue(client, name=QUEUE_NAME).info()
     except (redis.RedisError, OSError) as exc:
-        return Check("redis", "fail", f"{settings.redis_url}: {exc}", required=True)
-    finally:
         await client.aclose()
+        return Check("redis", "fail", f"{where}: {exc}", required=True)
+    await client.aclose()
+    workers, queued = len(info["workers"]), info["queued"]
+    detail = f"{where} answers; {workers} workers, {queued} runs queued"
+    if workers == 0:
+        return Check("redis", "warn", f"{detail}: start `orchestrator worker` to execute runs")
+    return Check("redis", "ok", detail)
+
+
+def redacted(url: str) -> str:
+    """`url` without its password."""
+    scheme, _, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    return f"{scheme}://{'***@' if at and credentials else ''}{host}"
 
 
 def check_sandbox(settings: Settings) -> Check:
-    if shutil.which("bwrap") is None:
-        return Check(
-            "sandbox",
-            "warn",
-            "bubblewrap missing: execute_command is refused (apt-get install bubblewrap)",
-        )
-    return Check("sandbox", "ok", "bubblewrap found")
+    """Actually starts a sandboxed `true` (once) and says what level of isolation we have."""
+    status = sandbox_status(settings)
+    return Check("sandbox", "ok" if status.level == "bwrap" else "warn",
+                 f"{status.level}: {status.detail}")
 
 
 async def run_checks(settings: Settings) -> list[Check]:
     """Every check, in the order a person reads them."""
     return [
         await check_database(settings),
+        await check_postgres(settings),
         await check_ollama(settings),
         check_embedded_model(),
         await check_redis(settings),

@@ -13,23 +13,27 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from orchestrator.agents import BUILTIN_AGENTS, DEFAULT_AGENT, AgentSpec
+from orchestrator.agents import DEFAULT_AGENT
 from orchestrator.core.config import Settings
 from orchestrator.core.errors import Conflict, NotFound
 from orchestrator.db.models import Approval, Run, ToolSetting
 from orchestrator.db.session import create_engine, create_session_factory
 from orchestrator.engine.events import FINAL_STATUSES
 from orchestrator.llm.gateway import ModelGateway
+from orchestrator.memory import MemoryStore, create_memory_store
 from orchestrator.runs import service as run_service
 from orchestrator.runs.approvals import ApprovalBroker, Decision
 from orchestrator.runs.bus import EventBus
 from orchestrator.runs.chat import AgentTurn, ChatTurn, TaskRun
+from orchestrator.runs.delegation import Delegator
 from orchestrator.runs.executor import InProcessExecutor, RunExecutor
 from orchestrator.runs.log import RunEventLog
 from orchestrator.runs.processor import RunProcessor
 from orchestrator.runs.workflow import Workflow
+from orchestrator.scale.queue import QueueExecutor, RedisServices
 from orchestrator.schemas.runs import ChatRequest
 from orchestrator.services.accounts import LoginThrottle
+from orchestrator.services.agents import AgentCatalog
 from orchestrator.tools.registry import ToolRegistry
 
 
@@ -48,6 +52,8 @@ class Runtime:
     approvals: ApprovalBroker
     processor: RunProcessor
     executor: RunExecutor
+    agents: AgentCatalog
+    memory: MemoryStore
     started_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -62,9 +68,13 @@ class Runtime:
         settings.signing_key()  # generate and persist the key before anything signs
         engine = create_engine(settings)
         sessions = create_session_factory(engine)
-        bus = EventBus()
+        # With REDIS_URL, runs go to `orchestrator worker`s and events travel through Redis.
+        redis = RedisServices.from_url(settings.redis_url) if settings.redis_url else None
+        bus = redis.bus if redis else EventBus()
         event_log = RunEventLog(sessions, bus)
-        approvals = ApprovalBroker(sessions)
+        approvals = ApprovalBroker(
+            sessions, announce=redis.control.announce_approval if redis else None
+        )
         models = models or ModelGateway(settings)
         tools = tools if tools is not None else ToolRegistry.from_entry_points()
 
@@ -74,10 +84,13 @@ class Runtime:
                 return frozenset(rows)
 
         turn = AgentTurn(settings, sessions, models, tools, approvals, event_log, disabled_tools)
-        processor = RunProcessor(settings, event_log, {}, find_agent)
-        processor.kinds["chat"] = ChatTurn(turn, find_agent)
-        processor.kinds["task"] = TaskRun(turn, find_agent)
-        processor.kinds["workflow"] = Workflow(turn, models, find_agent)
+        agents = AgentCatalog(sessions)
+        processor = RunProcessor(settings, event_log, {}, agents.get)
+        processor.kinds["chat"] = ChatTurn(turn, agents.get)
+        processor.kinds["task"] = TaskRun(turn, agents.get)
+        processor.kinds["workflow"] = Workflow(turn, models, agents.get)
+        turn.delegator = Delegator(settings, sessions, agents.get, processor.execute)
+        turn.memory = memory = create_memory_store(settings, sessions, models.embed)
         return cls(
             settings=settings,
             engine=engine,
@@ -91,18 +104,21 @@ class Runtime:
             event_log=event_log,
             approvals=approvals,
             processor=processor,
-            executor=InProcessExecutor(
-                processor, sessions, lease_seconds=settings.run_lease_seconds
-            ),
+            agents=agents,
+            memory=memory,
+            executor=QueueExecutor(redis, sessions, lease_seconds=settings.run_lease_seconds)
+            if redis
+            else InProcessExecutor(processor, sessions, lease_seconds=settings.run_lease_seconds),
         )
 
     async def start(self) -> None:
         """Begin executing runs (and resume those a previous process left)."""
         await self.executor.start()
+        await self.memory.start()
 
     async def start_chat(self, user_id: int, request: ChatRequest) -> Run:
         """Check the agent and model, store the message, and queue the turn."""
-        await find_agent(request.agent or DEFAULT_AGENT)
+        await self.agents.get(request.agent or DEFAULT_AGENT)
         if request.model is not None:
             await self.models.resolve(request.model)
         async with self.sessions() as db:
@@ -145,13 +161,6 @@ class Runtime:
 
     async def close(self) -> None:
         await self.executor.stop()
+        await self.memory.close()
         await self.models.aclose()
         await self.engine.dispose()
-
-
-async def find_agent(name: str) -> AgentSpec:
-    """An agent by name."""
-    for agent in BUILTIN_AGENTS:
-        if agent.name == name:
-            return agent
-    raise NotFound(f"agent {name!r} not found")

@@ -16,7 +16,7 @@ from orchestrator.core.errors import NotFound, OrchestratorError
 from orchestrator.db.models import User
 from orchestrator.engine.events import RunEventOut
 from orchestrator.runs import service
-from orchestrator.runtime import Runtime, find_agent
+from orchestrator.runtime import Runtime
 
 RESULT_PREVIEW = 300
 
@@ -115,7 +115,7 @@ async def run_in_terminal(
     runtime = Runtime.create(settings)
     try:
         user = await _pick_user(runtime, username)
-        spec = await find_agent(agent)
+        spec = await runtime.agents.get(agent)
         if model is not None:
             await runtime.models.resolve(model)
         kind = (

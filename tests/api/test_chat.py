@@ -49,6 +49,13 @@ def test_tool_result_goes_back_to_the_model(chat_api: Api, model: ScriptedModelS
     assert answer["content"] == "The sum is 5" and answer["tools_used"] == ["add"]
     second = model.chat_requests[-1].messages
     assert second[-1]["role"] == "tool" and second[-1]["content"] == "5"
+    stored = chat_api.client.get(
+        f"/conversations/{answer['conversation_id']}/messages", headers=user.headers
+    ).json()["data"][-1]["tools_used"]
+    assert [(c["name"], c["params"], c["status"], c["result"]) for c in stored] == [
+        ("add", {"a": 2, "b": 3}, "finished", "5")
+    ]
+    assert stored[0]["duration_ms"] is not None and stored[0]["call_id"]
     assert {t["function"]["name"] for t in model.chat_requests[0].body["tools"]} >= {"add", "slow"}
 
 

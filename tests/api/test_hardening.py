@@ -79,3 +79,16 @@ def test_cors_only_for_configured_origins(settings: Settings) -> None:
             == "http://good.example"
         )
         assert "access-control-allow-origin" not in preflight("http://evil.example").headers
+
+
+def test_api_docs_are_served_offline(api: Api) -> None:
+    page = httpx.get(f"{api.base_url}/docs")
+    assert page.status_code == 200 and "cdn" not in page.text.lower()
+    assert "'unsafe-inline'" in page.headers["content-security-policy"]
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert f"/static-offline-docs/{asset}" in page.text
+        assert httpx.get(f"{api.base_url}/static-offline-docs/{asset}").status_code == 200
+    assert httpx.get(f"{api.base_url}/redoc").status_code == 200
+    # Everything else keeps the strict policy.
+    strict = httpx.get(f"{api.base_url}/").headers["content-security-policy"]
+    assert "unsafe-inline" not in strict.split("script-src")[1].split(";")[0]

@@ -61,9 +61,9 @@ def test_another_users_run_answers_404_everywhere(
 ) -> None:
     owner, intruder = chat_api.register(), chat_api.register()
     model.enqueue(tool_calls=[("slow", {"seconds": 30})])
-    run_id = chat_api.client.post("/runs", json={"goal": "wait", "agent": "assistant"}, headers=owner.headers).json()[
-        "id"
-    ]
+    run_id = chat_api.client.post(
+        "/runs", json={"goal": "wait", "agent": "assistant"}, headers=owner.headers
+    ).json()["id"]
     wait_for_status(chat_api, run_id, owner.headers, "running")
     h = intruder.headers
     missing = "00000000-0000-0000-0000-000000000000"
@@ -77,9 +77,11 @@ def test_another_users_run_answers_404_everywhere(
         == 404
     )
     assert chat_api.client.get("/runs", headers=h).json()["count"] == 0
-    with open_socket(chat_api.base_url, f"/runs/{run_id}/ws", intruder.token) as ws:
-        with pytest.raises(ConnectionClosed) as closed:
-            ws.recv(timeout=10)
+    with (
+        open_socket(chat_api.base_url, f"/runs/{run_id}/ws", intruder.token) as ws,
+        pytest.raises(ConnectionClosed) as closed,
+    ):
+        ws.recv(timeout=10)
     assert closed.value.rcvd.code == 4404
     # The owner still can, and cancel ends it.
     cancelled = chat_api.client.post(f"/runs/{run_id}/cancel", headers=owner.headers).json()

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from orchestrator.tools import Risk, ToolContext, ToolRegistry, tool
+from orchestrator.tools.delegation import delegate
 
 CALLS: list[str] = []  # names of the tools that really ran, in order
 
@@ -45,4 +46,4 @@ async def boom(ctx: ToolContext) -> str:
 
 def sample_tools() -> ToolRegistry:
     CALLS.clear()
-    return ToolRegistry([add, slow, danger, boom])
+    return ToolRegistry([add, slow, danger, boom, delegate])

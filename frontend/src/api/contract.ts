@@ -6,6 +6,26 @@ export type AgentInfo = Schemas['AgentSpec']
 export type ToolInfo = Schemas['ToolOut']
 export type ToolStats = Schemas['ToolStats']
 export type RunEvent = Schemas['RunEventOut']
+export type RunInfo = Schemas['RunOut']
+export type AgentUpdate = Schemas['AgentUpdate']
+export type SystemStats = Schemas['StatsOut']
+export type Memory = Schemas['MemoryOut']
+/** `source` has a server default ("user"); the generated type makes it look required. */
+export type MemoryCreate = Omit<Schemas['MemoryCreate'], 'source'> & { source?: string }
+export type MemoryUpdate = Schemas['MemoryUpdate']
+
+/** A run's `status` (the schema types it as a plain string). */
+export type RunStatus = 'queued' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'cancelled'
+export const RUN_STATUSES: readonly RunStatus[] = ['queued', 'running', 'waiting', 'succeeded', 'failed', 'cancelled']
+export const LIVE_STATUSES: readonly RunStatus[] = ['queued', 'running', 'waiting']
+
+export function isRunStatus(value: string): value is RunStatus {
+  return (RUN_STATUSES as readonly string[]).includes(value)
+}
+
+export function isLiveStatus(value: string): boolean {
+  return (LIVE_STATUSES as readonly string[]).includes(value)
+}
 
 /** The part of a tool's JSON schema the Tools view shows. */
 export interface JsonSchema {

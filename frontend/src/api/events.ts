@@ -1,4 +1,4 @@
-/** The WebSocket protocol of /api/v1/chat/ws (DESIGN.md), as the browser sees it. */
+/** The WebSocket protocol of /api/v1/chat/ws and /api/v1/runs/{id}/ws (DESIGN.md), as the browser sees it. */
 
 export type ToolStatus = 'started' | 'finished' | 'denied' | 'failed'
 
@@ -25,10 +25,35 @@ export interface ApprovalRequiredData {
   risk?: string
 }
 
+export const PHASES = ['spec', 'plan', 'execute', 'verify', 'repair'] as const
+export type PhaseName = (typeof PHASES)[number]
+
 export interface PhaseData {
   phase: string
   status?: string
   output?: unknown
+}
+
+/** A workflow step began or ended (EXECUTE phase); `index` is 1-based. */
+export interface StepData {
+  index: number
+  title: string
+  status: 'started' | 'finished' | 'failed'
+  result?: string | null
+}
+
+/** What the structured phases answer (`phase` finished events' `output`). */
+export interface SpecOutput {
+  goal: string
+  acceptance_criteria: string[]
+}
+export interface PlanOutput {
+  steps: { title: string; instruction: string }[]
+}
+export interface VerifyOutput {
+  passed: boolean
+  failed_steps: number[]
+  notes: string
 }
 
 export interface StatusData {
@@ -64,6 +89,7 @@ export type ServerEvent =
   | Envelope<'tool', ToolEventData>
   | Envelope<'approval_required', ApprovalRequiredData>
   | Envelope<'phase', PhaseData>
+  | Envelope<'step', StepData>
   | Envelope<'complete', CompleteData>
   | Envelope<'error', ErrorData>
   | Envelope<'status', StatusData>
@@ -76,7 +102,7 @@ export type ClientMessage =
   | { type: 'approval'; approval_id: string; decision: 'approve' | 'deny' }
   | { type: 'resume'; run_id: string; after: number }
 
-const KNOWN = new Set(['token', 'thinking', 'tool', 'approval_required', 'phase', 'complete', 'error', 'status'])
+const KNOWN = new Set(['token', 'thinking', 'tool', 'approval_required', 'phase', 'step', 'complete', 'error', 'status'])
 
 /** Parses one socket frame (or event-log row); null for what is not an event at all. */
 export function parseEvent(raw: string): ServerEvent | null {

@@ -216,7 +216,8 @@ export interface paths {
         put?: never;
         /**
          * Create Run
-         * @description Start an autonomous run towards `goal`.
+         * @description Start an autonomous run towards `goal` (a five-phase workflow with a workflow agent,
+         *     the default; one agent turn with a chat agent).
          */
         post: operations["create_run_api_v1_runs_post"];
         delete?: never;
@@ -318,7 +319,11 @@ export interface paths {
          */
         get: operations["list_agents_api_v1_agents_get"];
         put?: never;
-        post?: never;
+        /**
+         * Create Agent
+         * @description Add a custom agent (admins).
+         */
+        post: operations["create_agent_api_v1_agents_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -339,10 +344,18 @@ export interface paths {
         get: operations["get_agent_api_v1_agents__name__get"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete Agent
+         * @description Remove a custom agent (admins).
+         */
+        delete: operations["delete_agent_api_v1_agents__name__delete"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Update Agent
+         * @description Change a custom agent (admins); built-ins are read-only.
+         */
+        patch: operations["update_agent_api_v1_agents__name__patch"];
         trace?: never;
     };
     "/api/v1/tools": {
@@ -407,6 +420,58 @@ export interface paths {
          * @description Enable or disable a tool for every agent (admins).
          */
         patch: operations["update_tool_api_v1_tools__name__patch"];
+        trace?: never;
+    };
+    "/api/v1/memory": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Memories
+         * @description With `query`, the memories nearest in meaning (best first); without, newest first.
+         */
+        get: operations["list_memories_api_v1_memory_get"];
+        put?: never;
+        /**
+         * Create Memory
+         * @description Keep a memory.
+         */
+        post: operations["create_memory_api_v1_memory_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/memory/{memory_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Memory
+         * @description One memory.
+         */
+        get: operations["get_memory_api_v1_memory__memory_id__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Memory
+         * @description Forget a memory: gone from the list and from every search.
+         */
+        delete: operations["delete_memory_api_v1_memory__memory_id__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Memory
+         * @description Change a memory's text (it is re-embedded) or its tags.
+         */
+        patch: operations["update_memory_api_v1_memory__memory_id__patch"];
         trace?: never;
     };
     "/api/v1/system/health": {
@@ -501,6 +566,24 @@ export interface components {
              * @default false
              */
             builtin: boolean;
+        };
+        /**
+         * AgentUpdate
+         * @description The fields an admin may change on a custom agent.
+         */
+        AgentUpdate: {
+            /** Description */
+            description?: string | null;
+            /** System Prompt */
+            system_prompt?: string | null;
+            /** Tools */
+            tools?: string[] | null;
+            /** Model */
+            model?: string | null;
+            /** Max Iterations */
+            max_iterations?: number | null;
+            /** Mode */
+            mode?: ("chat" | "workflow") | null;
         };
         /** ApprovalDecision */
         ApprovalDecision: {
@@ -630,6 +713,54 @@ export interface components {
             /** Password */
             password: string;
         };
+        /** MemoryCreate */
+        MemoryCreate: {
+            /** Content */
+            content: string;
+            /**
+             * Tags
+             * @default []
+             */
+            tags: string[];
+            /**
+             * Source
+             * @default user
+             */
+            source: string;
+        };
+        /**
+         * MemoryOut
+         * @description A memory; `score` (cosine similarity) only in answers to a search.
+         */
+        MemoryOut: {
+            /** Id */
+            id: string;
+            /** Content */
+            content: string;
+            /** Tags */
+            tags: string[];
+            /** Source */
+            source: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Score */
+            score?: number | null;
+        };
+        /** MemoryUpdate */
+        MemoryUpdate: {
+            /** Content */
+            content?: string | null;
+            /** Tags */
+            tags?: string[] | null;
+        };
         /** MessageOut */
         MessageOut: {
             /** Id */
@@ -685,6 +816,13 @@ export interface components {
         Page_ConversationOut_: {
             /** Data */
             data: components["schemas"]["ConversationOut"][];
+            /** Count */
+            count: number;
+        };
+        /** Page[MemoryOut] */
+        Page_MemoryOut_: {
+            /** Data */
+            data: components["schemas"]["MemoryOut"][];
             /** Count */
             count: number;
         };
@@ -1627,6 +1765,39 @@ export interface operations {
             };
         };
     };
+    create_agent_api_v1_agents_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgentSpec"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentSpec"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     get_agent_api_v1_agents__name__get: {
         parameters: {
             query?: never;
@@ -1637,6 +1808,70 @@ export interface operations {
             cookie?: never;
         };
         requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentSpec"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_agent_api_v1_agents__name__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    update_agent_api_v1_agents__name__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgentUpdate"];
+            };
+        };
         responses: {
             /** @description Successful Response */
             200: {
@@ -1765,6 +2000,167 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ToolOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_memories_api_v1_memory_get: {
+        parameters: {
+            query?: {
+                query?: string | null;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_MemoryOut_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    create_memory_api_v1_memory_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MemoryCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemoryOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_memory_api_v1_memory__memory_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                memory_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemoryOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_memory_api_v1_memory__memory_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                memory_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    update_memory_api_v1_memory__memory_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                memory_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MemoryUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemoryOut"];
                 };
             };
             /** @description Validation Error */

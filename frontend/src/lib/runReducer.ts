@@ -52,6 +52,9 @@ export interface RunView {
   waiting?: boolean
 }
 
+/** Whatever holds tool cards and their approvals: a chat turn's run, a workflow step. */
+export type ToolHolder = Pick<RunView, 'tools' | 'approvals'>
+
 /** What `applyEvent` did: used, ignored as already seen, or refused because events are missing. */
 export type ApplyResult = 'applied' | 'duplicate' | 'gap'
 
@@ -98,13 +101,15 @@ export function applyEvent(run: RunView, event: ServerEvent, acceptGap = false):
     case 'status':
       run.waiting = event.data.status === 'waiting'
       break
+    case 'step':
     case 'unknown':
       break
   }
   return 'applied'
 }
 
-function applyTool(run: RunView, data: ToolEventData): void {
+/** A tool event: a new card, or the update of the card it belongs to (settling its approval). */
+export function applyTool(run: ToolHolder, data: ToolEventData): void {
   const card = findCard(run.tools, data)
   if (!card) {
     run.tools.push({
@@ -136,7 +141,7 @@ function findCard(cards: ToolCallView[], data: ToolEventData): ToolCallView | un
   return undefined
 }
 
-function applyApproval(run: RunView, data: ApprovalRequiredData): void {
+export function applyApproval(run: ToolHolder, data: ApprovalRequiredData): void {
   if (run.approvals.some((a) => a.approvalId === data.approval_id)) return
   run.approvals.push({
     approvalId: data.approval_id,
@@ -148,7 +153,7 @@ function applyApproval(run: RunView, data: ApprovalRequiredData): void {
 }
 
 /** A tool that ran or was denied settles its open approval, whoever decided it. */
-function settleApproval(run: RunView, call: ToolEventData, decision: 'approve' | 'deny'): void {
+function settleApproval(run: ToolHolder, call: ToolEventData, decision: 'approve' | 'deny'): void {
   const open = run.approvals.find(
     (a) => !a.decision && (a.callId && call.call_id ? a.callId === call.call_id : a.tool === call.name),
   )

@@ -20,6 +20,11 @@ export function buildRouter(): Router {
         children: [
           { path: '', name: 'new-chat', component: () => import('@/views/ChatView.vue'), meta: { title: 'New chat' } },
           { path: 'c/:id', name: 'chat', component: () => import('@/views/ChatView.vue'), meta: { title: 'Chat' } },
+          { path: 'dashboard', name: 'dashboard', component: () => import('@/views/DashboardView.vue'), meta: { title: 'Dashboard' } },
+          { path: 'runs', name: 'runs', component: () => import('@/views/RunsView.vue'), meta: { title: 'Runs' } },
+          { path: 'runs/:id', name: 'run', component: () => import('@/views/RunDetailView.vue'), meta: { title: 'Run' } },
+          { path: 'agents', name: 'agents', component: () => import('@/views/AgentsView.vue'), meta: { title: 'Agents' } },
+          { path: 'memory', name: 'memory', component: () => import('@/views/MemoryView.vue'), meta: { title: 'Memory' } },
           { path: 'tools', name: 'tools', component: () => import('@/views/ToolsView.vue'), meta: { title: 'Tools' } },
           { path: 'settings', name: 'settings', component: () => import('@/views/SettingsView.vue'), meta: { title: 'Settings' } },
         ],

@@ -57,7 +57,11 @@ async def get_current_user(
 ) -> User:
     if credentials is None:
         raise AuthError("not authenticated")
-    return await user_from_token(db, runtime, credentials.credentials)
+    user = await user_from_token(db, runtime, credentials.credentials)
+    # End the read so the request does not sit on a pooled connection while its route
+    # opens sessions of its own: under load that exhausts the pool (Postgres) and stalls.
+    await db.commit()
+    return user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

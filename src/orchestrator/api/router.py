@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from orchestrator.api.routes import agents, auth, chat, conversations, runs, system, tools, users
+from orchestrator.api.routes import (
+    agents,
+    auth,
+    chat,
+    conversations,
+    memory,
+    runs,
+    system,
+    tools,
+    users,
+)
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (auth, users, conversations, chat, runs, agents, tools, system):
+for module in (auth, users, conversations, chat, runs, agents, tools, memory, system):
     api_router.include_router(module.router)

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     openai_api_key: str | None = None
     default_model: str | None = None
     embedding_model: str | None = None
+    chroma_url: str | None = None  # a Chroma server (http://host:8000); unset: DATA_DIR/memory
+    memory_recall: bool = True  # offer the user's relevant memories at the start of a turn
+    memory_recall_limit: int = Field(5, ge=1, le=50)  # at most this many memories
+    memory_recall_chars: int = Field(2000, ge=100, le=20_000)  # and at most this much text
     max_iterations: int = Field(10, ge=1, le=100)
     context_chars: int = Field(24_000, ge=1000)  # history sent to the model, newest first
     turn_seconds: float = Field(600.0, gt=0)  # wall-clock budget of one agent turn
@@ -79,7 +83,11 @@ class Settings(BaseSettings):
     login_lockout_seconds: int = Field(300, ge=1)
     approval_timeout: float = Field(300.0, gt=0)
     approval_risks: Annotated[list[str], NoDecode] = ["exec", "network"]
+    max_delegation_depth: int = Field(2, ge=0, le=5)  # nested runs below a top-level run
     run_lease_seconds: float = Field(30.0, ge=1)  # a vanished holder's runs resume after this
+    db_pool_size: int = Field(10, ge=1, le=500)  # Postgres connections kept per process
+    db_max_overflow: int = Field(10, ge=0, le=500)  # extra connections under load, per process
+    worker_concurrency: int = Field(4, ge=1, le=256)  # runs one `orchestrator worker` executes
 
     @field_validator("cors_origins", "http_allowlist", "approval_risks", mode="before")
     @classmethod

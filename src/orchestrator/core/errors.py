@@ -8,6 +8,7 @@ OrchestratorError
 │   └── AccountPending       403  (registered, waiting for an admin)
 ├── Forbidden                403
 ├── RateLimited              429
+├── MemoryUnavailable        503  (the vector store does not answer)
 ├── ToolError                     (the model's mistake: goes back to the model)
 │   ├── ToolNotFound
 │   ├── ToolArgumentError
@@ -76,6 +77,13 @@ class RateLimited(OrchestratorError):
     def __init__(self, message: str, retry_after: int, **fields: object) -> None:
         super().__init__(message, **fields)
         self.retry_after = retry_after
+
+
+class MemoryUnavailable(OrchestratorError):
+    """The vector store (Chroma) failed or cannot be reached."""
+
+    status_code = 503
+    code = "memory_unavailable"
 
 
 class ToolError(OrchestratorError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -10,9 +11,13 @@ from pwdlib import PasswordHash
 from orchestrator.core.errors import AuthError
 
 _hasher = PasswordHash.recommended()
-# Verified when the username is unknown, so both failures take the same time.
-_DUMMY_HASH = _hasher.hash("not-a-real-password-0000")
 ALGORITHM = "HS256"
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when the username is unknown, so both failures take the same time."""
+    return _hasher.hash("not-a-real-password-0000")
 
 
 def hash_password(password: str) -> str:
@@ -22,7 +27,7 @@ def hash_password(password: str) -> str:
 def verify_password(password: str, password_hash: str | None) -> bool:
     """Check a password; with no hash, spend the same time and fail."""
     if password_hash is None:
-        _hasher.verify(password, _DUMMY_HASH)
+        _hasher.verify(password, _dummy_hash())
         return False
     return _hasher.verify(password, password_hash)
 

@@ -190,3 +190,32 @@ class ToolSetting(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CustomAgent(Base):
+    """An agent an admin added; the built-ins live in code (`orchestrator.agents`)."""
+
+    __tablename__ = "agents"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)  # an AgentSpec, as JSON
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Memory(Base):
+    """Something the user (or an agent for them) asked to keep; its vector lives in the
+    vector index under the same id, made by `embedder`."""
+
+    __tablename__ = "memories"
+    __table_args__ = (Index("ix_memories_user_created", "user_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    content: Mapped[str] = mapped_column(Text)
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    source: Mapped[str] = mapped_column(String(200), default="user")
+    embedder: Mapped[str | None] = mapped_column(String(200), index=True)  # None: no vector yet
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -62,7 +62,7 @@ ToolEvent = ToolData | ApprovalRequiredData | StatusData
 class ToolRunner(Protocol):
     """Runs one tool call; the last event it yields is the call's final `ToolData`."""
 
-    def run(self, call: ToolCall, key: str) -> AsyncIterator[ToolEvent]: ...
+    def run(self, call: ToolCall, key: str) -> AsyncGenerator[ToolEvent, None]: ...
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,7 @@ class Final:
     tools_used: list[str] = field(default_factory=list)
     messages: list[ChatMessage] = field(default_factory=list)
     tokens: int = 0
+    tool_calls: list[ToolData] = field(default_factory=list)  # each call's final state
 
 
 EngineEvent = TokenData | ThinkingData | ToolData | ApprovalRequiredData | StatusData | Final
@@ -125,6 +126,7 @@ class ReactEngine:
         started = self.clock()
         seen: Counter[str] = Counter()
         tools_used: list[str] = []
+        calls: list[ToolData] = []
         tokens = 0
         for step in range(limits.max_iterations):
             turn = _Turn()
@@ -137,7 +139,7 @@ class ReactEngine:
             tokens += turn.tokens
             content = "".join(turn.text)
             if not turn.calls and not turn.invalid:
-                yield Final(content, "answer", tools_used, history, tokens)
+                yield Final(content, "answer", tools_used, history, tokens, calls)
                 return
             history.append(ChatMessage(role="assistant", content=content, tool_calls=turn.calls))
             for bad in turn.invalid:
@@ -165,16 +167,17 @@ class ReactEngine:
                             yield tool_event
                             if isinstance(tool_event, ToolData) and tool_event.status != "started":
                                 result = tool_event.result or ""
+                                calls.append(tool_event)
                                 if tool_event.status == "finished":
                                     tools_used.append(call.name)
                 history.append(_observation(call.id, call.name, result))
             if limits.max_tokens is not None and tokens >= limits.max_tokens:
-                yield Final(content, "token_budget", tools_used, history, tokens)
+                yield Final(content, "token_budget", tools_used, history, tokens, calls)
                 return
             if limits.max_seconds is not None and self.clock() - started >= limits.max_seconds:
-                yield Final(content, "time_budget", tools_used, history, tokens)
+                yield Final(content, "time_budget", tools_used, history, tokens, calls)
                 return
-        yield Final("".join(turn.text), "max_iterations", tools_used, history, tokens)
+        yield Final("".join(turn.text), "max_iterations", tools_used, history, tokens, calls)
 
 
 def _absorb(turn: _Turn, chunk: StreamChunk) -> TokenData | ThinkingData | None:

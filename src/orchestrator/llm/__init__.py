@@ -4,6 +4,8 @@
 and streams turns as `StreamChunk`s, with native tool calls or the text protocol.
 """
 
+import importlib
+
 from orchestrator.llm.base import (
     ChatMessage,
     ChatProvider,
@@ -19,11 +21,24 @@ from orchestrator.llm.base import (
     ToolCallChunk,
     ToolSpec,
 )
-from orchestrator.llm.embedded import EmbeddedProvider
-from orchestrator.llm.gateway import ModelGateway, default_providers
-from orchestrator.llm.ollama import OllamaProvider
-from orchestrator.llm.openai_compat import OpenAICompatProvider
 from orchestrator.llm.text_protocol import TextProtocolParser, render_tool_section, to_text_messages
+
+# The providers pull in their client libraries (openai alone takes a second to import):
+# they load on first use, so a process that never talks to OpenAI never pays for it.
+_LAZY = {
+    "EmbeddedProvider": "orchestrator.llm.embedded",
+    "ModelGateway": "orchestrator.llm.gateway",
+    "default_providers": "orchestrator.llm.gateway",
+    "OllamaProvider": "orchestrator.llm.ollama",
+    "OpenAICompatProvider": "orchestrator.llm.openai_compat",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ChatMessage",

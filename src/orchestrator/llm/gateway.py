@@ -28,7 +28,6 @@ from orchestrator.llm.base import (
 )
 from orchestrator.llm.embedded import EmbeddedProvider
 from orchestrator.llm.ollama import OllamaProvider
-from orchestrator.llm.openai_compat import OpenAICompatProvider
 from orchestrator.llm.text_protocol import (
     TextProtocolParser,
     json_tool_call,
@@ -43,6 +42,9 @@ def default_providers(settings: Settings) -> list[ChatProvider]:
     """Ollama, an OpenAI-compatible server when configured, and the embedded model."""
     providers: list[ChatProvider] = [OllamaProvider(settings.ollama_url)]
     if settings.openai_base_url:
+        # Imported here: the openai package is slow to import and most set-ups lack one.
+        from orchestrator.llm.openai_compat import OpenAICompatProvider
+
         providers.append(OpenAICompatProvider(settings.openai_base_url, settings.openai_api_key))
     providers.append(EmbeddedProvider())
     return providers
@@ -235,7 +237,7 @@ def _default_choice(models: list[ModelInfo]) -> ModelInfo | None:
     for group in (
         [m for m in ollama if "tools" in m.capabilities and "completion" in m.capabilities],
         [m for m in ollama if "embedding" not in m.capabilities or "completion" in m.capabilities],
-        [m for m in models if m.provider == OpenAICompatProvider.name],
+        [m for m in models if m.provider == "openai"],
         [m for m in models if m.provider == EmbeddedProvider.name],
     ):
         if group:

@@ -1,13 +1,15 @@
 """Approvals: a risky tool call waits here for its user's decision.
 
 The decision is stored on the `Approval` row (the truth) and also wakes the waiter in
-this process at once; a waiter in another process sees the row within `POLL_SECONDS`.
+this process at once; a waiter in another process sees the row within `POLL_SECONDS`,
+or at once when `announce` tells the other processes (over Redis) to `wake` it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from sqlalchemy import select, update
@@ -23,8 +25,14 @@ POLL_SECONDS = 2.0
 class ApprovalBroker:
     """Creates approvals, waits for them and records decisions."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        announce: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
         self.sessions = sessions
+        self.announce = announce  # tells other processes a decision was stored
         self._waiters: dict[str, asyncio.Event] = {}
 
     async def create(
@@ -74,10 +82,16 @@ class ApprovalBroker:
         status = "approved" if decision == "approve" else "denied"
         if not await self._set(approval_id, status):
             raise Conflict(f"this approval is already {await self._status(approval_id)}")
+        self.wake(approval_id)
+        if self.announce is not None:
+            await self.announce(approval_id)
+        return status
+
+    def wake(self, approval_id: str) -> None:
+        """Make a waiter in this process read its approval's row now."""
         waiter = self._waiters.get(approval_id)
         if waiter is not None:
             waiter.set()
-        return status
 
     async def _status(self, approval_id: str) -> str:
         async with self.sessions() as db:

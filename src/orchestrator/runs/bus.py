@@ -1,7 +1,8 @@
 """Live fan-out of run events to subscribers in this process.
 
 The log is the truth; the bus only wakes subscribers up. A subscriber that falls behind
-or misses an event re-reads the log (see `RunEventLog.follow`).
+or misses an event re-reads the log (see `RunEventLog.follow`). `RedisEventBus`
+(orchestrator.scale) carries the same events between processes.
 """
 
 from __future__ import annotations
@@ -28,6 +29,16 @@ class EventBus:
             # A stalled reader re-reads the log when it sees the gap.
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(event)
+
+    async def ready(self, run_id: str) -> None:
+        """Return once events published from now on reach this process's subscribers."""
+
+    async def unflushed(self, run_id: str, after: int) -> list[RunEventOut]:
+        """Events after `after` that a writer published but the log may not hold yet."""
+        return []
+
+    def forget(self, run_id: str) -> None:
+        """The run's log holds everything published so far: drop what backs it up."""
 
     @contextmanager
     def subscribe(self, run_id: str) -> Iterator[asyncio.Queue[RunEventOut | None]]:

@@ -4,9 +4,10 @@ and its answer into the conversation."""
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,13 +19,18 @@ from orchestrator.db.models import Conversation, Message, Run
 from orchestrator.engine.events import ErrorData, StatusData, TokenData, ToolData
 from orchestrator.engine.react import Final, Limits, ModelClient, ReactEngine
 from orchestrator.llm.base import ChatMessage
+from orchestrator.memory import MemoryStore, UserMemory
 from orchestrator.runs.approvals import ApprovalBroker
+from orchestrator.runs.delegation import Delegator
 from orchestrator.runs.log import RunEventLog, RunWriter
 from orchestrator.runs.processor import Outcome, set_run_status
 from orchestrator.runs.tool_gate import ToolGate
 from orchestrator.services.conversations import add_message
 from orchestrator.tools.base import ToolContext
 from orchestrator.tools.registry import ToolRegistry
+from orchestrator.tools.workspace import Workspace
+
+log = logging.getLogger(__name__)
 
 STOP_MESSAGES = {
     "max_iterations": "the agent reached its limit of {n} steps without a final answer",
@@ -33,11 +39,21 @@ STOP_MESSAGES = {
 }
 
 
-def workspace_for(settings: Settings, user_id: int) -> Path:
-    """The user's private workspace directory (created 0700)."""
-    path = settings.workspaces_dir / str(user_id)
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
+@dataclass
+class TurnResult:
+    """What one agent turn produced."""
+
+    content: str  # the answer, or what was said before an error
+    error: ErrorData | None
+    calls: list[ToolData]  # each tool call's final state, in order
+
+    @property
+    def tools_used(self) -> list[str]:
+        return [c.name for c in self.calls if c.status == "finished"]
+
+    def call_records(self) -> list[dict[str, object]]:
+        """The calls as stored with the assistant's message."""
+        return [c.model_dump(mode="json") for c in self.calls]
 
 
 @dataclass
@@ -51,6 +67,8 @@ class AgentTurn:
     broker: ApprovalBroker
     event_log: RunEventLog
     disabled_tools: Callable[[], Awaitable[frozenset[str]]]
+    delegator: Delegator | None = None
+    memory: MemoryStore | None = None
 
     async def run(
         self,
@@ -60,13 +78,17 @@ class AgentTurn:
         messages: list[ChatMessage],
         *,
         key_prefix: str = "",
-    ) -> tuple[Final | None, str, ErrorData | None]:
-        """Stream one agent turn into the log: (final, text so far, error)."""
+    ) -> TurnResult:
+        """Stream one agent turn into the log."""
+        user_memory = self._user_memory(run)
+        workspace = await asyncio.to_thread(Workspace.for_user, self.settings, run.user_id)
         context = ToolContext(
             user_id=run.user_id,
-            workspace=await asyncio.to_thread(workspace_for, self.settings, run.user_id),
+            workspace=workspace.root,
             settings=self.settings,
             run_id=run.id,
+            delegate=functools.partial(self.delegator.delegate, run) if self.delegator else None,
+            memory=user_memory,
         )
         gate = ToolGate(
             registry=self.tools,
@@ -83,8 +105,10 @@ class AgentTurn:
             max_iterations=agent.max_iterations or self.settings.max_iterations,
             max_seconds=self.settings.turn_seconds,
         )
-        system = ChatMessage(role="system", content=agent.system_prompt)
+        prompt = await self._system_prompt(agent.system_prompt, messages, user_memory)
+        system = ChatMessage(role="system", content=prompt)
         text: list[str] = []
+        calls: list[ToolData] = []
         try:
             async for event in engine.run(
                 [system, *messages],
@@ -94,7 +118,9 @@ class AgentTurn:
                 key_prefix=key_prefix,
             ):
                 if isinstance(event, Final):
-                    return event, event.content, self._stop_error(event, limits)
+                    return TurnResult(event.content, self._stop_error(event, limits), calls)
+                if isinstance(event, ToolData) and event.status != "started":
+                    calls.append(event)
                 if isinstance(event, ToolData) and event.replayed:
                     continue
                 if isinstance(event, StatusData):
@@ -103,8 +129,34 @@ class AgentTurn:
                     text.append(event.text)
                 await writer.emit(event)
         except OrchestratorError as exc:
-            return None, "".join(text), ErrorData(message=exc.message, code=exc.code)
+            error = ErrorData(message=exc.message, code=exc.code)
+            return TurnResult("".join(text), error, calls)
         raise AssertionError("the engine ended without a Final event")
+
+    def _user_memory(self, run: Run) -> UserMemory | None:
+        """The run's user's memories; new ones note the conversation (or run) they came from."""
+        if self.memory is None:
+            return None
+        source = f"conversation:{run.conversation_id}" if run.conversation_id else f"run:{run.id}"
+        return UserMemory(self.memory, run.user_id, source)
+
+    async def _system_prompt(
+        self, prompt: str, messages: list[ChatMessage], memory: UserMemory | None
+    ) -> str:
+        """The agent's prompt, followed by the memories relevant to the latest user message."""
+        if memory is None or not self.settings.memory_recall:
+            return prompt
+        latest = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        try:
+            section = await memory.prompt_for(
+                latest,
+                limit=self.settings.memory_recall_limit,
+                chars=self.settings.memory_recall_chars,
+            )
+        except OrchestratorError as exc:  # the turn goes on without them, and says why
+            log.warning("no memories offered to run %s: %s", memory.source, exc.message)
+            return prompt
+        return f"{prompt}\n\n{section}" if section else prompt
 
     @staticmethod
     def _stop_error(final: Final, limits: Limits) -> ErrorData | None:
@@ -124,12 +176,10 @@ class ChatTurn:
     async def __call__(self, run: Run, writer: RunWriter) -> Outcome:
         agent = await self.agents(run.agent)
         history = await self._history(run)
-        final, text, error = await self.turn.run(run, writer, agent, history)
-        tools_used = final.tools_used if final else []
-        message_id = await self._answer(run, final.content if final else text, tools_used)
-        status = "succeeded" if error is None else "failed"
-        content = final.content if final else text
-        return Outcome(status, content, tools_used, message_id, error)
+        result = await self.turn.run(run, writer, agent, history)
+        message_id = await self._answer(run, result)
+        status = "succeeded" if result.error is None else "failed"
+        return Outcome(status, result.content, result.tools_used, message_id, result.error)
 
     async def _history(self, run: Run) -> list[ChatMessage]:
         """The conversation's latest messages that fit the context budget, oldest first."""
@@ -148,19 +198,20 @@ class ChatTurn:
                 budget -= len(row.content)
                 if budget < 0 and picked:
                     break
-                picked.append(ChatMessage(role=row.role, content=row.content))  # type: ignore[arg-type]
+                picked.append(ChatMessage(role=row.role, content=row.content))
         return picked[::-1] or [ChatMessage(role="user", content=run.goal)]
 
-    async def _answer(self, run: Run, content: str, tools_used: list[str]) -> int | None:
+    async def _answer(self, run: Run, result: TurnResult) -> int | None:
         """Store the assistant's answer (even a partial one) in the conversation."""
-        if not content and not tools_used:
+        if not result.content and not result.calls:
             return None
         async with self.turn.sessions() as db:
             conversation = await db.get(Conversation, run.conversation_id)
             if conversation is None:  # deleted while the run went on
                 return None
             message = await add_message(
-                db, conversation, "assistant", content, tools_used=tools_used, run_id=run.id
+                db, conversation, "assistant", result.content,
+                tools_used=result.call_records(), run_id=run.id,
             )
             return message.id
 
@@ -175,6 +226,6 @@ class TaskRun:
     async def __call__(self, run: Run, writer: RunWriter) -> Outcome:
         agent = await self.agents(run.agent)
         goal = [ChatMessage(role="user", content=run.goal)]
-        final, text, error = await self.turn.run(run, writer, agent, goal)
-        tools_used = final.tools_used if final else []
-        return Outcome("succeeded" if error is None else "failed", text, tools_used, None, error)
+        result = await self.turn.run(run, writer, agent, goal)
+        status = "succeeded" if result.error is None else "failed"
+        return Outcome(status, result.content, result.tools_used, None, result.error)

@@ -45,6 +45,29 @@ def new_owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+async def claim_lease(
+    sessions: async_sessionmaker[AsyncSession], run_id: str, owner: str, seconds: float
+) -> bool:
+    """Take the run's lease for `owner` if it is free or expired (an atomic update)."""
+    now = utcnow()
+    async with sessions() as db:
+        result = await db.execute(
+            update(Run)
+            .where(
+                Run.id == run_id,
+                Run.status.in_(ACTIVE_STATUSES),
+                or_(
+                    Run.lease_owner.is_(None),
+                    Run.lease_expires_at < now,
+                    Run.lease_owner == owner,
+                ),
+            )
+            .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=seconds))
+        )
+        await db.commit()
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 class InProcessExecutor:
     """Runs as tasks of this event loop, with leases and a sweeper for orphans."""
 
@@ -55,11 +78,13 @@ class InProcessExecutor:
         *,
         lease_seconds: float = 30.0,
         owner: str | None = None,
+        max_runs: int | None = None,
     ) -> None:
         self.processor = processor
         self.sessions = sessions
         self.lease_seconds = lease_seconds
         self.owner = owner or new_owner_id()
+        self.max_runs = max_runs  # how many runs the sweeper may hold at once (None: any)
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -112,14 +137,19 @@ class InProcessExecutor:
                     select(Run.id)
                     .where(
                         Run.status.in_(ACTIVE_STATUSES),
+                        Run.parent_run_id.is_(None),  # children run inside their parent
                         or_(Run.lease_expires_at.is_(None), Run.lease_expires_at < utcnow()),
                     )
                     .order_by(Run.created_at)
                 )
             )
+        taken = []
         for run_id in ids:
+            if self.max_runs is not None and len(self.tasks) >= self.max_runs:
+                break
             await self.submit(run_id)
-        return ids
+            taken.append(run_id)
+        return taken
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -130,27 +160,7 @@ class InProcessExecutor:
                 log.exception("run sweep failed")
 
     async def _claim(self, run_id: str) -> bool:
-        """Take the lease if it is free or expired (an atomic update)."""
-        now = utcnow()
-        async with self.sessions() as db:
-            result = await db.execute(
-                update(Run)
-                .where(
-                    Run.id == run_id,
-                    Run.status.in_(ACTIVE_STATUSES),
-                    or_(
-                        Run.lease_owner.is_(None),
-                        Run.lease_expires_at < now,
-                        Run.lease_owner == self.owner,
-                    ),
-                )
-                .values(
-                    lease_owner=self.owner,
-                    lease_expires_at=now + timedelta(seconds=self.lease_seconds),
-                )
-            )
-            await db.commit()
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+        return await claim_lease(self.sessions, run_id, self.owner, self.lease_seconds)
 
     async def _hold(self, run_id: str) -> None:
         heartbeat = asyncio.create_task(self._renew(run_id))

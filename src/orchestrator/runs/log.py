@@ -3,6 +3,10 @@
 Token and thinking deltas are buffered and written together (every `flush_interval` or
 `max_batch` events); every other event is written before `emit` returns, so a tool's
 `finished` is durable before the run moves on. Subscribers get each event at once.
+
+With a bus between processes, deltas a crashed writer had published but not written are
+adopted by the next writer (`EventBus.unflushed`), so no reader ever saw an event the log
+then lost; `follow` fills any gap from the log or the bus before it yields past it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from orchestrator.runs.bus import EventBus
 
 BUFFERED_TYPES = frozenset({"token", "thinking"})
 POLL_SECONDS = 5.0
+GAP_RETRY_SECONDS = 0.05  # how often a follower looks again for events it skipped
 
 
 class RunWriter:
@@ -90,6 +95,7 @@ class RunWriter:
             self._flush_task.cancel()
             self._flush_task = None
         await self.flush()
+        self._log.bus.forget(self.run_id)
         self._log.release(self)
 
 
@@ -115,6 +121,12 @@ class RunEventLog:
         async with self.sessions() as db:
             last = await db.scalar(select(func.max(RunEvent.seq)).where(RunEvent.run_id == run_id))
         writer = RunWriter(self, run_id, last or 0)
+        adopted = contiguous(await self.bus.unflushed(run_id, writer.last_seq), writer.last_seq)
+        if adopted:  # deltas a vanished writer published but never wrote
+            writer.pending.extend(adopted)
+            writer.last_seq = adopted[-1].seq
+            await writer.flush()
+        self.bus.forget(run_id)
         self._writers[run_id] = writer
         return writer
 
@@ -145,32 +157,47 @@ class RunEventLog:
 
     async def follow(self, run_id: str, after: int = 0) -> AsyncIterator[RunEventOut]:
         """Every event after `after`, then live ones, without gaps or repeats, until `complete`."""
+        loop = asyncio.get_running_loop()
         with self.bus.subscribe(run_id) as queue:
+            await self.bus.ready(run_id)
             last = after
-            for event in await self.read(run_id, after, limit=1_000_000):
-                yield event
-                last = event.seq
-                if event.type == "complete":
-                    return
+            ahead: dict[int, RunEventOut] = {}  # live events past a gap, held until it fills
+            look_at = loop.time()  # when to read the log and the bus for what we lack
             while True:
+                if loop.time() >= look_at:
+                    for event in await self._catch_up(run_id, last):
+                        ahead.setdefault(event.seq, event)
+                    look_at = loop.time() + POLL_SECONDS
+                while last + 1 in ahead:
+                    event = ahead.pop(last + 1)
+                    yield event
+                    last = event.seq
+                    if event.type == "complete":
+                        return
+                if ahead:  # a gap remains: its events are on their way to the log
+                    look_at = min(look_at, loop.time() + GAP_RETRY_SECONDS)
                 try:
-                    event = await asyncio.wait_for(queue.get(), POLL_SECONDS)
-                except TimeoutError:  # nothing heard: the log may still have moved on
-                    event = None
-                if event is None:
-                    for missed in await self.read(run_id, last):
-                        yield missed
-                        last = missed.seq
-                        if missed.type == "complete":
-                            return
+                    live = await asyncio.wait_for(queue.get(), max(0.0, look_at - loop.time()))
+                except TimeoutError:  # nothing heard for a while, or a gap to fill
                     continue
-                if event.seq <= last:
+                if live is None or live.seq <= last:
                     continue
-                if event.seq > last + 1:  # missed some: the log has them
-                    for missed in await self.read(run_id, last, limit=event.seq - last - 1):
-                        yield missed
-                        last = missed.seq
-                yield event
-                last = event.seq
-                if event.type == "complete":
-                    return
+                if live.seq > last + 1 and not ahead:  # just missed some: look at once
+                    look_at = loop.time()
+                ahead[live.seq] = live
+
+    async def _catch_up(self, run_id: str, after: int) -> list[RunEventOut]:
+        """What the log holds after `after`, then what the bus still holds past it."""
+        events = await self.read(run_id, after, limit=1_000_000)
+        last = events[-1].seq if events else after
+        return events + contiguous(await self.bus.unflushed(run_id, last), last)
+
+
+def contiguous(events: list[RunEventOut], after: int) -> list[RunEventOut]:
+    """The leading events that continue `after` one seq at a time."""
+    run: list[RunEventOut] = []
+    for event in sorted(events, key=lambda e: e.seq):
+        if event.seq != after + len(run) + 1:
+            break
+        run.append(event)
+    return run

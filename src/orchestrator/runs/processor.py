@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from orchestrator.agents import AgentSpec
 from orchestrator.core.config import Settings
@@ -66,11 +66,14 @@ class RunProcessor:
             await writer.emit(StatusData(status="running"))
             outcome = await self._work(run, writer)
         except asyncio.CancelledError:
-            if run_id not in self.cancel_requested:  # shutdown: the next process resumes it
+            # A user's cancel (of this run or of the run that delegated to it) ends it;
+            # a shutdown leaves it active for the next process to resume.
+            if not {run_id, run.parent_run_id} & self.cancel_requested:
                 await writer.close()
                 raise
+            await self.finish(run, writer, Outcome("cancelled", ""))
             self.cancel_requested.discard(run_id)
-            outcome = Outcome("cancelled", "")
+            raise
         await self.finish(run, writer, outcome)
 
     async def _work(self, run: Run, writer: RunWriter) -> Outcome:
@@ -101,7 +104,7 @@ class RunProcessor:
             if outcome.error is not None:
                 await writer.emit(outcome.error)
             complete = CompleteData(
-                status=outcome.status,  # type: ignore[arg-type]
+                status=outcome.status,
                 content=outcome.content,
                 run_id=run.id,
                 conversation_id=run.conversation_id,
@@ -120,6 +123,15 @@ class RunProcessor:
             )
         finally:
             await writer.close()
+        await self._end_orphaned_children(run.id)
+
+    async def _end_orphaned_children(self, run_id: str) -> None:
+        """Children a restart left behind end with their parent, as cancelled."""
+        async with self.log.sessions() as db:
+            children = list(await db.scalars(select(Run).where(
+                Run.parent_run_id == run_id, Run.status.in_(("queued", "running", "waiting")))))
+        for child in children:
+            await self.cancel_idle(child)
 
     async def cancel_idle(self, run: Run) -> None:
         """End a run that no process is executing (queued, or orphaned) as cancelled."""

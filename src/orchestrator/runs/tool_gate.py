@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
@@ -51,7 +51,7 @@ class ToolGate:
             if t.name not in self.disabled and (self.allowed is None or t.name in self.allowed)
         ]
 
-    async def run(self, call: ToolCall, key: str) -> AsyncIterator[ToolEvent]:
+    async def run(self, call: ToolCall, key: str) -> AsyncGenerator[ToolEvent, None]:
         """Check, maybe ask, record and run one call; the last event is its outcome."""
 
         def outcome(status: str, result: str, ms: float | None = None) -> ToolData:
@@ -62,7 +62,7 @@ class ToolGate:
                 status=status,
                 result=result,
                 duration_ms=ms,
-            )  # type: ignore[arg-type]
+            )
 
         previous = await self._recorded(key)
         if previous is not None and previous.status in {"finished", "failed", "denied"}:

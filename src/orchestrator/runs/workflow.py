@@ -129,20 +129,19 @@ class Workflow:
             step = state.steps[index]
             await writer.emit(StepData(index=index + 1, title=step.title, status="started"))
             messages = [ChatMessage(role="user", content=self._step_prompt(state, index))]
-            final, text, error = await self.turn.run(
-                run, writer, agent, messages, key_prefix=f"step{index}-"
-            )
-            if error is not None:
+            result = await self.turn.run(run, writer, agent, messages, key_prefix=f"step{index}-")
+            if result.error is not None:
                 await writer.emit(
-                    StepData(index=index + 1, title=step.title, status="failed", result=text)
+                    StepData(
+                        index=index + 1, title=step.title, status="failed", result=result.content
+                    )
                 )
-                return error
-            assert final is not None
-            state.results[index] = final.content
-            state.tools_used.extend(final.tools_used)
+                return result.error
+            state.results[index] = result.content
+            state.tools_used.extend(result.tools_used)
             await writer.emit(
                 StepData(
-                    index=index + 1, title=step.title, status="finished", result=final.content
+                    index=index + 1, title=step.title, status="finished", result=result.content
                 ),
                 checkpoint=state.model_dump(mode="json"),
             )

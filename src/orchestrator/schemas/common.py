@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
+from fastapi import Path, Query
 from pydantic import BaseModel, Field
 
 T = TypeVar("T")
@@ -21,3 +22,10 @@ class ErrorOut(BaseModel):
 
     detail: str | list[dict[str, object]]
     code: str | None = None
+
+
+# Integers the database can hold: larger ones answer 422, never an overflow deep inside.
+MAX_DB_INT = 2**63 - 1
+DbId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
+Offset = Annotated[int, Query(ge=0, le=10_000_000)]
+Seq = Annotated[int, Query(ge=0, le=MAX_DB_INT)]

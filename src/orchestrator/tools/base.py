@@ -17,13 +17,16 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import TYPE_CHECKING, Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from orchestrator.core.config import Settings
 from orchestrator.core.errors import ToolArgumentError
 from orchestrator.llm.base import ToolSpec
+
+if TYPE_CHECKING:  # memory's tools import this module
+    from orchestrator.memory import UserMemory
 
 
 class Risk(StrEnum):
@@ -46,6 +49,10 @@ class ToolContext:
     run_id: str | None = None
     # Live output of long tools (execute_command streams stdout/stderr through it).
     on_output: Callable[[str], Awaitable[None]] | None = None
+    # Hands a sub-task to another agent as a nested run: (agent, task) -> its answer.
+    delegate: Callable[[str, str], Awaitable[str]] | None = None
+    # The calling user's memories (remember/recall/forget); None where memory is off.
+    memory: UserMemory | None = None
 
 
 ToolFunction = Callable[..., Awaitable[Any]]

@@ -1,24 +1,54 @@
-"""The agents users can pick."""
+"""The agents users can pick; admins add, change and remove custom ones."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response, status
 
-from orchestrator.agents import BUILTIN_AGENTS, AgentSpec
-from orchestrator.api.deps import CurrentUser
-from orchestrator.runtime import find_agent
+from orchestrator.agents import AgentSpec, AgentUpdate
+from orchestrator.api.deps import AdminUser, CurrentUser, RuntimeDep
+from orchestrator.core.errors import InvalidInput
 from orchestrator.schemas.common import Page
 
 router = APIRouter(prefix="/agents", tags=["agents"])
 
 
+def _check_tools(spec_tools: list[str] | None, runtime: RuntimeDep) -> None:
+    unknown = sorted(set(spec_tools or ()) - {t.name for t in runtime.tools})
+    if unknown:
+        raise InvalidInput(f"unknown tools: {', '.join(unknown)}")
+
+
 @router.get("")
-async def list_agents(_: CurrentUser) -> Page[AgentSpec]:
+async def list_agents(_: CurrentUser, runtime: RuntimeDep) -> Page[AgentSpec]:
     """Every agent, built-in ones first."""
-    return Page(data=list(BUILTIN_AGENTS), count=len(BUILTIN_AGENTS))
+    agents = await runtime.agents.list()
+    return Page(data=agents, count=len(agents))
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_agent(body: AgentSpec, user: AdminUser, runtime: RuntimeDep) -> AgentSpec:
+    """Add a custom agent (admins)."""
+    _check_tools(body.tools, runtime)
+    return await runtime.agents.create(body, created_by=user.id)
 
 
 @router.get("/{name}")
-async def get_agent(name: str, _: CurrentUser) -> AgentSpec:
+async def get_agent(name: str, _: CurrentUser, runtime: RuntimeDep) -> AgentSpec:
     """One agent."""
-    return await find_agent(name)
+    return await runtime.agents.get(name)
+
+
+@router.patch("/{name}")
+async def update_agent(
+    name: str, body: AgentUpdate, _: AdminUser, runtime: RuntimeDep
+) -> AgentSpec:
+    """Change a custom agent (admins); built-ins are read-only."""
+    _check_tools(body.tools, runtime)
+    return await runtime.agents.update(name, body.model_dump(exclude_unset=True))
+
+
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_agent(name: str, _: AdminUser, runtime: RuntimeDep) -> Response:
+    """Remove a custom agent (admins)."""
+    await runtime.agents.delete(name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

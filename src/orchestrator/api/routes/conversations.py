@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from orchestrator.api.deps import CurrentUser, SessionDep
-from orchestrator.schemas.common import Page
+from orchestrator.schemas.common import Offset, Page
 from orchestrator.schemas.conversations import (
     ConversationCreate,
     ConversationOut,
@@ -19,7 +19,6 @@ from orchestrator.services import conversations as service
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 
 
 @router.get("")

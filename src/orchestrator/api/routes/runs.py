@@ -12,8 +12,7 @@ from orchestrator.api.ws import NOT_FOUND, RunSocket, authenticate
 from orchestrator.core.errors import NotFound
 from orchestrator.engine.events import RunEventOut
 from orchestrator.runs import service
-from orchestrator.runtime import find_agent
-from orchestrator.schemas.common import Page
+from orchestrator.schemas.common import MAX_DB_INT, Offset, Page, Seq
 from orchestrator.schemas.runs import ApprovalDecision, ApprovalOut, RunCreate, RunOut
 
 router = APIRouter(prefix="/runs", tags=["runs"])
@@ -26,7 +25,7 @@ RunStatusFilter = Annotated[
 async def create_run(body: RunCreate, user: CurrentUser, runtime: RuntimeDep) -> RunOut:
     """Start an autonomous run towards `goal` (a five-phase workflow with a workflow agent,
     the default; one agent turn with a chat agent)."""
-    agent = await find_agent(body.agent or DEFAULT_RUN_AGENT)
+    agent = await runtime.agents.get(body.agent or DEFAULT_RUN_AGENT)
     if body.model is not None:
         await runtime.models.resolve(body.model)
     kind = (
@@ -47,7 +46,7 @@ async def list_runs(
     status_: Annotated[RunStatusFilter, Query(alias="status")] = None,
     kind: Annotated[str | None, Query(pattern="^(chat|task|workflow)$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Page[RunOut]:
     """The user's runs, newest first."""
     rows, total = await service.list_runs(
@@ -68,7 +67,7 @@ async def run_events(
     user: CurrentUser,
     db: SessionDep,
     runtime: RuntimeDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Seq = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> Page[RunEventOut]:
     """The run's events with `seq` greater than `after`, oldest first."""
@@ -102,7 +101,7 @@ async def run_socket(
     websocket: WebSocket,
     run_id: str,
     token: str | None = Query(None),
-    after: int = Query(0, ge=0),
+    after: int = Query(0, ge=0, le=MAX_DB_INT),
 ) -> None:
     """The run's events after `after`, then live; accepts cancel and approval messages."""
     runtime = get_runtime(websocket)

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from orchestrator.api.deps import AdminUser, CurrentUser, RuntimeDep, SessionDep
 from orchestrator.db.models import ToolCallRecord
-from orchestrator.schemas.common import Page
+from orchestrator.schemas.common import MAX_DB_INT, Offset, Page
 from orchestrator.schemas.tools import ToolCallOut, ToolOut, ToolUpdate
 from orchestrator.services import tool_stats
 from orchestrator.tools.base import Tool
@@ -48,9 +48,9 @@ async def audit_log(
     _: AdminUser,
     db: SessionDep,
     tool: Annotated[str | None, Query(max_length=64)] = None,
-    user_id: int | None = None,
+    user_id: Annotated[int | None, Query(ge=1, le=MAX_DB_INT)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Page[ToolCallOut]:
     """Every tool call, newest first (admins)."""
     query = select(ToolCallRecord)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from orchestrator.api.deps import AdminUser, SessionDep
-from orchestrator.schemas.common import Page
+from orchestrator.schemas.common import DbId, Page
 from orchestrator.schemas.users import UserOut, UserUpdate
 from orchestrator.services import accounts
 
@@ -20,20 +20,20 @@ async def list_users(_: AdminUser, db: SessionDep) -> Page[UserOut]:
 
 
 @router.get("/{user_id}")
-async def get_user(user_id: int, _: AdminUser, db: SessionDep) -> UserOut:
+async def get_user(user_id: DbId, _: AdminUser, db: SessionDep) -> UserOut:
     """One account."""
     return UserOut.model_validate(await accounts.get_user(db, user_id))
 
 
 @router.patch("/{user_id}")
-async def update_user(user_id: int, body: UserUpdate, _: AdminUser, db: SessionDep) -> UserOut:
+async def update_user(user_id: DbId, body: UserUpdate, _: AdminUser, db: SessionDep) -> UserOut:
     """Activate, deactivate or change the role of an account."""
     user = await accounts.update_user(db, user_id, is_active=body.is_active, role=body.role)
     return UserOut.model_validate(user)
 
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_user(user_id: int, _: AdminUser, db: SessionDep) -> Response:
+async def delete_user(user_id: DbId, _: AdminUser, db: SessionDep) -> Response:
     """Remove an account and everything it owns."""
     await accounts.delete_user(db, user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -9,6 +9,7 @@ import time
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import httpx
@@ -79,9 +80,7 @@ class HttpResponse(BaseModel):
 class _Target:
     """One vetted hop: the host and the addresses it may connect to."""
 
-    url: str
     host: str
-    port: int
     addresses: list[str]
 
 
@@ -181,7 +180,7 @@ class SafeHttpClient:
                 raise ToolError(f"{host} has no address")
         for address in addresses:  # every one: a name may mix public and internal ones
             self.policy.check_address(host, address)
-        return _Target(url=str(url), host=host, port=port, addresses=[str(a) for a in addresses])
+        return _Target(host=host, addresses=[str(a) for a in addresses])
 
     async def _send(
         self,
@@ -207,9 +206,13 @@ class SafeHttpClient:
         return response, text, truncated
 
     def _ssl(self) -> ssl.SSLContext:
-        if self._ssl_context is None:
-            self._ssl_context = httpx.create_ssl_context()
-        return self._ssl_context
+        return self._ssl_context or _default_ssl_context()
+
+
+@cache
+def _default_ssl_context() -> ssl.SSLContext:
+    """Loading the CA bundle costs milliseconds; do it once per process."""
+    return httpx.create_ssl_context()
 
 
 def _clean_headers(headers: Mapping[str, str]) -> dict[str, str]:

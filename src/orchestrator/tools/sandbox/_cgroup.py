@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 import signal
+import time
 from functools import cache
 from pathlib import Path
 
@@ -99,14 +100,15 @@ class PidsCgroup:
     async def remove(self) -> None:
         """Kill what is left, then delete the cgroup once its last process has left."""
         os.close(self._procs_fd)
-        for attempt in range(100):
-            if attempt % 10 == 0:
-                self.kill_all()
+        delay, deadline = 0.001, time.monotonic() + 5
+        while time.monotonic() < deadline:
             try:
                 self.path.rmdir()
                 return
             except FileNotFoundError:
                 return
             except OSError:  # EBUSY: the last processes are still leaving
-                await asyncio.sleep(0.02)
+                self.kill_all()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.1)
         log.warning("cgroup %s is still busy; left behind", self.path)

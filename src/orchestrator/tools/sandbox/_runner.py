@@ -48,11 +48,13 @@ class SandboxedCommandRunner:
         limits: ResourceLimits | None = None,
         max_output_bytes: int = MAX_OUTPUT_BYTES,
         bwrap: str | None = None,
+        use_pids_cgroup: bool = True,
     ) -> None:
         self.settings = settings
         self.limits = limits or ResourceLimits()
         self.max_output_bytes = max_output_bytes
         self._bwrap = bwrap
+        self._use_pids_cgroup = use_pids_cgroup
 
     async def run(
         self,
@@ -71,7 +73,8 @@ class SandboxedCommandRunner:
         bwrap = await self._sandbox_binary()
         started = time.monotonic()
         sink = _OutputSink(self.max_output_bytes, on_output)
-        with Launch(bwrap, workspace, command, self.limits) as launch:
+        cgroup = self._use_pids_cgroup
+        with Launch(bwrap, workspace, command, self.limits, use_cgroup=cgroup) as launch:
             try:
                 exit_code, timed_out = await _supervise(launch, sink, limit)
             finally:
@@ -100,26 +103,44 @@ class SandboxedCommandRunner:
 
 async def _supervise(launch: Launch, sink: _OutputSink, limit: float) -> tuple[int | None, bool]:
     """(exit code, timed out); whatever happens, nothing of the command outlives this."""
-    process = await asyncio.create_subprocess_exec(
-        *launch.argv,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        **launch.popen_kwargs(),
-    )
-    launch.close_child_ends()
-    assert process.stdout is not None
-    tree = _ProcessTree(process, launch.info_read)
-    pump = asyncio.create_task(sink.pump(process.stdout))
+    starting = asyncio.ensure_future(_start(launch, sink))
+    try:
+        tree, pump = await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        # Cancelled while bwrap was starting: asyncio would kill bwrap alone and orphan
+        # its namespace init, so let the start finish (milliseconds), then kill it all.
+        tree, pump = await starting
+        await _shutdown(tree, pump)
+        raise
     try:
         async with asyncio.timeout(limit):
             await tree.track_namespace()
-            await process.wait()
-        return _exit_code(process.returncode), False
+            await tree.process.wait()
+        return _exit_code(tree.process.returncode), False
     except TimeoutError:
         return None, True
     finally:
-        await tree.stop()
-        await _finish_pump(pump, tree)
+        await _shutdown(tree, pump)
+
+
+async def _start(launch: Launch, sink: _OutputSink) -> tuple[_ProcessTree, asyncio.Task[None]]:
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *launch.argv,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            **launch.popen_kwargs(),
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise SandboxUnavailable(f"the command could not be started: {exc}") from exc
+    launch.close_child_ends()
+    assert process.stdout is not None
+    return _ProcessTree(process, launch.info_read), asyncio.create_task(sink.pump(process.stdout))
+
+
+async def _shutdown(tree: _ProcessTree, pump: asyncio.Task[None]) -> None:
+    await tree.stop()
+    await _finish_pump(pump, tree)
 
 
 def _exit_code(code: int | None) -> int | None:
@@ -166,7 +187,15 @@ class _OutputSink:
             text = self._decoder.decode(chunk)
             self._parts.append(text)
             if text and self._on_output is not None:
-                await self._on_output(text)
+                await self._stream(text)
+
+    async def _stream(self, text: str) -> None:
+        assert self._on_output is not None
+        try:
+            await self._on_output(text)
+        except Exception:  # a gone listener must not lose the command's result
+            log.warning("output callback failed; output is still collected", exc_info=True)
+            self._on_output = None
 
     def text(self) -> str:
         """Everything kept, with a note when some was cut."""

@@ -1,0 +1,129 @@
+"""Two API processes and two workers on one Postgres and one Redis: any API process
+follows, cancels and approves any run, wherever it executes; a worker killed with
+SIGKILL mid-run hands the run to another without repeating or losing anything."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.scale.conftest import Follower, User
+from tests.support.cluster import BIN, Cluster, pg
+from tests.support.scripted_model import ScriptedModelServer
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+
+
+def task(user: User, goal: str, api: int) -> str:
+    response = user.apis[api].post("/runs", json={"goal": goal, "agent": "assistant"})
+    assert response.status_code == 201, response.text
+    run_id: str = response.json()["id"]
+    return run_id
+
+
+def assert_gapless(events: list[dict]) -> None:
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+
+
+def test_run_submitted_on_one_api_is_followed_on_another_every_seq_once(
+    deployment: Cluster, user: User, model: ScriptedModelServer
+) -> None:
+    model.enqueue(tool_calls=[("calculate", {"expression": "6*7"})])
+    model.enqueue(text=" ".join(f"w{i}" for i in range(120)), token_delay=0.005)
+    run_id = task(user, "compute 6*7", api=1)
+    follower = Follower(deployment.apis[0], user.token, run_id)
+    seen = follower.finish()
+    assert_gapless(seen)
+    assert seen == user.events(run_id, api=1)  # what was streamed is what was logged
+    assert seen[-1]["data"]["status"] == "succeeded"
+    assert sum(e["type"] == "token" for e in seen) == 120
+    assert user.apis[0].get(f"/runs/{run_id}").json()["status"] == "succeeded"
+
+
+def test_approval_sent_to_api_two_unblocks_run_waiting_in_worker(
+    deployment: Cluster, user: User, model: ScriptedModelServer
+) -> None:
+    model.enqueue(tool_calls=[("execute_command", {"command": "echo approved-$((6*7))"})])
+    model.enqueue(text="done")
+    run_id = task(user, "say it", api=0)
+    follower = Follower(deployment.apis[0], user.token, run_id)
+    approval_id = user.approval_id(run_id, api=1)
+    started = time.monotonic()
+    decided = user.apis[1].post(
+        f"/runs/{run_id}/approvals/{approval_id}", json={"decision": "approve"}
+    )
+    assert decided.status_code == 200 and decided.json()["status"] == "approved"
+    run = user.wait_for(run_id, "succeeded", "failed", api=1)
+    assert run["status"] == "succeeded"
+    # Woken over Redis, not by the 2 s poll of the approval row.
+    assert time.monotonic() - started < 1.5
+    seen = follower.finish()
+    assert_gapless(seen)
+    finished = [e for e in seen if e["type"] == "tool" and e["data"]["status"] == "finished"]
+    assert len(finished) == 1 and "approved-42" in finished[0]["data"]["result"]
+
+
+def test_cancel_sent_to_api_one_stops_command_in_worker_within_two_seconds(
+    deployment: Cluster, user: User, model: ScriptedModelServer
+) -> None:
+    marker = f"sleep {30 + os.getpid() % 1000 / 1000:.3f}"  # a command line we can find
+    model.enqueue(tool_calls=[("execute_command", {"command": marker, "timeout": 60})])
+    run_id = task(user, "wait a while", api=1)
+    approval_id = user.approval_id(run_id, api=1)
+    user.apis[1].post(f"/runs/{run_id}/approvals/{approval_id}", json={"decision": "approve"})
+    deadline = time.monotonic() + 15
+    while subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode != 0:
+        assert time.monotonic() < deadline, "the command never started"
+        time.sleep(0.05)
+    started = time.monotonic()
+    response = user.apis[0].post(f"/runs/{run_id}/cancel")
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "cancelled"
+    assert elapsed < 2.0, f"cancel took {elapsed:.2f} s"
+    assert subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 1
+    log = user.events(run_id, api=0)
+    assert_gapless(log)
+    assert log[-1]["type"] == "complete" and log[-1]["data"]["status"] == "cancelled"
+
+
+def test_worker_killed_mid_run_is_finished_by_another_without_repeats(
+    deployment: Cluster, user: User, model: ScriptedModelServer
+) -> None:
+    model.enqueue(tool_calls=[("calculate", {"expression": "2*3"})])
+    # The answer streams slowly: its worker is killed while it streams.
+    model.enqueue(text=" ".join(["six"] * 200), token_delay=0.03)
+    run_id = task(user, "compute 2*3", api=1)
+    follower = Follower(deployment.apis[0], user.token, run_id)
+    deadline = time.monotonic() + 30
+    while sum(e["type"] == "token" for e in follower.events) < 20:
+        assert time.monotonic() < deadline, "the answer never streamed"
+        time.sleep(0.02)
+    holder = deployment.holder_pid(run_id)
+    assert holder in {p.pid for p in deployment.workers}
+    os.kill(holder, signal.SIGKILL)
+    # The next worker asks the model again: the call is replayed from its record, not run.
+    model.enqueue(tool_calls=[("calculate", {"expression": "2*3"})])
+    model.enqueue(text="six, again")
+    run = user.wait_for(run_id, "succeeded", "failed", api=0, seconds=30)
+    assert run["status"] == "succeeded"
+    assert deployment.holder_pid(run_id) is None
+    log = user.events(run_id, api=1)
+    assert_gapless(log)
+    finished = [e for e in log if e["type"] == "tool" and e["data"]["status"] == "finished"]
+    assert len(finished) == 1  # the finished call was neither run nor logged again
+    seen = follower.finish()
+    assert seen == log  # the follower saw every event once, including the lost worker's
+    assert log[-1]["data"]["content"] == "six, again"
+
+
+def test_doctor_checks_postgres_and_redis_of_deployment(deployment: Cluster) -> None:
+    done = subprocess.run([BIN, "doctor"], env=deployment.env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout
+    assert "postgresql" in done.stdout and "redis" in done.stdout
+    versions = pg(deployment.dsn, "SELECT version_num FROM alembic_version")
+    assert len(versions) == 1  # two concurrent migrations applied the schema once
