@@ -40,3 +40,8 @@ def test_bad_setting_values_are_refused(tmp_path: Path) -> None:
         Settings(_env_file=None, data_dir=tmp_path, registration="sometimes")  # type: ignore[call-arg]
     with pytest.raises(ValidationError):
         Settings(_env_file=None, data_dir=tmp_path, port=70000)  # type: ignore[call-arg]
+
+
+def test_unknown_risk_classes_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="unknown risk classes"):
+        Settings(_env_file=None, data_dir=tmp_path, approval_risks="exec,dangerous")  # type: ignore[call-arg]

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SECRET_FILE = "secret_key"  # noqa: S105 - a file name
 MIN_SECRET_LENGTH = 32
+RISK_CLASSES = frozenset({"safe", "read", "write", "exec", "network"})
 _PLACEHOLDER_SECRETS = {
     "changethis",
     "changeme",
@@ -83,16 +84,29 @@ class Settings(BaseSettings):
     login_lockout_seconds: int = Field(300, ge=1)
     approval_timeout: float = Field(300.0, gt=0)
     approval_risks: Annotated[list[str], NoDecode] = ["exec", "network"]
+    user_refused_risks: Annotated[list[str], NoDecode] = []  # never run for non-admins
+    run_max_seconds: float = Field(3600.0, gt=0)  # wall-clock budget of a whole run
+    turn_max_tokens: int | None = Field(None, ge=1)  # model tokens one agent turn may use
     max_delegation_depth: int = Field(2, ge=0, le=5)  # nested runs below a top-level run
     run_lease_seconds: float = Field(30.0, ge=1)  # a vanished holder's runs resume after this
     db_pool_size: int = Field(10, ge=1, le=500)  # Postgres connections kept per process
     db_max_overflow: int = Field(10, ge=0, le=500)  # extra connections under load, per process
     worker_concurrency: int = Field(4, ge=1, le=256)  # runs one `orchestrator worker` executes
 
-    @field_validator("cors_origins", "http_allowlist", "approval_risks", mode="before")
+    @field_validator(
+        "cors_origins", "http_allowlist", "approval_risks", "user_refused_risks", mode="before"
+    )
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("approval_risks", "user_refused_risks")
+    @classmethod
+    def _known_risks(cls, value: list[str]) -> list[str]:
+        unknown = set(value) - RISK_CLASSES
+        if unknown:
+            raise ValueError(f"unknown risk classes {sorted(unknown)}; use {sorted(RISK_CLASSES)}")
+        return value
 
     @field_validator("secret_key")
     @classmethod

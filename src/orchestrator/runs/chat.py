@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from orchestrator.agents import AgentSpec
 from orchestrator.core.config import Settings
 from orchestrator.core.errors import OrchestratorError
-from orchestrator.db.models import Conversation, Message, Run
+from orchestrator.db.models import Conversation, Message, Run, User
 from orchestrator.engine.events import ErrorData, StatusData, TokenData, ToolData
 from orchestrator.engine.react import Final, Limits, ModelClient, ReactEngine
 from orchestrator.llm.base import ChatMessage
@@ -96,6 +96,7 @@ class AgentTurn:
             broker=self.broker,
             context=context,
             approval_risks=frozenset(self.settings.approval_risks),
+            refused_risks=await self._refused_risks(run.user_id),
             approval_timeout=self.settings.approval_timeout,
             allowed=frozenset(agent.tools) if agent.tools is not None else None,
             disabled=await self.disabled_tools(),
@@ -104,6 +105,7 @@ class AgentTurn:
         limits = Limits(
             max_iterations=agent.max_iterations or self.settings.max_iterations,
             max_seconds=self.settings.turn_seconds,
+            max_tokens=self.settings.turn_max_tokens,
         )
         prompt = await self._system_prompt(agent.system_prompt, messages, user_memory)
         system = ChatMessage(role="system", content=prompt)
@@ -157,6 +159,12 @@ class AgentTurn:
             log.warning("no memories offered to run %s: %s", memory.source, exc.message)
             return prompt
         return f"{prompt}\n\n{section}" if section else prompt
+
+    async def _refused_risks(self, user_id: int) -> frozenset[str]:
+        """Risk classes the approval policy refuses to this user's role."""
+        async with self.sessions() as db:
+            role = await db.scalar(select(User.role).where(User.id == user_id))
+        return frozenset() if role == "admin" else frozenset(self.settings.user_refused_risks)
 
     @staticmethod
     def _stop_error(final: Final, limits: Limits) -> ErrorData | None:

@@ -64,7 +64,7 @@ class RunProcessor:
         try:
             await self._set_status(run, "running")
             await writer.emit(StatusData(status="running"))
-            outcome = await self._work(run, writer)
+            outcome = await self._work_within_budget(run, writer)
         except asyncio.CancelledError:
             # A user's cancel (of this run or of the run that delegated to it) ends it;
             # a shutdown leaves it active for the next process to resume.
@@ -75,6 +75,18 @@ class RunProcessor:
             self.cancel_requested.discard(run_id)
             raise
         await self.finish(run, writer, outcome)
+
+    async def _work_within_budget(self, run: Run, writer: RunWriter) -> Outcome:
+        """The run's work, ended cleanly when it goes over RUN_MAX_SECONDS (resumes count
+        the time already spent)."""
+        budget = self.settings.run_max_seconds
+        spent = (utcnow() - run.started_at).total_seconds() if run.started_at else 0.0
+        try:
+            async with asyncio.timeout(max(0.0, budget - spent)):
+                return await self._work(run, writer)
+        except TimeoutError:
+            message = f"the run went over its time budget ({budget:g} s)"
+            return Outcome("failed", "", error=ErrorData(message=message, code="time_budget"))
 
     async def _work(self, run: Run, writer: RunWriter) -> Outcome:
         work = self.kinds.get(run.kind)
@@ -128,8 +140,14 @@ class RunProcessor:
     async def _end_orphaned_children(self, run_id: str) -> None:
         """Children a restart left behind end with their parent, as cancelled."""
         async with self.log.sessions() as db:
-            children = list(await db.scalars(select(Run).where(
-                Run.parent_run_id == run_id, Run.status.in_(("queued", "running", "waiting")))))
+            children = list(
+                await db.scalars(
+                    select(Run).where(
+                        Run.parent_run_id == run_id,
+                        Run.status.in_(("queued", "running", "waiting")),
+                    )
+                )
+            )
         for child in children:
             await self.cancel_idle(child)
 

@@ -37,6 +37,7 @@ class ToolGate:
     approval_timeout: float
     allowed: frozenset[str] | None = None  # the agent's allowlist; None: every tool
     disabled: frozenset[str] = frozenset()
+    refused_risks: frozenset[str] = frozenset()  # by role: never run, never asked
 
     @property
     def run_id(self) -> str:
@@ -74,6 +75,11 @@ class ToolGate:
             arguments = tool.validate(call.arguments)
         except ToolError as exc:
             yield outcome("failed", exc.message)
+            return
+        if tool.risk.value in self.refused_risks:
+            why = f"{tool.risk.value} tools are not allowed for this account"
+            await self._record(key, call, "denied", "refused", f"refused: {why}", None)
+            yield outcome("denied", f"Refused: {why}. Do not retry this call.")
             return
         decision = "auto"
         if tool.risk.value in self.approval_risks:
