@@ -179,7 +179,11 @@ def any_db_api(any_db_settings: Settings) -> Iterator[Api]:
         api.client.close()
 
 
-SCRIPTED_MODELS = (ScriptedModel("scripted"), ScriptedModel("plain", capabilities=("completion",)))
+SCRIPTED_MODELS = (
+    ScriptedModel("scripted"),
+    ScriptedModel("plain", capabilities=("completion",)),
+    ScriptedModel("nomic-embed", capabilities=("embedding",)),
+)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ test, and providers pointed at it over real HTTP."""
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -12,33 +12,16 @@ import pytest
 from orchestrator.core.config import Settings
 from orchestrator.llm.ollama import OllamaProvider
 from orchestrator.llm.openai_compat import OpenAICompatProvider
-from tests.support.scripted_model import ScriptedModel, ScriptedModelServer
+from tests.conftest import SCRIPTED_MODELS
+from tests.support.scripted_model import ScriptedModelServer
 
-DEFAULT_MODELS = (
-    ScriptedModel("scripted"),
-    ScriptedModel("plain", capabilities=("completion",)),
-    ScriptedModel("nomic-embed", capabilities=("embedding",)),
-)
-
-
-@pytest.fixture(scope="session")
-def scripted_session() -> Iterator[ScriptedModelServer]:
-    """One server for the whole session (starting uvicorn per test is slower)."""
-    with ScriptedModelServer(DEFAULT_MODELS) as server:
-        yield server
+DEFAULT_MODELS = SCRIPTED_MODELS
 
 
 @pytest.fixture
-def server(scripted_session: ScriptedModelServer) -> Iterator[ScriptedModelServer]:
-    """The scripted model, with no queued replies, no recorded requests, default models."""
-    scripted_session.reset()
-    scripted_session.set_models(DEFAULT_MODELS)
-    scripted_session.token_delay = 0.0
-    scripted_session.default = None
-    yield scripted_session
-    leftover = scripted_session.pending
-    scripted_session.reset()
-    assert leftover == 0, f"{leftover} scripted replies were queued but never asked for"
+def server(model: ScriptedModelServer) -> ScriptedModelServer:
+    """The session's scripted model (tests/conftest.py `model`), reset for this test."""
+    return model
 
 
 @pytest.fixture

@@ -132,3 +132,40 @@ async def test_real_model_completes_a_grammar_constrained_tool_call() -> None:
         f"cancel {after_cancel:.2f} s"
     )
     assert after_cancel < 5
+
+
+def test_grammar_bounds_stay_small_for_every_installed_tool() -> None:
+    """llama.cpp spells `maxLength` out as nested optionals; a tool's own large limit (a
+    file's content, a memory) once made the grammar thousands deep and crashed it."""
+    from orchestrator.llm._constrained import PARAM_MAX_LENGTH
+    from orchestrator.tools.registry import ToolRegistry
+
+    def lengths(node: Any) -> list[int]:
+        if isinstance(node, dict):
+            own = [node["maxLength"]] if "maxLength" in node else []
+            return own + [n for v in node.values() for n in lengths(v)]
+        if isinstance(node, list):
+            return [n for v in node for n in lengths(v)]
+        return []
+
+    specs = ToolRegistry.from_entry_points().specs()
+    schema = tool_choice_schema(specs, allow_answer=True)
+    found = lengths(schema)
+    assert found and max(found) <= 800  # parameters at most PARAM_MAX_LENGTH, the answer 800
+    assert all(n <= PARAM_MAX_LENGTH for n in lengths(bounded_schema(specs[0].parameters)))
+
+
+@pytest.mark.slow
+async def test_real_model_takes_the_whole_tool_catalogue() -> None:
+    """The default set-up with no Ollama: the bundled model constrained by every tool."""
+    from orchestrator.tools.registry import ToolRegistry
+
+    path, reason = locate_model()
+    assert path is not None, reason
+    provider = EmbeddedProvider(path)
+    specs = ToolRegistry.from_entry_points().specs()
+    options = GenerationOptions(max_tokens=96, temperature=0.0, seed=1, tool_choice="required")
+    chunks = await collect(provider.chat(MODEL_NAME, user("Compute 12*7."), specs, options=options))
+    calls = [c.call for c in chunks if isinstance(c, ToolCallChunk)]
+    assert len(calls) == 1 and calls[0].name in {s.name for s in specs}
+    await provider.aclose()

@@ -262,20 +262,20 @@ async def test_embed_and_health_cover_every_provider(
     assert health["embedded"].ok
 
 
-@pytest.mark.parametrize("model", ["scripted", "plain"])
+@pytest.mark.parametrize("model_name", ["scripted", "plain"])
 async def test_chat_completes_demo_calculation_natively_or_by_text(
-    make_gateway: GatewayFactory, server: ScriptedModelServer, model: str
+    make_gateway: GatewayFactory, server: ScriptedModelServer, model_name: str
 ) -> None:
     server.default = demo_reply
     gateway = make_gateway()
     history = user("Please calculate 6*7")
-    chunks = await collect(gateway.chat(model, history, [CALCULATE]))
+    chunks = await collect(gateway.chat(model_name, history, [CALCULATE]))
     call = next(c.call for c in chunks if isinstance(c, ToolCallChunk))
     assert (call.name, call.arguments) == ("calculate", {"expression": "6*7"})
     history += [
         ChatMessage(role="assistant", tool_calls=[call]),
         ChatMessage(role="tool", content="42", tool_call_id=call.id, name="calculate"),
     ]
-    answer = await collect(gateway.chat(model, history, [CALCULATE]))
+    answer = await collect(gateway.chat(model_name, history, [CALCULATE]))
     assert text_of(answer) == "The result is 42."
-    assert gateway.uses_text_protocol("ollama", model) == (model == "plain")
+    assert gateway.uses_text_protocol("ollama", model_name) == (model_name == "plain")

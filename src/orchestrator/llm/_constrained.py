@@ -73,14 +73,18 @@ def _bound(schema: dict[str, Any], required: bool) -> None:
     kinds = schema.get("type")
     kinds = kinds if isinstance(kinds, list) else [kinds]
     if "string" in kinds and "enum" not in schema and "const" not in schema:
-        schema.setdefault("maxLength", PARAM_MAX_LENGTH)
+        # llama.cpp spells a bound out as nested optionals: a tool's own large limit (a file's
+        # content, a memory) would make a grammar thousands deep and crash it. Cap it.
+        schema["maxLength"] = min(schema.get("maxLength", PARAM_MAX_LENGTH), PARAM_MAX_LENGTH)
         if required:
             schema.setdefault("minLength", 1)  # an empty required string is never what a tool wants
     if "array" in kinds:
-        schema.setdefault("maxItems", ARRAY_MAX_ITEMS)
+        schema["maxItems"] = min(schema.get("maxItems", ARRAY_MAX_ITEMS), ARRAY_MAX_ITEMS)
         if isinstance(items := schema.get("items"), dict):
             _bound(items, required=False)
     if "object" in kinds or "properties" in schema:
+        if isinstance(values := schema.get("additionalProperties"), dict):
+            _bound(values, required=False)  # a map's values (e.g. HTTP headers)
         schema.setdefault("additionalProperties", False)
         needed = set(schema.get("required") or [])
         for name, sub in (schema.get("properties") or {}).items():
