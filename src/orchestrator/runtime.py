@@ -83,7 +83,7 @@ class Runtime:
                 rows = await db.scalars(select(ToolSetting.name).where(~ToolSetting.enabled))
                 return frozenset(rows)
 
-        turn = AgentTurn(settings, sessions, models, tools, approvals, event_log, disabled_tools)
+        turn = AgentTurn(settings, sessions, models, tools, approvals, disabled_tools)
         agents = AgentCatalog(sessions)
         processor = RunProcessor(settings, event_log, {}, agents.get)
         processor.kinds["chat"] = ChatTurn(turn, agents.get)

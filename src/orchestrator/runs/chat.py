@@ -22,8 +22,8 @@ from orchestrator.llm.base import ChatMessage
 from orchestrator.memory import MemoryStore, UserMemory
 from orchestrator.runs.approvals import ApprovalBroker
 from orchestrator.runs.delegation import Delegator
-from orchestrator.runs.log import RunEventLog, RunWriter
-from orchestrator.runs.processor import Outcome, set_run_status
+from orchestrator.runs.log import RunWriter
+from orchestrator.runs.processor import Outcome
 from orchestrator.runs.tool_gate import ToolGate
 from orchestrator.services.conversations import add_message
 from orchestrator.tools.base import ToolContext
@@ -65,7 +65,6 @@ class AgentTurn:
     models: ModelClient
     tools: ToolRegistry
     broker: ApprovalBroker
-    event_log: RunEventLog
     disabled_tools: Callable[[], Awaitable[frozenset[str]]]
     delegator: Delegator | None = None
     memory: MemoryStore | None = None
@@ -125,8 +124,9 @@ class AgentTurn:
                     calls.append(event)
                 if isinstance(event, ToolData) and event.replayed:
                     continue
-                if isinstance(event, StatusData):
-                    await set_run_status(self.event_log, run.id, event.status)
+                if isinstance(event, StatusData):  # the run's row and its log, in one write
+                    await writer.emit(event, status=event.status)
+                    continue
                 if isinstance(event, TokenData):
                     text.append(event.text)
                 await writer.emit(event)
@@ -218,8 +218,12 @@ class ChatTurn:
             if conversation is None:  # deleted while the run went on
                 return None
             message = await add_message(
-                db, conversation, "assistant", result.content,
-                tools_used=result.call_records(), run_id=run.id,
+                db,
+                conversation,
+                "assistant",
+                result.content,
+                tools_used=result.call_records(),
+                run_id=run.id,
             )
             return message.id
 

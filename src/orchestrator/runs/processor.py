@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from orchestrator.agents import AgentSpec
 from orchestrator.core.config import Settings
@@ -62,8 +62,10 @@ class RunProcessor:
             return
         writer = await self.log.open(run_id)
         try:
-            await self._set_status(run, "running")
-            await writer.emit(StatusData(status="running"))
+            changes: dict[str, object] = {"status": "running"}
+            if run.started_at is None:
+                changes["started_at"] = utcnow()
+            await writer.emit(StatusData(status="running"), **changes)
             outcome = await self._work_within_budget(run, writer)
         except asyncio.CancelledError:
             # A user's cancel (of this run or of the run that delegated to it) ends it;
@@ -155,19 +157,3 @@ class RunProcessor:
         """End a run that no process is executing (queued, or orphaned) as cancelled."""
         writer = await self.log.open(run.id)
         await self.finish(run, writer, Outcome("cancelled", ""))
-
-    async def _set_status(self, run: Run, status: str) -> None:
-        async with self.log.sessions() as db:
-            values: dict[str, object] = {"status": status}
-            if run.started_at is None:
-                values["started_at"] = utcnow()
-            await db.execute(update(Run).where(Run.id == run.id).values(**values))
-            await db.commit()
-        run.status = status
-
-
-async def set_run_status(event_log: RunEventLog, run_id: str, status: str) -> None:
-    """Store a status change announced by a `status` event (waiting, running)."""
-    async with event_log.sessions() as db:
-        await db.execute(update(Run).where(Run.id == run_id).values(status=status))
-        await db.commit()
