@@ -1,8 +1,9 @@
 """The long-lived parts of one process, built once from `Settings` and passed down.
 
-The API gets it through lifespan state (`request.state.runtime`), the CLI builds its
-own; tests build one with their own settings and collaborators (a model gateway on a
-scripted model server, a tool registry of their choosing).
+This module only wires; what callers do with runs goes through `runtime.runs` (a
+`RunService`). The API gets the runtime through lifespan state (`request.state.runtime`),
+the CLI builds its own; tests build one with their own settings and collaborators (a
+model gateway on a scripted model server, a tool registry of their choosing).
 """
 
 from __future__ import annotations
@@ -13,25 +14,21 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from orchestrator.agents import DEFAULT_AGENT
 from orchestrator.core.config import Settings
-from orchestrator.core.errors import Conflict, NotFound
-from orchestrator.db.models import Approval, Run, ToolSetting
+from orchestrator.db.models import ToolSetting
 from orchestrator.db.session import create_engine, create_session_factory
-from orchestrator.engine.events import FINAL_STATUSES
 from orchestrator.llm.gateway import ModelGateway
 from orchestrator.memory import MemoryStore, create_memory_store
-from orchestrator.runs import service as run_service
-from orchestrator.runs.approvals import ApprovalBroker, Decision
+from orchestrator.runs.approvals import ApprovalBroker
 from orchestrator.runs.bus import EventBus
 from orchestrator.runs.chat import AgentTurn, ChatTurn, TaskRun
 from orchestrator.runs.delegation import Delegator
 from orchestrator.runs.executor import InProcessExecutor, RunExecutor
 from orchestrator.runs.log import RunEventLog
 from orchestrator.runs.processor import RunProcessor
+from orchestrator.runs.service import RunService
 from orchestrator.runs.workflow import Workflow
 from orchestrator.scale.queue import QueueExecutor, RedisServices
-from orchestrator.schemas.runs import ChatRequest
 from orchestrator.services.accounts import LoginThrottle
 from orchestrator.services.agents import AgentCatalog
 from orchestrator.tools.registry import ToolRegistry
@@ -54,6 +51,8 @@ class Runtime:
     executor: RunExecutor
     agents: AgentCatalog
     memory: MemoryStore
+    runs: RunService
+    redis: RedisServices | None = None
     started_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -63,8 +62,10 @@ class Runtime:
         *,
         models: ModelGateway | None = None,
         tools: ToolRegistry | None = None,
+        execute_here: bool = False,
     ) -> Runtime:
-        """Wire the default collaborators for `settings`; pass any to replace it."""
+        """Wire the default collaborators for `settings`; pass any to replace it.
+        `execute_here` runs every run in this process even with `REDIS_URL` (the terminal)."""
         settings.signing_key()  # generate and persist the key before anything signs
         engine = create_engine(settings)
         sessions = create_session_factory(engine)
@@ -91,6 +92,21 @@ class Runtime:
         processor.kinds["workflow"] = Workflow(turn, models, agents.get)
         turn.delegator = Delegator(settings, sessions, agents.get, processor.execute)
         turn.memory = memory = create_memory_store(settings, sessions, models.embed)
+        lease = settings.run_lease_seconds
+        executor: RunExecutor = (
+            QueueExecutor(redis, sessions, lease_seconds=lease)
+            if redis and not execute_here
+            else InProcessExecutor(processor, sessions, lease_seconds=lease)
+        )
+        runs = RunService(
+            sessions,
+            agents=agents,
+            models=models,
+            processor=processor,
+            executor=executor,
+            event_log=event_log,
+            approvals=approvals,
+        )
         return cls(
             settings=settings,
             engine=engine,
@@ -106,9 +122,9 @@ class Runtime:
             processor=processor,
             agents=agents,
             memory=memory,
-            executor=QueueExecutor(redis, sessions, lease_seconds=settings.run_lease_seconds)
-            if redis
-            else InProcessExecutor(processor, sessions, lease_seconds=settings.run_lease_seconds),
+            executor=executor,
+            runs=runs,
+            redis=redis,
         )
 
     async def start(self) -> None:
@@ -116,51 +132,11 @@ class Runtime:
         await self.executor.start()
         await self.memory.start()
 
-    async def start_chat(self, user_id: int, request: ChatRequest) -> Run:
-        """Check the agent and model, store the message, and queue the turn."""
-        await self.agents.get(request.agent or DEFAULT_AGENT)
-        if request.model is not None:
-            await self.models.resolve(request.model)
-        async with self.sessions() as db:
-            run, _, _ = await run_service.start_chat_turn(
-                db,
-                user_id,
-                request.message,
-                conversation_id=request.conversation_id,
-                model=request.model,
-                agent=request.agent,
-            )
-        await self.executor.submit(run.id)
-        return run
-
-    async def cancel_run(self, user_id: int, run_id: str) -> Run:
-        """Cancel the user's run wherever it is; a finished run answers `Conflict`."""
-        async with self.sessions() as db:
-            run = await run_service.get_run(db, user_id, run_id)
-        if run.status in FINAL_STATUSES:
-            raise Conflict(f"the run already ended ({run.status})")
-        if not await self.executor.cancel(run_id):
-            await self.processor.cancel_idle(run)
-        async with self.sessions() as db:
-            return await run_service.get_run(db, user_id, run_id)
-
-    async def decide_approval(
-        self, user_id: int, approval_id: str, decision: Decision, run_id: str | None = None
-    ) -> str:
-        """Approve or deny one of the user's pending tool calls."""
-        async with self.sessions() as db:
-            query = select(Approval.run_id).where(
-                Approval.id == approval_id, Approval.user_id == user_id
-            )
-            found = await db.scalar(query)
-        if found is None or (run_id is not None and found != run_id):
-            raise NotFound("approval not found")
-        return await self.approvals.decide(
-            run_id=found, approval_id=approval_id, user_id=user_id, decision=decision
-        )
-
     async def close(self) -> None:
+        """Stop executing runs and release every connection."""
         await self.executor.stop()
+        if self.redis is not None and not isinstance(self.executor, QueueExecutor):
+            await self.redis.close()  # the queue executor closes it otherwise
         await self.memory.close()
         await self.models.aclose()
         await self.engine.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from typing import Any
@@ -15,7 +16,6 @@ from orchestrator.core.config import Settings
 from orchestrator.core.errors import NotFound, OrchestratorError
 from orchestrator.db.models import User
 from orchestrator.engine.events import RunEventOut
-from orchestrator.runs import service
 from orchestrator.runtime import Runtime
 
 RESULT_PREVIEW = 300
@@ -98,7 +98,7 @@ async def _answer_approvals(
         decision = "approve" if reply.strip().lower() in {"y", "yes"} else "deny"
     else:
         decision = "deny"
-    await runtime.decide_approval(user.id, event.data["approval_id"], decision)  # type: ignore[arg-type]
+    await runtime.runs.decide(user.id, event.data["approval_id"], decision)  # type: ignore[arg-type]
 
 
 async def run_in_terminal(
@@ -112,28 +112,16 @@ async def run_in_terminal(
     console: Console,
 ) -> int:
     """Run `task` to its end in this process; the exit code says how it ended."""
-    runtime = Runtime.create(settings)
+    runtime = Runtime.create(settings, execute_here=True)
     try:
         user = await _pick_user(runtime, username)
-        spec = await runtime.agents.get(agent)
-        if model is not None:
-            await runtime.models.resolve(model)
-        kind = (
-            "workflow"
-            if spec.mode == "workflow" and "workflow" in runtime.processor.kinds
-            else "task"
-        )
-        async with runtime.sessions() as db:
-            run = await service.create_run(
-                db, user.id, task, agent=spec.name, model=model, kind=kind
-            )
-        console.print(f"[dim]run {run.id} · agent {spec.name} · as {user.username}[/]")
-        worker = asyncio.create_task(runtime.processor.execute(run.id))
+        run = await runtime.runs.start_run(user.id, task, agent=agent, model=model)
+        console.print(f"[dim]run {run.id} · agent {run.agent} · as {user.username}[/]")
         printer = EventPrinter(console)
         status = "failed"
         try:
             with console.status("thinking…", spinner="dots") as spinner:
-                async for event in runtime.event_log.follow(run.id):
+                async for event in runtime.runs.follow(run.id):
                     if event.type in {"token", "thinking", "tool", "complete"}:
                         spinner.stop()
                     printer.show(event)
@@ -142,10 +130,10 @@ async def run_in_terminal(
                     if event.type == "complete":
                         status = event.data["status"]
         except (KeyboardInterrupt, asyncio.CancelledError):
-            runtime.processor.cancel_requested.add(run.id)
-            worker.cancel()
+            with contextlib.suppress(OrchestratorError):  # it may have ended meanwhile
+                await runtime.runs.cancel(user.id, run.id)
             raise
-        await worker
+        await runtime.runs.join(run.id)
         return 0 if status == "succeeded" else 1
     except OrchestratorError as exc:
         console.print(f"[red]{escape(exc.message)}[/]")

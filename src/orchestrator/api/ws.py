@@ -19,7 +19,6 @@ from pydantic import TypeAdapter, ValidationError
 from orchestrator.api.deps import user_from_token
 from orchestrator.core.errors import OrchestratorError
 from orchestrator.db.models import User
-from orchestrator.runs import service as run_service
 from orchestrator.runtime import Runtime
 from orchestrator.schemas.runs import (
     ApprovalMessage,
@@ -103,7 +102,7 @@ class RunSocket:
         task.add_done_callback(lambda _: self.followers.pop(run_id, None))
 
     async def _forward(self, run_id: str, after: int) -> None:
-        async for event in self.runtime.event_log.follow(run_id, after):
+        async for event in self.runtime.runs.follow(run_id, after):
             await self.outbox.put(event.model_dump(mode="json"))
 
     async def _send_all(self) -> None:
@@ -135,19 +134,19 @@ class RunSocket:
 
     async def _dispatch(self, message: ClientMessage, *, chat: bool) -> None:
         user_id = self.user.id
+        runs = self.runtime.runs
         if isinstance(message, ChatRequest):
             if not chat:
                 await self.outbox.put(
                     protocol_error("send messages on /chat/ws", "invalid_message")
                 )
                 return
-            run = await self.runtime.start_chat(user_id, message)
+            run = await runs.start_chat(user_id, message)
             self.follow(run.id)
         elif isinstance(message, CancelMessage):
-            await self.runtime.cancel_run(user_id, message.run_id)
+            await runs.cancel(user_id, message.run_id)
         elif isinstance(message, ApprovalMessage):
-            await self.runtime.decide_approval(user_id, message.approval_id, message.decision)
+            await runs.decide(user_id, message.approval_id, message.decision)
         elif isinstance(message, ResumeMessage):
-            async with self.runtime.sessions() as db:
-                await run_service.get_run(db, user_id, message.run_id)
+            await runs.get(user_id, message.run_id)
             self.follow(message.run_id, message.after)

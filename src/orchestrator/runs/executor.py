@@ -36,6 +36,10 @@ class RunExecutor(Protocol):
         """Stop the run if this executor holds it; False when it does not."""
         ...
 
+    async def join(self, run_id: str) -> None:
+        """Return once this executor no longer executes the run (at once if it does not)."""
+        ...
+
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
@@ -106,6 +110,11 @@ class InProcessExecutor:
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(asyncio.shield(task), timeout=5)
         return True
+
+    async def join(self, run_id: str) -> None:
+        task = self.tasks.get(run_id)
+        if task is not None:
+            await asyncio.wait({task})
 
     async def start(self) -> None:
         """Resume orphaned runs now and keep sweeping for them."""

@@ -55,6 +55,10 @@ class RunProcessor:
         self.agents = agents
         self.cancel_requested: set[str] = set()
 
+    def handles(self, kind: str) -> bool:
+        """Whether runs of `kind` can execute here."""
+        return kind in self.kinds
+
     async def execute(self, run_id: str) -> None:
         async with self.log.sessions() as db:
             run = await db.get(Run, run_id)

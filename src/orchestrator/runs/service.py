@@ -1,13 +1,28 @@
-"""Creating, finding and listing runs; every query is scoped to the owner."""
+"""Creating, finding and listing runs (every query scoped to the owner), and `RunService`,
+the one way in for everything that starts, follows, cancels or decides runs."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
-from orchestrator.core.errors import NotFound
-from orchestrator.db.models import Conversation, Message, Run
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from orchestrator.agents import DEFAULT_AGENT, DEFAULT_RUN_AGENT
+from orchestrator.core.errors import Conflict, NotFound
+from orchestrator.db.models import Approval, Conversation, Message, Run
+from orchestrator.engine.events import FINAL_STATUSES, RunEventOut
+from orchestrator.runs.approvals import ApprovalBroker, Decision
+from orchestrator.runs.executor import RunExecutor
+from orchestrator.runs.log import RunEventLog
+from orchestrator.runs.processor import RunProcessor
+from orchestrator.schemas.runs import ChatRequest
 from orchestrator.services.conversations import add_message, get_conversation
+
+if TYPE_CHECKING:
+    from orchestrator.llm.gateway import ModelGateway
+    from orchestrator.services.agents import AgentCatalog
 
 TITLE_LENGTH = 60
 DEFAULT_TITLE = "New conversation"
@@ -88,3 +103,110 @@ async def list_runs(
     total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = await db.scalars(query.order_by(Run.created_at.desc()).limit(limit).offset(offset))
     return list(rows), total
+
+
+class RunService:
+    """What every caller does with runs: start a chat turn or a run, follow it, cancel it,
+    decide its approvals. The API routes, the WebSocket and the CLI all go through here,
+    so each rule (agent and model checks, kind, ownership) lives in one place."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        agents: AgentCatalog,
+        models: ModelGateway,
+        processor: RunProcessor,
+        executor: RunExecutor,
+        event_log: RunEventLog,
+        approvals: ApprovalBroker,
+    ) -> None:
+        self.sessions = sessions
+        self.agents = agents
+        self.models = models
+        self.processor = processor
+        self.executor = executor
+        self.event_log = event_log
+        self.approvals = approvals
+
+    async def start_chat(self, user_id: int, request: ChatRequest) -> Run:
+        """Check the agent and model, store the message, and queue the chat turn."""
+        await self.agents.get(request.agent or DEFAULT_AGENT)
+        if request.model is not None:
+            await self.models.resolve(request.model)
+        async with self.sessions() as db:
+            run, _, _ = await start_chat_turn(
+                db,
+                user_id,
+                request.message,
+                conversation_id=request.conversation_id,
+                model=request.model,
+                agent=request.agent,
+            )
+        await self.executor.submit(run.id)
+        return run
+
+    async def start_run(
+        self, user_id: int, goal: str, *, agent: str | None = None, model: str | None = None
+    ) -> Run:
+        """Check the agent and model, and queue an autonomous run towards `goal` (the
+        five-phase workflow for a workflow agent, the default; one turn for a chat agent)."""
+        spec = await self.agents.get(agent or DEFAULT_RUN_AGENT)
+        if model is not None:
+            await self.models.resolve(model)
+        kind = (
+            "workflow" if spec.mode == "workflow" and self.processor.handles("workflow") else "task"
+        )
+        async with self.sessions() as db:
+            run = await create_run(db, user_id, goal, agent=spec.name, model=model, kind=kind)
+        await self.executor.submit(run.id)
+        return run
+
+    async def get(self, user_id: int, run_id: str) -> Run:
+        """The user's run, or `NotFound`."""
+        async with self.sessions() as db:
+            return await get_run(db, user_id, run_id)
+
+    async def events(
+        self, user_id: int, run_id: str, after: int = 0, limit: int = 500
+    ) -> tuple[list[RunEventOut], int]:
+        """The user's run's events after `after` (at most `limit`), and how many there are."""
+        run = await self.get(user_id, run_id)
+        events = await self.event_log.read(run_id, after, limit)
+        last = max(run.last_seq, events[-1].seq if events else 0)
+        return events, max(0, last - after)
+
+    def follow(self, run_id: str, after: int = 0) -> AsyncIterator[RunEventOut]:
+        """The run's events after `after`, then live ones, until `complete` (check the
+        owner first: `get`)."""
+        return self.event_log.follow(run_id, after)
+
+    async def cancel(self, user_id: int, run_id: str) -> Run:
+        """Cancel the user's run wherever it is; a finished run answers `Conflict`."""
+        run = await self.get(user_id, run_id)
+        if run.status in FINAL_STATUSES:
+            raise Conflict(f"the run already ended ({run.status})")
+        if not await self.executor.cancel(run_id):
+            await self.processor.cancel_idle(run)
+        return await self.get(user_id, run_id)
+
+    async def decide(
+        self, user_id: int, approval_id: str, decision: Decision, *, run_id: str | None = None
+    ) -> str:
+        """Approve or deny one of the user's pending tool calls (of `run_id`, if given)."""
+        async with self.sessions() as db:
+            found = await db.scalar(
+                select(Approval.run_id).where(
+                    Approval.id == approval_id, Approval.user_id == user_id
+                )
+            )
+        if found is None or (run_id is not None and found != run_id):
+            raise NotFound("approval not found")
+        return await self.approvals.decide(
+            run_id=found, approval_id=approval_id, user_id=user_id, decision=decision
+        )
+
+    async def join(self, run_id: str) -> None:
+        """Wait until this process has finished executing the run (at once if it does not
+        hold it)."""
+        await self.executor.join(run_id)

@@ -113,6 +113,9 @@ class QueueExecutor:
                 return True
             await asyncio.sleep(0.05)
 
+    async def join(self, run_id: str) -> None:
+        """Workers execute runs, never this process: nothing to wait for here."""
+
     async def start(self) -> None:
         """Connect to Redis; this process only enqueues (workers execute)."""
         await self.services.start()

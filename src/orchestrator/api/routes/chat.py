@@ -16,9 +16,9 @@ router = APIRouter(prefix="/chat", tags=["chat"])
 @router.post("", response_model=ChatResponse)
 async def chat(body: ChatRequest, user: CurrentUser, runtime: RuntimeDep) -> JSONResponse:
     """Send a message and wait for the agent's whole answer."""
-    run = await runtime.start_chat(user.id, body)
+    run = await runtime.runs.start_chat(user.id, body)
     error: dict[str, str] | None = None
-    async for event in runtime.event_log.follow(run.id):
+    async for event in runtime.runs.follow(run.id):
         if event.type == "error":
             error = event.data
         if event.type == "complete":

@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, WebSocket, status
 
-from orchestrator.agents import DEFAULT_RUN_AGENT
 from orchestrator.api.deps import CurrentUser, RuntimeDep, SessionDep, get_runtime
 from orchestrator.api.ws import NOT_FOUND, RunSocket, authenticate
 from orchestrator.core.errors import NotFound
@@ -25,17 +24,7 @@ RunStatusFilter = Annotated[
 async def create_run(body: RunCreate, user: CurrentUser, runtime: RuntimeDep) -> RunOut:
     """Start an autonomous run towards `goal` (a five-phase workflow with a workflow agent,
     the default; one agent turn with a chat agent)."""
-    agent = await runtime.agents.get(body.agent or DEFAULT_RUN_AGENT)
-    if body.model is not None:
-        await runtime.models.resolve(body.model)
-    kind = (
-        "workflow" if agent.mode == "workflow" and "workflow" in runtime.processor.kinds else "task"
-    )
-    async with runtime.sessions() as db:
-        run = await service.create_run(
-            db, user.id, body.goal, agent=agent.name, model=body.model, kind=kind
-        )
-    await runtime.executor.submit(run.id)
+    run = await runtime.runs.start_run(user.id, body.goal, agent=body.agent, model=body.model)
     return RunOut.model_validate(run)
 
 
@@ -65,22 +54,19 @@ async def get_run(run_id: str, user: CurrentUser, db: SessionDep) -> RunOut:
 async def run_events(
     run_id: str,
     user: CurrentUser,
-    db: SessionDep,
     runtime: RuntimeDep,
     after: Seq = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> Page[RunEventOut]:
     """The run's events with `seq` greater than `after`, oldest first."""
-    run = await service.get_run(db, user.id, run_id)
-    events = await runtime.event_log.read(run_id, after, limit)
-    last = max(run.last_seq, events[-1].seq if events else 0)
-    return Page(data=events, count=max(0, last - after))
+    events, count = await runtime.runs.events(user.id, run_id, after, limit)
+    return Page(data=events, count=count)
 
 
 @router.post("/{run_id}/cancel")
 async def cancel_run(run_id: str, user: CurrentUser, runtime: RuntimeDep) -> RunOut:
     """Stop the run, its running tool included."""
-    return RunOut.model_validate(await runtime.cancel_run(user.id, run_id))
+    return RunOut.model_validate(await runtime.runs.cancel(user.id, run_id))
 
 
 @router.post("/{run_id}/approvals/{approval_id}")
@@ -92,7 +78,7 @@ async def decide_approval(
     runtime: RuntimeDep,
 ) -> ApprovalOut:
     """Approve or deny a tool call the run is waiting on."""
-    result = await runtime.decide_approval(user.id, approval_id, body.decision, run_id=run_id)
+    result = await runtime.runs.decide(user.id, approval_id, body.decision, run_id=run_id)
     return ApprovalOut(approval_id=approval_id, status=result)
 
 
@@ -109,8 +95,7 @@ async def run_socket(
     if user is None:
         return
     try:
-        async with runtime.sessions() as db:
-            await service.get_run(db, user.id, run_id)
+        await runtime.runs.get(user.id, run_id)
     except NotFound:
         await websocket.close(code=NOT_FOUND, reason="run not found")
         return
