@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
+from typing import Any
 
+from orchestrator.app import create_app
+from orchestrator.core.config import Settings
 from tests.api.test_runs import wait_for_status
-from tests.conftest import Api
-from tests.support.scripted_model import ScriptedModelServer
+from tests.conftest import Api, scripted_gateway
+from tests.support.scripted_model import Reply, ScriptedModelServer
+from tests.support.server import serve_in_thread
 from tests.support.tools import CALLS
 
 
@@ -74,3 +79,48 @@ def test_workflow_fails_cleanly_when_the_model_cannot_plan(
     assert run["status"] == "failed" and "valid plan" in run["error"]
     events = chat_api.client.get(f"/runs/{run_id}/events", headers=user.headers).json()["data"]
     assert [e["type"] for e in events][-2:] == ["error", "complete"]
+
+
+GOAL_FILE = re.compile(r"file (\S+) whose content is exactly: (.+)")
+
+
+def _forgetful_model(body: dict[str, Any]) -> Reply:
+    """A small model: restates goals badly, but does what the prompt in front of it says."""
+    schema = body.get("format")
+    properties = schema.get("properties", {}) if isinstance(schema, dict) else {}
+    if "acceptance_criteria" in properties:  # SPEC: drops the path and the exact content
+        return Reply(json.dumps({"goal": "Make a note", "acceptance_criteria": ["a note exists"]}))
+    if "steps" in properties:
+        step = {"title": "Write it", "instruction": "Create the file the goal asks for."}
+        return Reply(json.dumps({"steps": [step]}))
+    if "passed" in properties:
+        return Reply(json.dumps({"passed": True, "failed_steps": [], "notes": "ok"}))
+    last = body["messages"][-1]
+    if last["role"] == "tool":
+        return Reply("Written.")
+    found = GOAL_FILE.search(last["content"])
+    path, content = found.groups() if found else ("note.txt", "a note")
+    return Reply(tool_calls=[("write_file", {"path": path, "content": content})])
+
+
+def test_workflow_keeps_the_users_exact_path_and_content_despite_a_bad_restatement(
+    settings: Settings, model: ScriptedModelServer
+) -> None:
+    model.default = _forgetful_model
+    settings = settings.model_copy(update={"ollama_url": model.url})
+    app = create_app(settings, models=scripted_gateway(settings, model))
+    goal = "Create the file notes/exact.txt whose content is exactly: Hello, verbatim world 42"
+    with serve_in_thread(app) as url:
+        api = Api(url)
+        user = api.register()
+        created = api.client.post("/runs", json={"goal": goal}, headers=user.headers).json()
+        run = wait_for_status(api, created["id"], user.headers, "succeeded", "failed")
+        api.client.close()
+    assert run["status"] == "succeeded", run
+    written = settings.workspaces_dir / str(user.id) / "notes" / "exact.txt"
+    assert written.read_text() == "Hello, verbatim world 42"
+    # Every phase after SPEC saw the goal verbatim, beside the restatement.
+    asked = [r.messages[-1] for r in model.chat_requests]
+    prompts = [m["content"] for m in asked if m["role"] == "user"]
+    assert len(prompts) >= 4 and all(goal in p for p in prompts)
+    assert all("Make a note" in p for p in prompts[1:3])

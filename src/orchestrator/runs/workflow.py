@@ -91,14 +91,22 @@ class Workflow:
         if state.spec is None:
             await self._phase(run, writer, state, "spec", Spec, self._spec_prompt(run), _set_spec)
         if not state.steps:
-            await self._phase(run, writer, state, "plan", Plan, self._plan_prompt(state), _set_plan)
+            await self._phase(
+                run, writer, state, "plan", Plan, self._plan_prompt(run, state), _set_plan
+            )
         while True:
             if state.verdict is None:
                 error = await self._execute(run, writer, agent, state)
                 if error is not None:
                     return Outcome("failed", self._report(state), state.tools_used, error=error)
                 await self._phase(
-                    run, writer, state, "verify", Verdict, self._verify_prompt(state), _set_verdict
+                    run,
+                    writer,
+                    state,
+                    "verify",
+                    Verdict,
+                    self._verify_prompt(run, state),
+                    _set_verdict,
                 )
             assert state.verdict is not None
             if state.verdict.passed:
@@ -111,7 +119,7 @@ class Workflow:
                 )
                 return Outcome("failed", self._report(state), state.tools_used, error=error)
             await self._phase(
-                run, writer, state, "repair", Plan, self._repair_prompt(state), _add_repair
+                run, writer, state, "repair", Plan, self._repair_prompt(run, state), _add_repair
             )
 
     async def _execute(
@@ -128,7 +136,7 @@ class Workflow:
         for index in pending:
             step = state.steps[index]
             await writer.emit(StepData(index=index + 1, title=step.title, status="started"))
-            messages = [ChatMessage(role="user", content=self._step_prompt(state, index))]
+            messages = [ChatMessage(role="user", content=self._step_prompt(run, state, index))]
             result = await self.turn.run(run, writer, agent, messages, key_prefix=f"step{index}-")
             if result.error is not None:
                 await writer.emit(
@@ -212,46 +220,50 @@ class Workflow:
         )
 
     @staticmethod
-    def _plan_prompt(state: Checkpoint) -> str:
+    def _goal(run: Run, state: Checkpoint) -> str:
+        """The user's goal verbatim, then SPEC's restatement and criteria: a small model's
+        restatement drops paths, names and exact contents the user gave, so it is only ever
+        added to the goal, never put in its place."""
         assert state.spec is not None
         return (
-            f"Goal: {state.spec.goal}\nAcceptance criteria:\n"
+            f"The user's goal, in their own words:\n{run.goal}\n\n"
+            f"Restated: {state.spec.goal}\nAcceptance criteria:\n"
             + "\n".join(f"- {c}" for c in state.spec.acceptance_criteria)
-            + "\n\nWrite the ordered steps to reach it (at most 10)."
         )
 
     @staticmethod
-    def _step_prompt(state: Checkpoint, index: int) -> str:
-        assert state.spec is not None
+    def _plan_prompt(run: Run, state: Checkpoint) -> str:
+        return Workflow._goal(run, state) + "\n\nWrite the ordered steps to reach it (at most 10)."
+
+    @staticmethod
+    def _step_prompt(run: Run, state: Checkpoint, index: int) -> str:
         done = "\n".join(
             f"Step {i + 1} result: {state.results[i]}" for i in sorted(state.results) if i < index
         )
         step = state.steps[index]
         return (
-            f"Overall goal: {state.spec.goal}\n{done}\n\nNow do step {index + 1}: "
+            f"{Workflow._goal(run, state)}\n{done}\n\nNow do step {index + 1}: "
             f"{step.title}\n{step.instruction}\nAnswer with the step's result."
         )
 
     @staticmethod
-    def _verify_prompt(state: Checkpoint) -> str:
-        assert state.spec is not None
+    def _verify_prompt(run: Run, state: Checkpoint) -> str:
         results = "\n".join(
             f"Step {i + 1} ({state.steps[i].title}): {state.results.get(i, '')}"
             for i in range(len(state.steps))
         )
         return (
-            f"Goal: {state.spec.goal}\nAcceptance criteria:\n"
-            + "\n".join(f"- {c}" for c in state.spec.acceptance_criteria)
-            + f"\n\nResults:\n{results}\n\nDo the results meet every criterion? List the "
-            "numbers of the steps that failed."
+            Workflow._goal(run, state)
+            + f"\n\nResults:\n{results}\n\nDo the results meet the user's goal and every "
+            "criterion? List the numbers of the steps that failed."
         )
 
     @staticmethod
-    def _repair_prompt(state: Checkpoint) -> str:
+    def _repair_prompt(run: Run, state: Checkpoint) -> str:
         assert state.verdict is not None
         failed = ", ".join(str(i) for i in state.verdict.failed_steps) or "unknown"
         return (
-            Workflow._verify_prompt(state) + f"\n\nVerification failed (steps {failed}): "
+            Workflow._verify_prompt(run, state) + f"\n\nVerification failed (steps {failed}): "
             f"{state.verdict.notes}\nWrite the new steps that fix this."
         )
 
