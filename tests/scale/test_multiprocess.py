@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -127,3 +128,58 @@ def test_doctor_checks_postgres_and_redis_of_deployment(deployment: Cluster) -> 
     assert "postgresql" in done.stdout and "redis" in done.stdout
     versions = pg(deployment.dsn, "SELECT version_num FROM alembic_version")
     assert len(versions) == 1  # two concurrent migrations applied the schema once
+
+
+def test_cancel_sent_just_before_its_worker_is_killed_ends_the_run_cancelled(
+    deployment: Cluster, user: User, model: ScriptedModelServer
+) -> None:
+    model.enqueue(text=" ".join(["slow"] * 400), token_delay=0.03)
+    run_id = task(user, "talk for a while", api=0)
+    follower = Follower(deployment.apis[1], user.token, run_id)
+    deadline = time.monotonic() + 30
+    while sum(e["type"] == "token" for e in follower.events) < 5:
+        assert time.monotonic() < deadline, "the answer never streamed"
+        time.sleep(0.02)
+    holder = deployment.holder_pid(run_id)
+    assert holder in {p.pid for p in deployment.workers}
+    # The holder is frozen: the cancel is sent, and it cannot act on it before it dies.
+    os.kill(holder, signal.SIGSTOP)
+    cancelling = threading.Thread(target=lambda: user.apis[0].post(f"/runs/{run_id}/cancel"))
+    cancelling.start()
+    while not pg(
+        deployment.dsn,
+        f"SELECT 1 FROM runs WHERE id = '{run_id}' AND cancel_requested_at IS NOT NULL",
+    ):
+        assert time.monotonic() < deadline + 10, "the cancel was never stored"
+        time.sleep(0.02)
+    os.kill(holder, signal.SIGKILL)
+    cancelling.join(30)
+    # Another worker takes the run over when its lease expires, and ends it at once.
+    run = user.wait_for(run_id, "cancelled", "succeeded", "failed", api=1, seconds=30)
+    assert run["status"] == "cancelled"
+    log = user.events(run_id, api=1)
+    assert_gapless(log)
+    assert log[-1]["type"] == "complete" and log[-1]["data"]["status"] == "cancelled"
+    assert follower.finish() == log
+    assert len(model.chat_requests) == 1  # nobody asked the model to carry on
+
+
+def test_queued_run_is_cancelled_before_a_worker_takes_it(
+    deployment: Cluster, user: User, model: ScriptedModelServer
+) -> None:
+    for worker in deployment.workers:  # every worker busy elsewhere: the run stays queued
+        os.kill(worker.pid, signal.SIGSTOP)
+    try:
+        run_id = task(user, "never started", api=0)
+        assert user.apis[1].get(f"/runs/{run_id}").json()["status"] == "queued"
+        response = user.apis[1].post(f"/runs/{run_id}/cancel")
+        assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    finally:
+        for worker in deployment.workers:
+            os.kill(worker.pid, signal.SIGCONT)
+    deployment.wait_until_up()
+    time.sleep(1)  # the workers take its job from the queue, and leave it alone
+    log = user.events(run_id, api=0)
+    assert [(e["type"], e["data"]["status"]) for e in log] == [("complete", "cancelled")]
+    assert user.apis[0].get(f"/runs/{run_id}").json()["status"] == "cancelled"
+    assert model.chat_requests == []

@@ -33,7 +33,8 @@ class RunExecutor(Protocol):
     async def submit(self, run_id: str) -> None: ...
 
     async def cancel(self, run_id: str) -> bool:
-        """Stop the run if this executor holds it; False when it does not."""
+        """Stop the run (its cancel is already stored). False when nobody executes it and
+        this process now holds its lease: the caller ends it (`RunProcessor.cancel_idle`)."""
         ...
 
     async def join(self, run_id: str) -> None:
@@ -50,26 +51,42 @@ def new_owner_id() -> str:
 
 
 async def claim_lease(
-    sessions: async_sessionmaker[AsyncSession], run_id: str, owner: str, seconds: float
+    sessions: async_sessionmaker[AsyncSession],
+    run_id: str,
+    owner: str,
+    seconds: float,
+    *,
+    expired: bool = True,
 ) -> bool:
-    """Take the run's lease for `owner` if it is free or expired (an atomic update)."""
+    """Take the run's lease for `owner` if it is free (or expired, with `expired`): an
+    atomic update."""
     now = utcnow()
+    free = [Run.lease_owner.is_(None), Run.lease_owner == owner]
+    if expired:
+        free.append(Run.lease_expires_at < now)
     async with sessions() as db:
         result = await db.execute(
             update(Run)
-            .where(
-                Run.id == run_id,
-                Run.status.in_(ACTIVE_STATUSES),
-                or_(
-                    Run.lease_owner.is_(None),
-                    Run.lease_expires_at < now,
-                    Run.lease_owner == owner,
-                ),
-            )
+            .where(Run.id == run_id, Run.status.in_(ACTIVE_STATUSES), or_(*free))
             .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=seconds))
         )
         await db.commit()
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def request_cancel(sessions: async_sessionmaker[AsyncSession], run_id: str) -> None:
+    """Store the run's cancel: whoever executes it now, or resumes it later, ends it."""
+    async with sessions() as db:
+        await db.execute(
+            update(Run)
+            .where(
+                Run.id == run_id,
+                Run.status.in_(ACTIVE_STATUSES),
+                Run.cancel_requested_at.is_(None),
+            )
+            .values(cancel_requested_at=utcnow())
+        )
+        await db.commit()
 
 
 class InProcessExecutor:
@@ -102,6 +119,14 @@ class InProcessExecutor:
         task.add_done_callback(lambda _: self.tasks.pop(run_id, None))
 
     async def cancel(self, run_id: str) -> bool:
+        if await self.stop_run(run_id):
+            return True
+        # Not executing here: take it if nobody holds it (queued, orphaned); a holder
+        # elsewhere sees the stored cancel at its next lease renewal.
+        return not await self._claim(run_id)
+
+    async def stop_run(self, run_id: str) -> bool:
+        """Cancel the run if this executor is executing it; False when it is not."""
         task = self.tasks.get(run_id)
         if task is None:
             return False
@@ -183,6 +208,7 @@ class InProcessExecutor:
             heartbeat.cancel()
 
     async def _renew(self, run_id: str) -> None:
+        """Keep the lease, and act on a stored cancel that no message brought here."""
         while True:
             await asyncio.sleep(self.lease_seconds / 3)
             async with self.sessions() as db:
@@ -194,4 +220,10 @@ class InProcessExecutor:
                     )
                     .values(lease_expires_at=utcnow() + timedelta(seconds=self.lease_seconds))
                 )
+                cancelled = await db.scalar(select(Run.cancel_requested_at).where(Run.id == run_id))
                 await db.commit()
+            task = self.tasks.get(run_id)
+            if cancelled is not None and task is not None:
+                self.processor.cancel_requested.add(run_id)
+                task.cancel()
+                return

@@ -65,6 +65,9 @@ class RunProcessor:
         if run is None or run.status in {"succeeded", "failed", "cancelled"}:
             return
         writer = await self.log.open(run_id)
+        if run.cancel_requested_at is not None:  # cancelled while nobody was executing it
+            await self.finish(run, writer, Outcome("cancelled", ""))
+            return
         try:
             changes: dict[str, object] = {"status": "running"}
             if run.started_at is None:

@@ -14,7 +14,7 @@ from orchestrator.core.errors import Conflict, NotFound
 from orchestrator.db.models import Approval, Conversation, Message, Run
 from orchestrator.engine.events import FINAL_STATUSES, RunEventOut
 from orchestrator.runs.approvals import ApprovalBroker, Decision
-from orchestrator.runs.executor import RunExecutor
+from orchestrator.runs.executor import RunExecutor, request_cancel
 from orchestrator.runs.log import RunEventLog
 from orchestrator.runs.processor import RunProcessor
 from orchestrator.schemas.runs import ChatRequest
@@ -186,6 +186,7 @@ class RunService:
         run = await self.get(user_id, run_id)
         if run.status in FINAL_STATUSES:
             raise Conflict(f"the run already ended ({run.status})")
+        await request_cancel(self.sessions, run_id)
         if not await self.executor.cancel(run_id):
             await self.processor.cancel_idle(run)
         return await self.get(user_id, run_id)

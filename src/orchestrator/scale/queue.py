@@ -94,13 +94,17 @@ class QueueExecutor:
         )
 
     async def cancel(self, run_id: str) -> bool:
-        """Stop the run in the worker that holds it. False when nobody does: then this
-        process holds its lease, and the caller ends the run here (`cancel_idle`)."""
+        """Stop the run in the worker that holds it, waiting a little for it to end. False
+        when nobody holds it (queued): then this process holds its lease, and the caller
+        ends the run here (`cancel_idle`). A run whose worker died is not taken over here:
+        its cancel is stored, and the worker that resumes it ends it at once."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.lease_seconds + CANCEL_GRACE_SECONDS
+        deadline = loop.time() + CANCEL_GRACE_SECONDS
         resend_at = 0.0
         while True:
-            if await claim_lease(self.sessions, run_id, self.owner, self.lease_seconds):
+            if await claim_lease(
+                self.sessions, run_id, self.owner, self.lease_seconds, expired=False
+            ):
                 return False
             if loop.time() >= resend_at:  # again later, in case it reached nobody
                 await self.services.control.cancel(run_id)
@@ -109,7 +113,7 @@ class QueueExecutor:
             if status is None or status in FINAL_STATUSES:
                 return True
             if loop.time() > deadline:
-                log.warning("run %s has not stopped yet; it will when its worker sees it", run_id)
+                log.warning("run %s has not stopped yet; its cancel is stored", run_id)
                 return True
             await asyncio.sleep(0.05)
 

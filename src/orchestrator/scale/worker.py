@@ -65,7 +65,7 @@ class RunWorker:
     async def on_control(self, message: ControlMessage) -> None:
         """Cancel a run held here; wake a waiter here for a decided approval."""
         if message.action == "cancel" and message.run_id is not None:
-            await self.holder.cancel(message.run_id)
+            await self.holder.stop_run(message.run_id)
         elif message.action == "approval" and message.approval_id is not None:
             self.runtime.approvals.wake(message.approval_id)
 

@@ -92,6 +92,7 @@ class RunOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    cancel_requested_at: datetime | None = None  # a cancel is stored; the run ends soon
 
 
 class ApprovalDecision(BaseModel):
