@@ -8,12 +8,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
+from starlette.routing import Route
 
 from orchestrator.api import errors
 from orchestrator.api.middleware import BodySizeLimit, SecurityHeaders
 from orchestrator.api.router import api_router
 from orchestrator.core.config import Settings
 from orchestrator.llm.gateway import ModelGateway
+from orchestrator.mcp_server import McpEndpoint
+from orchestrator.openai_api import create_openai_app
 from orchestrator.runtime import Runtime
 from orchestrator.tools.registry import ToolRegistry
 from orchestrator.web import mount_web_app
@@ -27,6 +30,7 @@ def create_app(
 ) -> FastAPI:
     """Build the app; `models` and `tools` replace the default collaborators (tests)."""
     settings = settings or Settings()
+    mcp_endpoint = McpEndpoint()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Runtime]]:
@@ -35,6 +39,7 @@ def create_app(
         try:
             yield {"runtime": runtime}
         finally:
+            await mcp_endpoint.aclose()
             await runtime.close()
 
     # Swagger UI and ReDoc served from the package, not a CDN: they work offline.
@@ -46,6 +51,8 @@ def create_app(
     )
     errors.install(app)
     app.include_router(api_router)
+    app.mount("/v1", create_openai_app())  # OpenAI's paths, at the root as clients expect
+    app.router.routes.append(Route("/mcp", mcp_endpoint))
     mount_web_app(app)
     if settings.cors_origins:
         app.add_middleware(

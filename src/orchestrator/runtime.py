@@ -27,6 +27,7 @@ from orchestrator.runs.executor import InProcessExecutor, RunExecutor
 from orchestrator.runs.log import RunEventLog
 from orchestrator.runs.processor import RunProcessor
 from orchestrator.runs.service import RunService
+from orchestrator.runs.tool_call import ToolCallRun
 from orchestrator.runs.workflow import Workflow
 from orchestrator.scale.queue import QueueExecutor, RedisServices
 from orchestrator.services.accounts import LoginThrottle
@@ -90,6 +91,7 @@ class Runtime:
         processor.kinds["chat"] = ChatTurn(turn, agents.get)
         processor.kinds["task"] = TaskRun(turn, agents.get)
         processor.kinds["workflow"] = Workflow(turn, models, agents.get)
+        processor.kinds["tool"] = ToolCallRun(turn)
         turn.delegator = Delegator(settings, sessions, agents.get, processor.execute)
         turn.memory = memory = create_memory_store(settings, sessions, models.embed)
         lease = settings.run_lease_seconds

@@ -92,6 +92,7 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, ge=1, le=500)  # Postgres connections kept per process
     db_max_overflow: int = Field(10, ge=0, le=500)  # extra connections under load, per process
     worker_concurrency: int = Field(4, ge=1, le=256)  # runs one `orchestrator worker` executes
+    sse_keepalive_seconds: float = Field(15.0, gt=0, le=300)  # `/v1` streams: comment every N s
 
     @field_validator(
         "cors_origins", "http_allowlist", "approval_risks", "user_refused_risks", mode="before"

@@ -79,6 +79,19 @@ class ErrorData(BaseModel):
     code: str
 
 
+class Usage(BaseModel):
+    """Tokens a run's model calls read and wrote, as the model servers reported them."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+        )
+
+
 class CompleteData(BaseModel):
     type: Literal["complete"] = Field("complete", exclude=True)
     status: RunStatus
@@ -87,6 +100,7 @@ class CompleteData(BaseModel):
     conversation_id: str | None = None
     message_id: int | None = None
     tools_used: list[str] = Field(default_factory=list)
+    usage: Usage | None = None  # None: not counted (a workflow, a cancelled run)
 
 
 EventData = Annotated[

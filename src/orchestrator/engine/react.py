@@ -23,6 +23,7 @@ from orchestrator.engine.events import (
     ThinkingData,
     TokenData,
     ToolData,
+    Usage,
 )
 from orchestrator.llm.base import (
     ChatMessage,
@@ -84,6 +85,7 @@ class Final:
     messages: list[ChatMessage] = field(default_factory=list)
     tokens: int = 0
     tool_calls: list[ToolData] = field(default_factory=list)  # each call's final state
+    usage: Usage = field(default_factory=Usage)  # the turn's tokens in and out, every step
 
 
 EngineEvent = TokenData | ThinkingData | ToolData | ApprovalRequiredData | StatusData | Final
@@ -95,6 +97,8 @@ class _Turn:
     calls: list[ToolCall] = field(default_factory=list)
     invalid: list[InvalidToolCall] = field(default_factory=list)
     tokens: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 class ReactEngine:
@@ -128,6 +132,7 @@ class ReactEngine:
         tools_used: list[str] = []
         calls: list[ToolData] = []
         tokens = 0
+        usage = Usage()
         for step in range(limits.max_iterations):
             turn = _Turn()
             stream = self.models.chat(model, history, tools or None, think=think)
@@ -137,9 +142,12 @@ class ReactEngine:
                     if event is not None:
                         yield event
             tokens += turn.tokens
+            usage += Usage(
+                prompt_tokens=turn.prompt_tokens, completion_tokens=turn.completion_tokens
+            )
             content = "".join(turn.text)
             if not turn.calls and not turn.invalid:
-                yield Final(content, "answer", tools_used, history, tokens, calls)
+                yield Final(content, "answer", tools_used, history, tokens, calls, usage)
                 return
             history.append(ChatMessage(role="assistant", content=content, tool_calls=turn.calls))
             for bad in turn.invalid:
@@ -172,12 +180,12 @@ class ReactEngine:
                                     tools_used.append(call.name)
                 history.append(_observation(call.id, call.name, result))
             if limits.max_tokens is not None and tokens >= limits.max_tokens:
-                yield Final(content, "token_budget", tools_used, history, tokens, calls)
+                yield Final(content, "token_budget", tools_used, history, tokens, calls, usage)
                 return
             if limits.max_seconds is not None and self.clock() - started >= limits.max_seconds:
-                yield Final(content, "time_budget", tools_used, history, tokens, calls)
+                yield Final(content, "time_budget", tools_used, history, tokens, calls, usage)
                 return
-        yield Final("".join(turn.text), "max_iterations", tools_used, history, tokens, calls)
+        yield Final("".join(turn.text), "max_iterations", tools_used, history, tokens, calls, usage)
 
 
 def _absorb(turn: _Turn, chunk: StreamChunk) -> TokenData | ThinkingData | None:
@@ -193,6 +201,8 @@ def _absorb(turn: _Turn, chunk: StreamChunk) -> TokenData | ThinkingData | None:
         turn.invalid.append(chunk)
     elif isinstance(chunk, Done):
         turn.tokens += (chunk.completion_tokens or 0) + (chunk.prompt_tokens or 0)
+        turn.prompt_tokens += chunk.prompt_tokens or 0
+        turn.completion_tokens += chunk.completion_tokens or 0
     return None
 
 

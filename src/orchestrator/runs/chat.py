@@ -16,7 +16,7 @@ from orchestrator.agents import AgentSpec
 from orchestrator.core.config import Settings
 from orchestrator.core.errors import OrchestratorError
 from orchestrator.db.models import Conversation, Message, Run, User
-from orchestrator.engine.events import ErrorData, StatusData, TokenData, ToolData
+from orchestrator.engine.events import ErrorData, StatusData, TokenData, ToolData, Usage
 from orchestrator.engine.react import Final, Limits, ModelClient, ReactEngine
 from orchestrator.llm.base import ChatMessage
 from orchestrator.memory import MemoryStore, UserMemory
@@ -46,6 +46,7 @@ class TurnResult:
     content: str  # the answer, or what was said before an error
     error: ErrorData | None
     calls: list[ToolData]  # each tool call's final state, in order
+    usage: Usage | None = None  # tokens in and out (None: the turn ended in an error)
 
     @property
     def tools_used(self) -> list[str]:
@@ -79,27 +80,8 @@ class AgentTurn:
         key_prefix: str = "",
     ) -> TurnResult:
         """Stream one agent turn into the log."""
-        user_memory = self._user_memory(run)
-        workspace = await asyncio.to_thread(Workspace.for_user, self.settings, run.user_id)
-        context = ToolContext(
-            user_id=run.user_id,
-            workspace=workspace.root,
-            settings=self.settings,
-            run_id=run.id,
-            delegate=functools.partial(self.delegator.delegate, run) if self.delegator else None,
-            memory=user_memory,
-        )
-        gate = ToolGate(
-            registry=self.tools,
-            sessions=self.sessions,
-            broker=self.broker,
-            context=context,
-            approval_risks=frozenset(self.settings.approval_risks),
-            refused_risks=await self._refused_risks(run.user_id),
-            approval_timeout=self.settings.approval_timeout,
-            allowed=frozenset(agent.tools) if agent.tools is not None else None,
-            disabled=await self.disabled_tools(),
-        )
+        user_memory = self.user_memory(run)
+        gate = await self.gate(run, agent.tools, user_memory)
         engine = ReactEngine(self.models, gate)
         limits = Limits(
             max_iterations=agent.max_iterations or self.settings.max_iterations,
@@ -119,7 +101,9 @@ class AgentTurn:
                 key_prefix=key_prefix,
             ):
                 if isinstance(event, Final):
-                    return TurnResult(event.content, self._stop_error(event, limits), calls)
+                    return TurnResult(
+                        event.content, self._stop_error(event, limits), calls, event.usage
+                    )
                 if isinstance(event, ToolData) and event.status != "started":
                     calls.append(event)
                 if isinstance(event, ToolData) and event.replayed:
@@ -135,7 +119,32 @@ class AgentTurn:
             return TurnResult("".join(text), error, calls)
         raise AssertionError("the engine ended without a Final event")
 
-    def _user_memory(self, run: Run) -> UserMemory | None:
+    async def gate(
+        self, run: Run, allowed: list[str] | None, user_memory: UserMemory | None
+    ) -> ToolGate:
+        """The tool gate for the run's calls: its user's workspace, policy and allowlist."""
+        workspace = await asyncio.to_thread(Workspace.for_user, self.settings, run.user_id)
+        context = ToolContext(
+            user_id=run.user_id,
+            workspace=workspace.root,
+            settings=self.settings,
+            run_id=run.id,
+            delegate=functools.partial(self.delegator.delegate, run) if self.delegator else None,
+            memory=user_memory,
+        )
+        return ToolGate(
+            registry=self.tools,
+            sessions=self.sessions,
+            broker=self.broker,
+            context=context,
+            approval_risks=frozenset(self.settings.approval_risks),
+            refused_risks=await self.refused_risks(run.user_id),
+            approval_timeout=self.settings.approval_timeout,
+            allowed=frozenset(allowed) if allowed is not None else None,
+            disabled=await self.disabled_tools(),
+        )
+
+    def user_memory(self, run: Run) -> UserMemory | None:
         """The run's user's memories; new ones note the conversation (or run) they came from."""
         if self.memory is None:
             return None
@@ -160,7 +169,7 @@ class AgentTurn:
             return prompt
         return f"{prompt}\n\n{section}" if section else prompt
 
-    async def _refused_risks(self, user_id: int) -> frozenset[str]:
+    async def refused_risks(self, user_id: int) -> frozenset[str]:
         """Risk classes the approval policy refuses to this user's role."""
         async with self.sessions() as db:
             role = await db.scalar(select(User.role).where(User.id == user_id))
@@ -187,7 +196,9 @@ class ChatTurn:
         result = await self.turn.run(run, writer, agent, history)
         message_id = await self._answer(run, result)
         status = "succeeded" if result.error is None else "failed"
-        return Outcome(status, result.content, result.tools_used, message_id, result.error)
+        return Outcome(
+            status, result.content, result.tools_used, message_id, result.error, result.usage
+        )
 
     async def _history(self, run: Run) -> list[ChatMessage]:
         """The conversation's latest messages that fit the context budget, oldest first."""
@@ -201,7 +212,8 @@ class ChatTurn:
                 .limit(200)
             )
             for row in rows:
-                if row.role not in {"user", "assistant"} or not row.content:
+                # "system": instructions an OpenAI-compatible client sent (`/v1`)
+                if row.role not in {"user", "assistant", "system"} or not row.content:
                     continue
                 budget -= len(row.content)
                 if budget < 0 and picked:
@@ -240,4 +252,4 @@ class TaskRun:
         goal = [ChatMessage(role="user", content=run.goal)]
         result = await self.turn.run(run, writer, agent, goal)
         status = "succeeded" if result.error is None else "failed"
-        return Outcome(status, result.content, result.tools_used, None, result.error)
+        return Outcome(status, result.content, result.tools_used, None, result.error, result.usage)

@@ -19,7 +19,7 @@ from orchestrator.agents import AgentSpec
 from orchestrator.core.config import Settings
 from orchestrator.core.errors import OrchestratorError
 from orchestrator.db.models import Run, utcnow
-from orchestrator.engine.events import CompleteData, ErrorData, StatusData
+from orchestrator.engine.events import CompleteData, ErrorData, StatusData, Usage
 from orchestrator.runs.log import RunEventLog, RunWriter
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ class Outcome:
     tools_used: list[str] = field(default_factory=list)
     message_id: int | None = None
     error: ErrorData | None = None
+    usage: Usage | None = None
 
 
 RunWork = Callable[[Run, RunWriter], Awaitable[Outcome]]
@@ -131,6 +132,7 @@ class RunProcessor:
                 conversation_id=run.conversation_id,
                 message_id=outcome.message_id,
                 tools_used=outcome.tools_used,
+                usage=outcome.usage,
             )
             # The run's final state and its last event are written together.
             await writer.emit(

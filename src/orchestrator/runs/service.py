@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from orchestrator.services.agents import AgentCatalog
 
 TITLE_LENGTH = 60
+TOOL_RUN_AGENT = "mcp"  # what a tool run shows as its agent: no agent chose the call
 DEFAULT_TITLE = "New conversation"
 
 
@@ -159,6 +160,14 @@ class RunService:
         )
         async with self.sessions() as db:
             run = await create_run(db, user_id, goal, agent=spec.name, model=model, kind=kind)
+        await self.executor.submit(run.id)
+        return run
+
+    async def start_tool_call(self, user_id: int, goal: str) -> Run:
+        """Queue a `tool` run: the one call its goal names (see `runs.tool_call`), under
+        the tool gate like an agent's calls (the MCP server's callers)."""
+        async with self.sessions() as db:
+            run = await create_run(db, user_id, goal, agent=TOOL_RUN_AGENT, model=None, kind="tool")
         await self.executor.submit(run.id)
         return run
 

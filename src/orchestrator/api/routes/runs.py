@@ -33,7 +33,7 @@ async def list_runs(
     user: CurrentUser,
     db: SessionDep,
     status_: Annotated[RunStatusFilter, Query(alias="status")] = None,
-    kind: Annotated[str | None, Query(pattern="^(chat|task|workflow)$")] = None,
+    kind: Annotated[str | None, Query(pattern="^(chat|task|workflow|tool)$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Offset = 0,
 ) -> Page[RunOut]:
