@@ -5,7 +5,15 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["api_latency", "engine", "events", "sandbox_overhead", "memory", "scale"]
+BENCHMARKS = [
+    "api_latency",
+    "engine",
+    "events",
+    "sandbox_overhead",
+    "memory",
+    "scale",
+    "openai_api",
+]
 
 
 def main() -> None:
