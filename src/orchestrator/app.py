@@ -60,7 +60,8 @@ def create_app(
             allow_origins=settings.cors_origins,
             allow_credentials=True,
             allow_methods=["*"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", "X-Conversation-Id"],
+            expose_headers=["X-Conversation-Id", "X-Run-Id"],  # `/v1` answers carry them
         )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(SecurityHeaders)

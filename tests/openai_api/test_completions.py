@@ -344,3 +344,17 @@ def test_model_server_failure_is_an_openai_error(v1_api: Api, model: ScriptedMod
         )
     assert caught.value.status_code >= 500
     assert caught.value.response.json()["error"]["type"] == "server_error"
+
+
+def test_stream_that_fails_ends_with_an_openai_error(
+    v1_api: Api, model: ScriptedModelServer
+) -> None:
+    user = v1_api.register()
+    model.enqueue(error=(500, "the GPU caught fire"))
+    stream = openai_client(v1_api, user.token).chat.completions.create(
+        model="scripted", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    with pytest.raises(openai.APIError) as caught:
+        list(stream)
+    body = caught.value.body
+    assert isinstance(body, dict) and body["type"] == "server_error" and body["code"], body
