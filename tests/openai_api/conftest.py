@@ -31,3 +31,14 @@ def v1_api(settings: Settings, model: ScriptedModelServer) -> Iterator[Api]:
 def openai_client(api: Api, key: str) -> OpenAI:
     """The official client, pointed at our `/v1` with the user's key."""
     return OpenAI(base_url=f"{api.base_url}/v1", api_key=key, max_retries=0, timeout=30)
+
+
+@pytest.fixture
+def v1_any_db_api(any_db_settings: Settings, model: ScriptedModelServer) -> Iterator[Api]:
+    """The same server on SQLite, then on Postgres."""
+    settings = any_db_settings.model_copy(update={"ollama_url": model.url})
+    app = create_app(settings, models=scripted_gateway(settings, model), tools=sample_tools())
+    with serve_in_thread(app) as url:
+        api = Api(url)
+        yield api
+        api.client.close()

@@ -358,3 +358,24 @@ def test_stream_that_fails_ends_with_an_openai_error(
         list(stream)
     body = caught.value.body
     assert isinstance(body, dict) and body["type"] == "server_error" and body["code"], body
+
+
+def test_completion_and_continuation_on_any_database(
+    v1_any_db_api: Api, model: ScriptedModelServer
+) -> None:
+    user = v1_any_db_api.register()
+    client = openai_client(v1_any_db_api, user.token)
+    model.enqueue(tool_calls=[("add", {"a": 1, "b": 1})])
+    model.enqueue(text="Two")
+    first = client.chat.completions.with_raw_response.create(
+        model="agent/assistant", messages=[{"role": "user", "content": "1+1?"}]
+    )
+    assert first.parse().choices[0].message.content == "Two"
+    assert first.parse().usage.completion_tokens == 2  # type: ignore[union-attr]
+    model.enqueue(text="Still two")
+    again = client.chat.completions.create(
+        model="agent/assistant",
+        messages=[{"role": "user", "content": "Sure?"}],
+        extra_headers={"X-Conversation-Id": first.headers["x-conversation-id"]},
+    )
+    assert again.choices[0].message.content == "Still two"

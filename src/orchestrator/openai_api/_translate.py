@@ -70,10 +70,14 @@ class CompletionTranslator:
             self.error = {"message": data["message"], "code": data["code"]}
             return []
         if event.type == "complete":
+            streamed = bool(self.text)
             self._complete(data)
             if self.failure is not None:
                 return []
-            return [self._chunk(Delta(), finish_reason=self.finish_reason)]
+            unstreamed = (
+                [] if streamed or not self.text else [self._chunk(Delta(content=self.text[0]))]
+            )
+            return [*unstreamed, self._chunk(Delta(), finish_reason=self.finish_reason)]
         if event.type in _NOTED:
             note = RunEventNote(type=event.type, data=data)
             return [self._chunk(Delta(), note=note)]
