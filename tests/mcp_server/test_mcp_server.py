@@ -231,3 +231,19 @@ def test_the_sdk_is_not_imported_at_start_up(tmp_path: Any) -> None:
         check=True,
     )
     assert out.stdout.split() == ["False", "False"]
+
+
+async def test_a_tool_the_admin_switched_off_is_neither_listed_nor_run(
+    mcp_api: Api, model: ScriptedModelServer
+) -> None:
+    admin = mcp_api.register()
+    switched = await asyncio.to_thread(
+        mcp_api.client.patch, "/tools/add", json={"enabled": False}, headers=admin.headers
+    )
+    assert switched.status_code == 200, switched.text
+    async with mcp_session(mcp_api, admin.token) as session:
+        assert "add" not in {t.name for t in (await session.list_tools()).tools}
+        result = await session.call_tool("add", {"a": 1, "b": 2})
+        too_long = await session.call_tool("agent_assistant", {"task": "x" * 100_001})
+    assert result.is_error and "unknown tool" in text_of(result)
+    assert too_long.is_error and model.chat_requests == []

@@ -7,13 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-
 from orchestrator.agents import AgentSpec
 from orchestrator.core.errors import OrchestratorError
-from orchestrator.db.models import Run, ToolSetting, User
+from orchestrator.db.models import Run, User
 from orchestrator.runs.tool_call import tool_goal
 from orchestrator.runtime import Runtime
+from orchestrator.services import tool_stats
 
 AGENT_TOOL_PREFIX = "agent_"
 MAX_TASK_CHARS = 100_000
@@ -118,7 +117,7 @@ class McpToolbox:
     async def _hidden_tools(self, user: User) -> frozenset[str]:
         """Tools the admin switched off, and those whose risk the user's role is refused."""
         async with self.runtime.sessions() as db:
-            disabled = set(await db.scalars(select(ToolSetting.name).where(~ToolSetting.enabled)))
+            disabled = set(await tool_stats.disabled_tools(db))
         settings = self.runtime.settings
         refused = set() if user.role == "admin" else set(settings.user_refused_risks)
         return frozenset(disabled | {t.name for t in self.runtime.tools if t.risk.value in refused})
