@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from orchestrator.agents import DEFAULT_AGENT
-from orchestrator.core.errors import InvalidInput, ModelNotFound, NotFound
+from orchestrator.core.errors import InvalidInput, ModelNotFound, NotFound, OrchestratorError
 from orchestrator.db.models import Run
 from orchestrator.openai_api._schemas import (
     ChatCompletion,
@@ -23,7 +23,12 @@ from orchestrator.openai_api._translate import CompletionTranslator, RunFailure
 from orchestrator.runs.service import title_from
 from orchestrator.runtime import Runtime
 from orchestrator.schemas.runs import ChatRequest
-from orchestrator.services.conversations import add_message, create_conversation, get_conversation
+from orchestrator.services.conversations import (
+    add_message,
+    create_conversation,
+    delete_conversation,
+    get_conversation,
+)
 
 AGENT_PREFIX = "agent/"
 _AGENT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -95,6 +100,7 @@ class CompletionService:
         last = request.messages[-1]
         if last.role != "user" or not last.text().strip():
             raise InvalidInput("the last message must be the user's, and not empty")
+        created = conversation_id is None
         if conversation_id is None:
             conversation_id = await self._new_conversation(user_id, request.messages, target)
         else:
@@ -106,7 +112,13 @@ class CompletionService:
             model=target.model,
             agent=target.agent,
         )
-        return await self.runtime.runs.start_chat(user_id, chat)
+        try:
+            return await self.runtime.runs.start_chat(user_id, chat)
+        except OrchestratorError:
+            if created:  # refused (a quota...): leave no half-made conversation behind
+                async with self.runtime.sessions() as db:
+                    await delete_conversation(db, user_id, conversation_id)
+            raise
 
     async def _new_conversation(
         self, user_id: int, messages: list[InputMessage], target: Target
