@@ -11,7 +11,8 @@ from fastapi_offline import FastAPIOffline
 from starlette.routing import Route
 
 from orchestrator.api import errors
-from orchestrator.api.middleware import BodySizeLimit, SecurityHeaders
+from orchestrator.api.files import MULTIPART_SLACK
+from orchestrator.api.middleware import BodySizeLimit, SecurityHeaders, UploadLimit
 from orchestrator.api.router import api_router
 from orchestrator.core.config import Settings
 from orchestrator.llm.gateway import ModelGateway
@@ -63,6 +64,11 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "X-Conversation-Id"],
             expose_headers=["X-Conversation-Id", "X-Run-Id"],  # `/v1` answers carry them
         )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    upload = UploadLimit(
+        prefix="/api/v1/workspace/files/",
+        max_bytes=settings.max_upload_bytes + MULTIPART_SLACK,
+        message=f"the upload is over MAX_UPLOAD_MB ({settings.max_upload_mb} MB)",
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes, upload=upload)
     app.add_middleware(SecurityHeaders)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -56,18 +57,42 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+@dataclass(frozen=True)
+class UploadLimit:
+    """A larger body limit for uploads: PUTs under `prefix` may carry up to `max_bytes`
+    (their route streams the body to disk and enforces the exact limit itself)."""
+
+    prefix: str
+    max_bytes: int
+    message: str
+
+
 class BodySizeLimit:
     """Answers 413 to a request body over `max_bytes`, declared or streamed."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, upload: UploadLimit | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload = upload
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
+        upload = self.upload
+        if (
+            upload is not None
+            and scope["method"] == "PUT"
+            and scope["path"].startswith(upload.prefix)
+        ):
+            if declared is not None and (
+                not declared.isdigit() or int(declared) > upload.max_bytes
+            ):
+                await self._too_large(send, upload.message)
+            else:  # streamed to disk by the route, which counts every byte
+                await self.app(scope, receive, send)
+            return
         if declared is not None:
             if not declared.isdigit() or int(declared) > self.max_bytes:
                 await self._too_large(send)
@@ -94,10 +119,9 @@ class BodySizeLimit:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, send: Send) -> None:
-        body = json.dumps(
-            {"detail": f"request body over {self.max_bytes} bytes", "code": "too_large"}
-        ).encode()
+    async def _too_large(self, send: Send, message: str | None = None) -> None:
+        detail = message or f"request body over {self.max_bytes} bytes"
+        body = json.dumps({"detail": detail, "code": "too_large"}).encode()
         await send(
             {
                 "type": "http.response.start",

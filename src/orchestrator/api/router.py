@@ -14,8 +14,9 @@ from orchestrator.api.routes import (
     system,
     tools,
     users,
+    workspace,
 )
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (auth, users, conversations, chat, runs, agents, tools, memory, system):
+for module in (auth, users, conversations, chat, runs, agents, tools, memory, workspace, system):
     api_router.include_router(module.router)

@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(10, ge=0, le=500)  # extra connections under load, per process
     worker_concurrency: int = Field(4, ge=1, le=256)  # runs one `orchestrator worker` executes
     sse_keepalive_seconds: float = Field(15.0, gt=0, le=300)  # `/v1` streams: comment every N s
+    max_upload_mb: int = Field(50, ge=1, le=100_000)  # one upload to the workspace over HTTP
+    workspace_quota_mb: int = Field(1024, ge=1)  # a user's workspace: uploads and agents' writes
 
     @field_validator(
         "cors_origins", "http_allowlist", "approval_risks", "user_refused_risks", mode="before"
@@ -135,6 +137,16 @@ class Settings(BaseSettings):
     @property
     def workspaces_dir(self) -> Path:
         return self.data_dir / "workspaces"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """MAX_UPLOAD_MB in bytes."""
+        return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def workspace_quota_bytes(self) -> int:
+        """WORKSPACE_QUOTA_MB in bytes."""
+        return self.workspace_quota_mb * 1024 * 1024
 
     def ensure_data_dir(self) -> None:
         """Create DATA_DIR (private to this user) if needed."""

@@ -8,12 +8,15 @@ OrchestratorError
 │   └── AccountPending       403  (registered, waiting for an admin)
 ├── Forbidden                403
 ├── RateLimited              429
+├── PayloadTooLarge          413  (an upload over MAX_UPLOAD_MB)
 ├── MemoryUnavailable        503  (the vector store does not answer)
 ├── ToolError                     (the model's mistake: goes back to the model)
 │   ├── ToolNotFound
 │   ├── ToolArgumentError
 │   ├── ToolDenied               (refused by policy or by the user)
 │   ├── PathOutsideWorkspace
+│   ├── WorkspacePathNotFound     (404 over HTTP)
+│   ├── WorkspaceQuotaExceeded    (413 over HTTP: WORKSPACE_QUOTA_MB)
 │   ├── BlockedAddress           (SSRF guard)
 │   └── SandboxUnavailable
 └── LLMError                 503
@@ -79,6 +82,13 @@ class RateLimited(OrchestratorError):
         self.retry_after = retry_after
 
 
+class PayloadTooLarge(OrchestratorError):
+    """A request body over a size limit; the message names the limit."""
+
+    status_code = 413
+    code = "too_large"
+
+
 class MemoryUnavailable(OrchestratorError):
     """The vector store (Chroma) failed or cannot be reached."""
 
@@ -110,6 +120,20 @@ class ToolDenied(ToolError):
 class PathOutsideWorkspace(ToolError):
     status_code = 403
     code = "path_outside_workspace"
+
+
+class WorkspacePathNotFound(ToolArgumentError):
+    """A workspace path that does not exist."""
+
+    status_code = 404
+    code = "path_not_found"
+
+
+class WorkspaceQuotaExceeded(ToolError):
+    """A write would take the workspace over WORKSPACE_QUOTA_MB."""
+
+    status_code = 413
+    code = "workspace_quota_exceeded"
 
 
 class BlockedAddress(ToolError):

@@ -31,7 +31,7 @@ DirectoryPath = Annotated[
 @tool(category="files", risk=Risk.READ)
 async def read_file(ctx: ToolContext, path: RelativePath) -> str:
     """Read a text file from the workspace (the first 1 MiB of it)."""
-    found = await asyncio.to_thread(Workspace(ctx.workspace).read_text, path)
+    found = await asyncio.to_thread(Workspace.for_tool(ctx).read_text, path)
     if found.binary:
         return f"[{found.path} is a binary file of {found.size} bytes; not shown]"
     if found.truncated:
@@ -50,14 +50,14 @@ async def write_file(
     ],
 ) -> str:
     """Create or replace a text file in the workspace; missing directories are created."""
-    size = await asyncio.to_thread(Workspace(ctx.workspace).write_text, path, content)
+    size = await asyncio.to_thread(Workspace.for_tool(ctx).write_text, path, content)
     return f"wrote {size} bytes to {path}"
 
 
 @tool(category="files", risk=Risk.READ)
 async def list_directory(ctx: ToolContext, path: DirectoryPath = ".") -> dict[str, Any]:
     """List the files and directories of a workspace directory."""
-    listing = await asyncio.to_thread(Workspace(ctx.workspace).list_directory, path)
+    listing = await asyncio.to_thread(Workspace.for_tool(ctx).list_directory, path)
     return listing.model_dump(mode="json")
 
 
@@ -83,6 +83,6 @@ async def search_files(
     ] = None,
 ) -> dict[str, Any]:
     """Find files in the workspace by name, and optionally by content."""
-    workspace = Workspace(ctx.workspace)
+    workspace = Workspace.for_tool(ctx)
     result = await asyncio.to_thread(workspace.search, pattern, path, content)
     return result.model_dump(mode="json", exclude_none=True)

@@ -9,9 +9,15 @@ writes are atomic (temporary file + rename inside the same directory fd).
 
     workspace = Workspace.for_user(settings, user_id)   # DATA_DIR/workspaces/<id>, 0700
     text = workspace.read_text("notes/todo.txt").text
+    workspace.usage(); workspace.ensure_room(adding=1024)   # WORKSPACE_QUOTA_MB
+
+Tools build theirs with `Workspace.for_tool(ctx)` so that their writes count against the
+user's quota; the HTTP API uses `upload`, `open_file`, `entries`, `delete` and `archive`.
 """
 
 from orchestrator.tools.workspace._fs import MAX_PATH_LENGTH, split_relative
+from orchestrator.tools.workspace._transfer import FileInfo, FileType, OpenedFile, UploadSink
+from orchestrator.tools.workspace._usage import usage_bytes
 from orchestrator.tools.workspace._workspace import (
     MAX_LIST_ENTRIES,
     MAX_READ_BYTES,
@@ -33,9 +39,14 @@ __all__ = [
     "MAX_WRITE_BYTES",
     "DirEntry",
     "DirectoryListing",
+    "FileInfo",
     "FileText",
+    "FileType",
+    "OpenedFile",
     "SearchMatch",
     "SearchResult",
+    "UploadSink",
     "Workspace",
     "split_relative",
+    "usage_bytes",
 ]

@@ -9,7 +9,13 @@ import stat
 from contextlib import suppress
 from typing import Literal
 
-from orchestrator.core.errors import PathOutsideWorkspace, ToolArgumentError, ToolDenied, ToolError
+from orchestrator.core.errors import (
+    PathOutsideWorkspace,
+    ToolArgumentError,
+    ToolDenied,
+    ToolError,
+    WorkspacePathNotFound,
+)
 
 MAX_PATH_LENGTH = 4096
 EntryType = Literal["file", "dir", "symlink", "other"]
@@ -89,7 +95,7 @@ def translate(exc: OSError, shown: str) -> ToolError:
             "links are not followed"
         )
     if code == errno.ENOENT:
-        return ToolArgumentError(f"{shown!r} does not exist")
+        return WorkspacePathNotFound(f"{shown!r} does not exist")
     if code == errno.ENOTDIR:
         return ToolArgumentError(f"a part of {shown!r} is not a directory")
     if code == errno.EISDIR:

@@ -9,7 +9,7 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import BaseModel
 
@@ -29,6 +29,15 @@ from orchestrator.tools.workspace._fs import (
     walk_dirs,
 )
 from orchestrator.tools.workspace._search import SearchBudget, find_in_file, name_matcher, walk_tree
+from orchestrator.tools.workspace._transfer import (
+    FileInfo,
+    OpenedFile,
+    UploadSink,
+    file_info,
+    remove_entry,
+    zip_chunks,
+)
+from orchestrator.tools.workspace._usage import quota_error, room_left, usage_bytes
 
 MAX_READ_BYTES = 1024 * 1024
 MAX_WRITE_BYTES = 1024 * 1024
@@ -78,8 +87,22 @@ class SearchResult(BaseModel):
     truncated: bool = False
 
 
+class ToolPlace(Protocol):
+    """What `Workspace.for_tool` needs of a tool's context."""
+
+    @property
+    def workspace(self) -> Path: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+
 class Workspace:
-    """The directory tree one user's tools may read and change."""
+    """The directory tree one user's tools may read and change.
+
+    `quota_bytes` (WORKSPACE_QUOTA_MB) bounds what writes through this object may add:
+    a write that would take the tree over it raises `WorkspaceQuotaExceeded`.
+    """
 
     def __init__(
         self,
@@ -87,16 +110,24 @@ class Workspace:
         *,
         max_read_bytes: int = MAX_READ_BYTES,
         max_write_bytes: int = MAX_WRITE_BYTES,
+        quota_bytes: int | None = None,
         use_openat2: bool = True,
     ) -> None:
         self.root = root
         self.max_read_bytes = max_read_bytes
         self.max_write_bytes = max_write_bytes
+        self.quota_bytes = quota_bytes
         self._use_openat2 = use_openat2 and OPENAT2.available
 
     @classmethod
+    def for_tool(cls, ctx: ToolPlace) -> Workspace:
+        """The workspace of a tool call (its root and WORKSPACE_QUOTA_MB from the context)."""
+        return cls(ctx.workspace, quota_bytes=ctx.settings.workspace_quota_bytes)
+
+    @classmethod
     def for_user(cls, settings: Settings, user_id: int) -> Workspace:
-        """The user's workspace under `settings.workspaces_dir`, created private (0700)."""
+        """The user's workspace under `settings.workspaces_dir`, created private (0700),
+        with WORKSPACE_QUOTA_MB as its quota."""
         if user_id < 1:
             raise ValueError(f"invalid user id {user_id}")
         base = settings.workspaces_dir
@@ -109,7 +140,7 @@ class Workspace:
             raise ToolError(f"the workspace {root} is not a directory")
         if stat.S_IMODE(st.st_mode) != 0o700:
             os.chmod(root, 0o700)
-        return cls(root)
+        return cls(root, quota_bytes=settings.workspace_quota_bytes)
 
     # -- resolution ---------------------------------------------------------------
 
@@ -259,7 +290,7 @@ class Workspace:
             except OSError as exc:
                 raise translate(exc, shown) from None
             try:
-                self._replace(parent_fd, parts[-1], data, shown)
+                self._replace(root_fd, parent_fd, parts[-1], data, shown)
             finally:
                 os.close(parent_fd)
         return len(data)
@@ -272,16 +303,9 @@ class Workspace:
             # Creating directories needs one step at a time; each step refuses links.
             return walk_dirs(root_fd, parents, create=True)
 
-    @staticmethod
-    def _replace(parent_fd: int, name: str, data: bytes, shown: str) -> None:
-        try:
-            st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise translate(exc, shown) from None
-        else:
-            check_regular(st, shown)
+    def _replace(self, root_fd: int, parent_fd: int, name: str, data: bytes, shown: str) -> None:
+        replaced = self._existing_size(parent_fd, name, shown)
+        self._ensure_room(root_fd, len(data), replaced or 0)
         temp = f".tmp-{secrets.token_hex(8)}"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
@@ -297,4 +321,138 @@ class Workspace:
         except OSError as exc:
             with suppress(FileNotFoundError):
                 os.unlink(temp, dir_fd=parent_fd)
+            raise translate(exc, shown) from None
+
+    # -- quota --------------------------------------------------------------------
+
+    def usage(self) -> int:
+        """Bytes held by the workspace's regular files (each inode once, links not followed)."""
+        with self._root_fd() as root_fd:
+            return usage_bytes(root_fd)
+
+    def ensure_room(self, adding: int, replacing: int = 0) -> None:
+        """Raise `WorkspaceQuotaExceeded` unless `adding` bytes (replacing a file of
+        `replacing` bytes) fit under the quota."""
+        with self._root_fd() as root_fd:
+            self._ensure_room(root_fd, adding, replacing)
+
+    def _ensure_room(self, root_fd: int, adding: int, replacing: int) -> None:
+        if self.quota_bytes is None:
+            return
+        used = usage_bytes(root_fd)
+        room = room_left(self.quota_bytes, used, replacing)
+        if room is not None and adding > room:
+            raise quota_error(self.quota_bytes, used, adding)
+
+    # -- whole files (the HTTP API) -----------------------------------------------
+
+    def entries(self, path: str = ".", limit: int = MAX_LIST_ENTRIES) -> list[FileInfo]:
+        """A directory's entries with their type, size and time, directories first."""
+        with self._directory(path) as (fd, parts):
+            found: list[FileInfo] = []
+            with os.scandir(fd) as it:
+                for item in it:
+                    if len(found) >= limit:
+                        break
+                    try:
+                        st = item.stat(follow_symlinks=False)
+                    except OSError:
+                        continue  # removed meanwhile
+                    found.append(file_info(item.name, display([*parts, item.name]), st))
+        found.sort(key=lambda e: (e.type != "directory", e.name.lower(), e.name))
+        return found
+
+    def info(self, path: str) -> FileInfo:
+        """What is at `path` (a link is described, not followed)."""
+        parts = split_relative(path)
+        shown = display(parts)
+        with self._root_fd() as root_fd:
+            if not parts:
+                return file_info(".", ".", os.fstat(root_fd))
+            parent_fd = self._parent_of(root_fd, parts, shown)
+            try:
+                st = os.stat(parts[-1], dir_fd=parent_fd, follow_symlinks=False)
+            except OSError as exc:
+                raise translate(exc, shown) from None
+            finally:
+                os.close(parent_fd)
+        return file_info(parts[-1], shown, st)
+
+    def open_file(self, path: str) -> OpenedFile:
+        """Open a regular file for reading whole (same checks as `read_text`)."""
+        parts = split_relative(path)
+        shown = display(parts)
+        if not parts:
+            raise ToolArgumentError("'.' is the workspace directory; give a file name")
+        with self._root_fd() as root_fd:
+            fd = self._open_file(root_fd, parts, shown)
+        st = os.fstat(fd)
+        return OpenedFile(fd, parts[-1], st.st_size, file_info(parts[-1], shown, st).modified)
+
+    def upload(self, path: str, max_bytes: int | None = None) -> UploadSink:
+        """Start writing the file at `path` (parent folders are created); see `UploadSink`."""
+        parts = split_relative(path)
+        shown = display(parts)
+        if not parts:
+            raise ToolArgumentError("give a file name to upload to")
+        with self._root_fd() as root_fd:
+            try:
+                parent_fd = self._open_parent(root_fd, parts)
+            except OSError as exc:
+                raise translate(exc, shown) from None
+            try:
+                replaced = self._existing_size(parent_fd, parts[-1], shown)
+                used = usage_bytes(root_fd) if self.quota_bytes is not None else 0
+            except BaseException:
+                os.close(parent_fd)
+                raise
+        return UploadSink(
+            parent_fd,
+            parts[-1],
+            shown,
+            max_bytes=max_bytes,
+            quota=(self.quota_bytes, used) if self.quota_bytes is not None else None,
+            replacing=replaced,
+        )
+
+    @staticmethod
+    def _existing_size(parent_fd: int, name: str, shown: str) -> int | None:
+        """The size of the regular file a write would replace; None when there is none."""
+        try:
+            st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise translate(exc, shown) from None
+        check_regular(st, shown)
+        return st.st_size
+
+    def delete(self, path: str) -> None:
+        """Remove a file, a link or a whole directory; the workspace itself cannot be."""
+        parts = split_relative(path)
+        shown = display(parts)
+        if not parts:
+            raise ToolArgumentError("the workspace itself cannot be deleted; name what is in it")
+        with self._root_fd() as root_fd:
+            parent_fd = self._parent_of(root_fd, parts, shown)
+            try:
+                remove_entry(parent_fd, parts[-1], shown)
+            finally:
+                os.close(parent_fd)
+
+    def archive(self, path: str = ".") -> Iterator[bytes]:
+        """A zip of a directory, streamed as it is built (links and special files left out)."""
+        parts = split_relative(path)
+        with self._root_fd() as root_fd:
+            try:
+                fd = self._open_beneath(root_fd, parts, DIR_FLAGS)
+            except OSError as exc:
+                raise translate(exc, display(parts)) from None
+        return zip_chunks(fd, parts[-1] if parts else "")
+
+    def _parent_of(self, root_fd: int, parts: list[str], shown: str) -> int:
+        """The fd of the directory that holds the last part; caller closes."""
+        try:
+            return self._open_beneath(root_fd, parts[:-1], DIR_FLAGS)
+        except OSError as exc:
             raise translate(exc, shown) from None
