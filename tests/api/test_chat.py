@@ -125,6 +125,30 @@ def test_bad_socket_messages_get_errors_and_the_socket_lives_on(
         assert receive_until(ws, "complete")[-1]["data"]["content"] == "still here"
 
 
+@pytest.mark.parametrize("path", ["/chat/ws", "/runs/{run_id}/ws"])
+def test_binary_frames_and_deeply_nested_json_get_errors_and_the_server_serves_on(
+    chat_api: Api, model: ScriptedModelServer, path: str
+) -> None:
+    user, other = chat_api.register(), chat_api.register()
+    model.enqueue(text="first")
+    first = chat_api.client.post("/chat", json={"message": "hi"}, headers=user.headers).json()
+    with open_socket(chat_api.base_url, path.format(run_id=first["run_id"]), user.token) as ws:
+        if "runs" in path:
+            receive_until(ws, "complete")  # the replayed log
+        for bad in (b"\x00\x01binary", "[" * 100_000, '{"a":' * 50_000 + "1" + "}" * 50_000):
+            ws.send(bad)
+            error = json.loads(ws.recv(timeout=10))
+            assert error["type"] == "error" and error["data"]["code"] == "invalid_message"
+            assert "Traceback" not in error["data"]["message"]
+        if "chat" in path:  # the same socket still chats
+            model.enqueue(text="still here")
+            ws.send(json.dumps({"message": "hi"}))
+            assert receive_until(ws, "complete")[-1]["data"]["content"] == "still here"
+    model.enqueue(text="other user")  # and the server still serves everyone
+    answer = chat_api.client.post("/chat", json={"message": "hi"}, headers=other.headers)
+    assert answer.status_code == 200 and answer.json()["content"] == "other user"
+
+
 @pytest.mark.parametrize("decision", ["approve", "deny"])
 def test_risky_call_waits_for_the_users_decision(
     chat_api: Api, model: ScriptedModelServer, settings, decision: str

@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
 from pydantic import TypeAdapter, ValidationError
+from pydantic_core import from_json
 
 from orchestrator.api.deps import user_from_token
 from orchestrator.core.errors import OrchestratorError
@@ -82,8 +83,15 @@ class RunSocket:
         sender = asyncio.create_task(self._send_all())
         try:
             while True:
-                raw = await self.websocket.receive_text()
-                await self._handle(raw, chat=chat)
+                frame = await self.websocket.receive()
+                if frame["type"] == "websocket.disconnect":
+                    break
+                if frame.get("text") is None:  # a binary frame: the protocol is JSON text
+                    await self.outbox.put(
+                        protocol_error("bad message: send JSON text frames", "invalid_message")
+                    )
+                    continue
+                await self._handle(frame["text"], chat=chat)
         except WebSocketDisconnect:
             pass
         finally:
@@ -114,7 +122,9 @@ class RunSocket:
 
     async def _handle(self, raw: str, *, chat: bool) -> None:
         try:
-            data = json.loads(raw)
+            # pydantic's parser refuses deep nesting with a ValueError (json.loads would
+            # raise RecursionError on a deeply nested text).
+            data = from_json(raw)
             if isinstance(data, dict) and "type" not in data and "message" in data:
                 data["type"] = "message"
             message = _messages.validate_python(data)
@@ -122,7 +132,7 @@ class RunSocket:
             detail = (
                 exc.errors(include_url=False, include_input=False)[0]["msg"]
                 if isinstance(exc, ValidationError)
-                else "not JSON"
+                else f"not JSON ({exc})"[:200]
             )
             await self.outbox.put(protocol_error(f"bad message: {detail}", "invalid_message"))
             return
