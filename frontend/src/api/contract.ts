@@ -13,6 +13,7 @@ export type Memory = Schemas['MemoryOut']
 /** `source` has a server default ("user"); the generated type makes it look required. */
 export type MemoryCreate = Omit<Schemas['MemoryCreate'], 'source'> & { source?: string }
 export type MemoryUpdate = Schemas['MemoryUpdate']
+export type WorkspaceEntry = Schemas['FileInfo']
 
 /** A run's `status` (the schema types it as a plain string). */
 export type RunStatus = 'queued' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'cancelled'

@@ -474,6 +474,75 @@ export interface paths {
         patch: operations["update_memory_api_v1_memory__memory_id__patch"];
         trace?: never;
     };
+    "/api/v1/workspace/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Files
+         * @description The entries of a workspace folder (`path`, default the workspace itself).
+         */
+        get: operations["list_files_api_v1_workspace_files_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspace/files/{path}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download File
+         * @description A workspace file with its media type; `?download=1` sends it as an attachment.
+         */
+        get: operations["download_file_api_v1_workspace_files__path__get"];
+        /**
+         * Upload File
+         * @description Store the raw body (or the multipart field `file`) at `path`, creating folders;
+         *     201 for a new file, 200 when it replaced one.
+         */
+        put: operations["upload_file_api_v1_workspace_files__path__put"];
+        post?: never;
+        /**
+         * Delete File
+         * @description Delete a file or a whole folder.
+         */
+        delete: operations["delete_file_api_v1_workspace_files__path__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspace/archive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download Archive
+         * @description A zip of a workspace folder (default: the whole workspace), streamed.
+         */
+        get: operations["download_archive_api_v1_workspace_archive_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/system/health": {
         parameters: {
             query?: never;
@@ -689,6 +758,28 @@ export interface components {
             /** Users */
             users?: number | null;
         };
+        /**
+         * FileInfo
+         * @description One workspace entry as the HTTP API shows it.
+         */
+        FileInfo: {
+            /** Name */
+            name: string;
+            /** Path */
+            path: string;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "file" | "directory" | "symlink" | "other";
+            /** Size */
+            size: number | null;
+            /**
+             * Modified
+             * Format: date-time
+             */
+            modified: string;
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
@@ -816,6 +907,13 @@ export interface components {
         Page_ConversationOut_: {
             /** Data */
             data: components["schemas"]["ConversationOut"][];
+            /** Count */
+            count: number;
+        };
+        /** Page[FileInfo] */
+        Page_FileInfo_: {
+            /** Data */
+            data: components["schemas"]["FileInfo"][];
             /** Count */
             count: number;
         };
@@ -970,6 +1068,8 @@ export interface components {
             started_at: string | null;
             /** Finished At */
             finished_at: string | null;
+            /** Cancel Requested At */
+            cancel_requested_at?: string | null;
         };
         /** StatsOut */
         StatsOut: {
@@ -2161,6 +2261,164 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MemoryOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_files_api_v1_workspace_files_get: {
+        parameters: {
+            query?: {
+                /** @description Folder, relative */
+                path?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_FileInfo_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    download_file_api_v1_workspace_files__path__get: {
+        parameters: {
+            query?: {
+                /** @description Send as an attachment */
+                download?: boolean;
+            };
+            header?: never;
+            path: {
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    upload_file_api_v1_workspace_files__path__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FileInfo"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_file_api_v1_workspace_files__path__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    download_archive_api_v1_workspace_archive_get: {
+        parameters: {
+            query?: {
+                /** @description Folder, relative */
+                path?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": unknown;
                 };
             };
             /** @description Validation Error */

@@ -24,6 +24,7 @@ export function buildRouter(): Router {
           { path: 'runs', name: 'runs', component: () => import('@/views/RunsView.vue'), meta: { title: 'Runs' } },
           { path: 'runs/:id', name: 'run', component: () => import('@/views/RunDetailView.vue'), meta: { title: 'Run' } },
           { path: 'agents', name: 'agents', component: () => import('@/views/AgentsView.vue'), meta: { title: 'Agents' } },
+          { path: 'files', name: 'files', component: () => import('@/views/FilesView.vue'), meta: { title: 'Files' } },
           { path: 'memory', name: 'memory', component: () => import('@/views/MemoryView.vue'), meta: { title: 'Memory' } },
           { path: 'tools', name: 'tools', component: () => import('@/views/ToolsView.vue'), meta: { title: 'Tools' } },
           { path: 'settings', name: 'settings', component: () => import('@/views/SettingsView.vue'), meta: { title: 'Settings' } },
