@@ -7,12 +7,12 @@ UV := .tools/bin/uv
 VENV := .venv
 FRONTEND_STAMP := src/orchestrator/web/static/index.html
 
-.PHONY: run test setup deps system-deps system-deps-test frontend lint bench clean
+.PHONY: run test setup deps system-deps system-deps-test test-servers frontend lint bench clean
 
 run: setup
 	$(VENV)/bin/orchestrator serve
 
-test: setup system-deps-test
+test: setup system-deps-test test-servers
 	@if [ -f frontend/package.json ]; then cd frontend && npm test --silent; fi
 	$(VENV)/bin/python -m pytest
 
@@ -33,6 +33,14 @@ system-deps:
 system-deps-test:
 	@scripts/system-deps.sh test
 
+# Third-party MCP servers the tests run (npm's server-everything; the PyPI ones are in
+# the dev dependency group). `npm ci` installs exactly what the lock file pins.
+MCP_SERVERS := tests/mcp/servers
+test-servers: $(MCP_SERVERS)/node_modules/.package-lock.json
+
+$(MCP_SERVERS)/node_modules/.package-lock.json: $(MCP_SERVERS)/package-lock.json
+	cd $(MCP_SERVERS) && npm ci --no-audit --no-fund --silent
+
 frontend:
 	@if [ -f frontend/package.json ]; then scripts/build-frontend.sh; fi
 
@@ -44,4 +52,4 @@ bench: setup
 	$(VENV)/bin/python -m bench
 
 clean:
-	rm -rf $(VENV) .tools frontend/node_modules src/orchestrator/web/static
+	rm -rf $(VENV) .tools frontend/node_modules $(MCP_SERVERS)/node_modules src/orchestrator/web/static

@@ -18,6 +18,7 @@ from orchestrator.core.config import Settings
 from orchestrator.db.models import ToolSetting
 from orchestrator.db.session import create_engine, create_session_factory
 from orchestrator.llm.gateway import ModelGateway
+from orchestrator.mcp import McpClient
 from orchestrator.memory import MemoryStore, create_memory_store
 from orchestrator.runs.approvals import ApprovalBroker
 from orchestrator.runs.bus import EventBus
@@ -53,6 +54,7 @@ class Runtime:
     agents: AgentCatalog
     memory: MemoryStore
     runs: RunService
+    mcp: McpClient
     redis: RedisServices | None = None
     started_at: float = field(default_factory=time.time)
 
@@ -85,7 +87,9 @@ class Runtime:
                 rows = await db.scalars(select(ToolSetting.name).where(~ToolSetting.enabled))
                 return frozenset(rows)
 
+        mcp = McpClient(settings, sessions)
         turn = AgentTurn(settings, sessions, models, tools, approvals, disabled_tools)
+        turn.extra_tools = mcp.tools
         agents = AgentCatalog(sessions)
         processor = RunProcessor(settings, event_log, {}, agents.get)
         processor.kinds["chat"] = ChatTurn(turn, agents.get)
@@ -127,6 +131,7 @@ class Runtime:
             executor=executor,
             runs=runs,
             redis=redis,
+            mcp=mcp,
         )
 
     async def start(self) -> None:
@@ -134,11 +139,16 @@ class Runtime:
         await self.executor.start()
         await self.memory.start()
 
+    async def tool_registry(self) -> ToolRegistry:
+        """The built-in tools plus the tools of the enabled MCP servers."""
+        return self.tools.extended(await self.mcp.tools())
+
     async def close(self) -> None:
         """Stop executing runs and release every connection."""
         await self.executor.stop()
         if self.redis is not None and not isinstance(self.executor, QueueExecutor):
             await self.redis.close()  # the queue executor closes it otherwise
+        await self.mcp.close()
         await self.memory.close()
         await self.models.aclose()
         await self.engine.dispose()

@@ -9,6 +9,7 @@ from orchestrator.api.routes import (
     auth,
     chat,
     conversations,
+    mcp,
     memory,
     runs,
     system,
@@ -18,5 +19,17 @@ from orchestrator.api.routes import (
 )
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (auth, users, conversations, chat, runs, agents, tools, memory, workspace, system):
+for module in (
+    auth,
+    users,
+    conversations,
+    chat,
+    runs,
+    agents,
+    tools,
+    memory,
+    workspace,
+    mcp,
+    system,
+):
     api_router.include_router(module.router)

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     sse_keepalive_seconds: float = Field(15.0, gt=0, le=300)  # `/v1` streams: comment every N s
     max_upload_mb: int = Field(50, ge=1, le=100_000)  # one upload to the workspace over HTTP
     workspace_quota_mb: int = Field(1024, ge=1)  # a user's workspace: uploads and agents' writes
+    mcp_call_timeout: float = Field(60.0, gt=0, le=3600)  # an MCP tool call's answer, at most
+    mcp_connect_timeout: float = Field(30.0, gt=0, le=600)  # starting an MCP server, at most
+    mcp_idle_seconds: float = Field(300.0, gt=0)  # an unused MCP server connection stops after
 
     @field_validator(
         "cors_origins", "http_allowlist", "approval_risks", "user_refused_risks", mode="before"

@@ -18,7 +18,8 @@ OrchestratorError
 │   ├── WorkspacePathNotFound     (404 over HTTP)
 │   ├── WorkspaceQuotaExceeded    (413 over HTTP: WORKSPACE_QUOTA_MB)
 │   ├── BlockedAddress           (SSRF guard)
-│   └── SandboxUnavailable
+│   ├── SandboxUnavailable
+│   └── McpServerError       502 (an MCP server failed, hung or misbehaved)
 └── LLMError                 503
     ├── ProviderUnavailable  503 (model server down)
     ├── ModelNotFound        404
@@ -144,6 +145,13 @@ class BlockedAddress(ToolError):
 class SandboxUnavailable(ToolError):
     status_code = 503
     code = "sandbox_unavailable"
+
+
+class McpServerError(ToolError):
+    """An MCP server could not be reached, hung, crashed or broke the protocol."""
+
+    status_code = 502
+    code = "mcp_server_error"
 
 
 class LLMError(OrchestratorError):

@@ -221,3 +221,41 @@ class Memory(Base):
     embedder: Mapped[str | None] = mapped_column(String(200), index=True)  # None: no vector yet
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class McpServer(Base):
+    """An MCP server an admin registered; its discovered tools join the registry."""
+
+    __tablename__ = "mcp_servers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(32), unique=True)
+    transport: Mapped[str] = mapped_column(String(8))  # stdio | http
+    command: Mapped[list[Any]] = mapped_column(default=list)
+    url: Mapped[str | None] = mapped_column(String(2048))
+    paths: Mapped[list[Any]] = mapped_column(default=list)
+    secrets: Mapped[str | None] = mapped_column(Text)  # env and headers, encrypted
+    secret_names: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"env": [], "headers": []}
+    risk: Mapped[str] = mapped_column(String(16))
+    network: Mapped[bool] = mapped_column(Boolean, default=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    tools: Mapped[list[Any]] = mapped_column(default=list)  # discovered at the last refresh
+    refreshed_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class McpCredential(Base):
+    """One user's own secret for one MCP server (headers, env), encrypted."""
+
+    __tablename__ = "mcp_credentials"
+
+    server_id: Mapped[str] = mapped_column(
+        ForeignKey("mcp_servers.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    secret: Mapped[str] = mapped_column(Text)
+    names: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"env": [], "headers": []}
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -26,7 +26,7 @@ from orchestrator.runs.log import RunWriter
 from orchestrator.runs.processor import Outcome
 from orchestrator.runs.tool_gate import ToolGate
 from orchestrator.services.conversations import add_message
-from orchestrator.tools.base import ToolContext
+from orchestrator.tools.base import Tool, ToolContext
 from orchestrator.tools.registry import ToolRegistry
 from orchestrator.tools.workspace import Workspace
 
@@ -69,6 +69,7 @@ class AgentTurn:
     disabled_tools: Callable[[], Awaitable[frozenset[str]]]
     delegator: Delegator | None = None
     memory: MemoryStore | None = None
+    extra_tools: Callable[[], Awaitable[list[Tool]]] | None = None  # MCP servers' tools
 
     async def run(
         self,
@@ -132,8 +133,11 @@ class AgentTurn:
             delegate=functools.partial(self.delegator.delegate, run) if self.delegator else None,
             memory=user_memory,
         )
+        registry = self.tools
+        if self.extra_tools is not None:  # the MCP servers' tools, as they are now
+            registry = registry.extended(await self.extra_tools())
         return ToolGate(
-            registry=self.tools,
+            registry=registry,
             sessions=self.sessions,
             broker=self.broker,
             context=context,

@@ -55,6 +55,14 @@ class ToolRegistry:
         chosen = self if names is None else [self.get(n) for n in names]
         return [t.spec() for t in chosen]
 
+    def extended(self, tools: Iterable[Tool]) -> ToolRegistry:
+        """A new registry: these tools plus `tools` (a name already taken is skipped)."""
+        extended = ToolRegistry(self._tools.values())
+        for item in tools:
+            if item.name not in extended:
+                extended.register(item)
+        return extended
+
     @classmethod
     def from_entry_points(cls, group: str = ENTRY_POINT_GROUP) -> ToolRegistry:
         """A registry filled by every installed plugin, built-ins included."""

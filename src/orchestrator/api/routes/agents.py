@@ -12,8 +12,10 @@ from orchestrator.schemas.common import Page
 router = APIRouter(prefix="/agents", tags=["agents"])
 
 
-def _check_tools(spec_tools: list[str] | None, runtime: RuntimeDep) -> None:
-    unknown = sorted(set(spec_tools or ()) - {t.name for t in runtime.tools})
+async def _check_tools(spec_tools: list[str] | None, runtime: RuntimeDep) -> None:
+    """Every named tool exists: a built-in or a discovered MCP tool (`SERVER__TOOL`)."""
+    registry = await runtime.tool_registry()
+    unknown = sorted(set(spec_tools or ()) - {t.name for t in registry})
     if unknown:
         raise InvalidInput(f"unknown tools: {', '.join(unknown)}")
 
@@ -28,7 +30,7 @@ async def list_agents(_: CurrentUser, runtime: RuntimeDep) -> Page[AgentSpec]:
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_agent(body: AgentSpec, user: AdminUser, runtime: RuntimeDep) -> AgentSpec:
     """Add a custom agent (admins)."""
-    _check_tools(body.tools, runtime)
+    await _check_tools(body.tools, runtime)
     return await runtime.agents.create(body, created_by=user.id)
 
 
@@ -43,7 +45,7 @@ async def update_agent(
     name: str, body: AgentUpdate, _: AdminUser, runtime: RuntimeDep
 ) -> AgentSpec:
     """Change a custom agent (admins); built-ins are read-only."""
-    _check_tools(body.tools, runtime)
+    await _check_tools(body.tools, runtime)
     return await runtime.agents.update(name, body.model_dump(exclude_unset=True))
 
 

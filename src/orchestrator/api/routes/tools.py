@@ -37,8 +37,9 @@ async def list_tools(_: CurrentUser, db: SessionDep, runtime: RuntimeDep) -> Pag
     """Every registered tool with its schema, risk, state and usage statistics."""
     disabled = await tool_stats.disabled_tools(db)
     stats = await tool_stats.tool_stats(db)
+    registry = await runtime.tool_registry()
     tools = [
-        _out(t, runtime, disabled, stats.get(t.name, tool_stats.ToolStats())) for t in runtime.tools
+        _out(t, runtime, disabled, stats.get(t.name, tool_stats.ToolStats())) for t in registry
     ]
     return Page(data=tools, count=len(tools))
 
@@ -68,7 +69,7 @@ async def audit_log(
 @router.get("/{name}")
 async def get_tool(name: str, _: CurrentUser, db: SessionDep, runtime: RuntimeDep) -> ToolOut:
     """One tool."""
-    tool = runtime.tools.get(name)
+    tool = (await runtime.tool_registry()).get(name)
     stats = await tool_stats.tool_stats(db, name)
     return _out(
         tool, runtime, await tool_stats.disabled_tools(db), stats.get(name, tool_stats.ToolStats())
@@ -80,7 +81,7 @@ async def update_tool(
     name: str, body: ToolUpdate, _: AdminUser, db: SessionDep, runtime: RuntimeDep
 ) -> ToolOut:
     """Enable or disable a tool for every agent (admins)."""
-    tool = runtime.tools.get(name)
+    tool = (await runtime.tool_registry()).get(name)
     await tool_stats.set_enabled(db, name, body.enabled)
     stats = await tool_stats.tool_stats(db, name)
     return _out(

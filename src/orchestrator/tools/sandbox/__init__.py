@@ -18,9 +18,16 @@ workspace with a cleared environment, rlimits and the timeout, as the server's u
 
     runner = SandboxedCommandRunner(settings)
     result = await runner.run("ls -la", workspace.root, timeout=10, on_output=send)
+
+A long-lived program (an MCP server) runs the same way, as an argv with pipes:
+
+    process = await SandboxedProcess.start(settings, ["mcp-server-time"], workspace.root)
+    ...  # process.stdin / process.stdout
+    await process.stop()  # the whole tree is gone when this returns
 """
 
 from orchestrator.tools.sandbox._launch import SANDBOX_WORKDIR, ResourceLimits
+from orchestrator.tools.sandbox._process import SandboxedProcess
 from orchestrator.tools.sandbox._runner import (
     MAX_OUTPUT_BYTES,
     CommandResult,
@@ -37,6 +44,7 @@ __all__ = [
     "ResourceLimits",
     "SandboxStatus",
     "SandboxedCommandRunner",
+    "SandboxedProcess",
     "find_bwrap",
     "sandbox_status",
 ]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import resource
 import subprocess
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -32,6 +34,8 @@ _ETC_FILES = (
     "debian_version",
     "mime.types",
 )
+# With the network on: resolving names and checking certificates as the host does.
+_NETWORK_ETC = ("resolv.conf", "hosts", "host.conf", "gai.conf", "ssl", "ca-certificates")
 _SYNTHETIC_ETC = {
     "/etc/passwd": "root:x:0:0:root:/root:/usr/sbin/nologin\n"
     f"sandbox:x:{SANDBOX_UID}:{SANDBOX_UID}:sandbox:/tmp:/bin/sh\n",
@@ -77,6 +81,21 @@ def bwrap_features(bwrap: str) -> BwrapFeatures:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ProgramSpec:
+    """A program run as argv (not through the shell), e.g. a long-lived server.
+
+    `env` reaches the program through bwrap's own environment, never its argv (which
+    any local user can read in /proc). `ro_paths` are host folders shown read-only at
+    the same place; `network` keeps the host's network (off: none at all).
+    """
+
+    argv: Sequence[str]
+    env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    ro_paths: Sequence[Path] = ()
+    network: bool = False
+
+
 class Launch:
     """Context manager: pipes and cgroup set up on enter, our copies closed on exit."""
 
@@ -88,8 +107,10 @@ class Launch:
         limits: ResourceLimits,
         *,
         use_cgroup: bool = True,
+        program: ProgramSpec | None = None,
     ) -> None:
         self.bwrap, self.workspace, self.command, self.limits = bwrap, workspace, command, limits
+        self.program = program
         self.features = bwrap_features(bwrap) if bwrap else None
         self.info_read: int | None = None  # bwrap writes the namespace init's pid here
         self.cgroup: PidsCgroup | None = None
@@ -102,7 +123,7 @@ class Launch:
         if base is not None:
             self.cgroup = PidsCgroup.create(base, self.limits.processes)
         if self.bwrap is None:
-            self.argv = ["/bin/sh", "-c", self.command]
+            self.argv = self._target()
             return self
         self.info_read, info_write = os.pipe2(os.O_CLOEXEC)
         self._child_ends.append(info_write)
@@ -137,14 +158,22 @@ class Launch:
         if features.disable_userns:
             args.append("--disable-userns")  # no nested user namespace to regain caps in
         args += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--cap-drop", "ALL"]
-        args += ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts"]
+        network = self.program is not None and self.program.network
+        args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts"]
+        if not network:
+            args.append("--unshare-net")
         args += ["--unshare-cgroup-try", "--hostname", "sandbox"]
-        args += ["--die-with-parent", "--new-session", "--clearenv"]
-        env = {"PATH": _SANDBOX_PATH, "HOME": _SANDBOX_TMP, "LANG": "C.UTF-8", "TERM": "dumb"}
-        for name, value in env.items():
-            args += ["--setenv", name, value]
+        args += ["--die-with-parent", "--new-session"]
+        if self.program is None:  # a program's environment comes through bwrap's own
+            args.append("--clearenv")
+            for name, value in _sandbox_env().items():
+                args += ["--setenv", name, value]
         args += ["--ro-bind", "/usr", "/usr", *_root_links(), *_etc_binds()]
+        if network:  # name resolution and certificates, as the host has them
+            args += _etc_binds(_NETWORK_ETC)
         for dest, text in _SYNTHETIC_ETC.items():
+            if network and dest == "/etc/hosts":
+                continue
             if features.perms:
                 args += ["--perms", "0644"]
             args += ["--ro-bind-data", str(self._pipe_with(text.encode())), dest]
@@ -153,6 +182,8 @@ class Launch:
             args += ["--size", str(limits.tmp_bytes)]
         args += ["--tmpfs", _SANDBOX_TMP]
         args += ["--bind", str(self.workspace), SANDBOX_WORKDIR]
+        for path in self.program.ro_paths if self.program else ():
+            args += ["--ro-bind", str(path), str(path)]
         # The root is bwrap's own tmpfs; make it read-only so that only /workspace and
         # /tmp take writes (both are separate mounts and stay writable).
         args += ["--remount-ro", "/", "--chdir", SANDBOX_WORKDIR]
@@ -168,7 +199,10 @@ class Launch:
                 "--core=0",
                 "--",
             ]
-        return [*args, "/bin/sh", "-c", self.command]
+        return [*args, *self._target()]
+
+    def _target(self) -> list[str]:
+        return list(self.program.argv) if self.program else ["/bin/sh", "-c", self.command]
 
     def popen_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for Popen / asyncio.create_subprocess_exec."""
@@ -186,11 +220,21 @@ class Launch:
             "stdin": subprocess.DEVNULL,
             "pass_fds": tuple(self._child_ends),
             # The server's environment never reaches bwrap, let alone the command.
-            "env": {"PATH": SEARCH_PATH} if sandboxed else _plain_env(self.workspace),
+            "env": self._env(),
             "cwd": "/" if sandboxed else str(self.workspace),
             "start_new_session": True,
             "preexec_fn": prepare_child if (cgroup or rlimits) else None,
         }
+
+    def _env(self) -> dict[str, str]:
+        if self.program is not None:
+            base = _sandbox_env() if self.bwrap else _plain_env(self.workspace)
+            return {**base, **self.program.env}
+        return {"PATH": SEARCH_PATH} if self.bwrap else _plain_env(self.workspace)
+
+
+def _sandbox_env() -> dict[str, str]:
+    return {"PATH": _SANDBOX_PATH, "HOME": _SANDBOX_TMP, "LANG": "C.UTF-8", "TERM": "dumb"}
 
 
 def _root_links() -> list[str]:
@@ -205,9 +249,9 @@ def _root_links() -> list[str]:
     return args
 
 
-def _etc_binds() -> list[str]:
+def _etc_binds(names: Sequence[str] = _ETC_FILES) -> list[str]:
     args: list[str] = []
-    for name in _ETC_FILES:
+    for name in names:
         host = Path("/etc") / name
         if host.is_symlink():
             args += ["--symlink", os.readlink(host), f"/etc/{name}"]

@@ -90,15 +90,20 @@ class SandboxedCommandRunner:
 
     async def _sandbox_binary(self) -> str | None:
         """bwrap's path, None for SANDBOX=none; SandboxUnavailable when it cannot work."""
-        if self.settings.sandbox is SandboxMode.NONE:
-            return None
-        bwrap = self._bwrap or find_bwrap()
-        status = cached_status(self.settings.sandbox, bwrap)
-        if status is None:
-            status = await asyncio.to_thread(sandbox_status, self.settings, bwrap=bwrap)
-        if status.level != "bwrap" or bwrap is None:
-            raise SandboxUnavailable(f"commands cannot run here: {status.detail}")
-        return bwrap
+        return await sandbox_binary(self.settings, self._bwrap)
+
+
+async def sandbox_binary(settings: Settings, bwrap: str | None = None) -> str | None:
+    """bwrap's path, None for SANDBOX=none; SandboxUnavailable when it cannot work."""
+    if settings.sandbox is SandboxMode.NONE:
+        return None
+    bwrap = bwrap or find_bwrap()
+    status = cached_status(settings.sandbox, bwrap)
+    if status is None:
+        status = await asyncio.to_thread(sandbox_status, settings, bwrap=bwrap)
+    if status.level != "bwrap" or bwrap is None:
+        raise SandboxUnavailable(f"commands cannot run here: {status.detail}")
+    return bwrap
 
 
 async def _supervise(launch: Launch, sink: _OutputSink, limit: float) -> tuple[int | None, bool]:
