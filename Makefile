@@ -35,7 +35,7 @@ system-deps-test:
 
 # Third-party MCP servers the tests run (npm's server-everything; the PyPI ones are in
 # the dev dependency group). `npm ci` installs exactly what the lock file pins.
-MCP_SERVERS := tests/mcp/servers
+MCP_SERVERS := tests/mcp_client/servers
 test-servers: $(MCP_SERVERS)/node_modules/.package-lock.json
 
 $(MCP_SERVERS)/node_modules/.package-lock.json: $(MCP_SERVERS)/package-lock.json

@@ -4,7 +4,7 @@ users cannot manage servers, and a missing or hidden server is 404."""
 from __future__ import annotations
 
 from tests.conftest import Api
-from tests.mcp.conftest import VENV
+from tests.mcp_client.conftest import VENV
 
 STDIO = {"name": "t", "transport": "stdio", "command": [str(VENV / "bin" / "python")]}
 

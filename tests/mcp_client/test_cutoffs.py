@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 
 from tests.conftest import Api
-from tests.mcp.conftest import add_server, agent_turn, python_server
+from tests.mcp_client.conftest import add_server, agent_turn, python_server
 from tests.support.scripted_model import ScriptedModelServer
 
 

@@ -14,7 +14,7 @@ import pytest
 from orchestrator.core.config import Settings
 from orchestrator.mcp import SecretBox, SecretUnreadable
 from tests.conftest import Api
-from tests.mcp.conftest import add_server, agent_turn, python_server
+from tests.mcp_client.conftest import add_server, agent_turn, python_server
 from tests.support.scripted_model import ScriptedModelServer
 
 TOKEN_A = "Bearer token-of-user-a-0123456789"

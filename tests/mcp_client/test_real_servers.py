@@ -9,7 +9,7 @@ from pathlib import Path
 
 from orchestrator.core.config import Settings
 from tests.conftest import Api
-from tests.mcp.conftest import PYTHON_PATHS, VENV, add_server, agent_turn
+from tests.mcp_client.conftest import PYTHON_PATHS, VENV, add_server, agent_turn
 from tests.support.scripted_model import ScriptedModelServer
 
 

@@ -1,6 +1,6 @@
 """MCP fixtures: a server whose agents use the scripted model, and the real MCP servers
 the tests run (PyPI's `mcp-server-time`/`mcp-server-git` from the dev group, npm's
-`@modelcontextprotocol/server-everything` from `tests/mcp/servers`, which `make test`
+`@modelcontextprotocol/server-everything` from `tests/mcp_client/servers`, which `make test`
 installs)."""
 
 from __future__ import annotations
@@ -53,9 +53,9 @@ def sandbox() -> None:
 
 @pytest.fixture
 def everything() -> Path:
-    """The npm server, installed under tests/mcp/servers."""
+    """The npm server, installed under tests/mcp_client/servers."""
     require_service(
-        "@modelcontextprotocol/server-everything (cd tests/mcp/servers && npm ci)",
+        "@modelcontextprotocol/server-everything (cd tests/mcp_client/servers && npm ci)",
         (EVERYTHING / "dist" / "index.js").exists(),
     )
     return EVERYTHING
