@@ -1,7 +1,7 @@
 """MCP servers and users' credentials for them
 
 Revision ID: 0004_mcp
-Revises: 0003
+Revises: 0004_runs
 Create Date: 2026-11-28 22:30:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004_mcp"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004_runs"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
