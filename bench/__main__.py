@@ -13,6 +13,7 @@ BENCHMARKS = [
     "memory",
     "scale",
     "openai_api",
+    "mcp_overhead",
 ]
 
 
