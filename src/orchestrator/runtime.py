@@ -106,6 +106,7 @@ class Runtime:
         )
         runs = RunService(
             sessions,
+            concurrent_runs=settings.quota_concurrent_runs,
             agents=agents,
             models=models,
             processor=processor,

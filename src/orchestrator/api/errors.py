@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from orchestrator.core.errors import AuthError, OrchestratorError, RateLimited
+from orchestrator.core.errors import AuthError, OrchestratorError, QuotaExceeded, RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +30,10 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
         headers["Retry-After"] = str(exc.retry_after)
     if type(exc) is AuthError:
         headers["WWW-Authenticate"] = "Bearer"
-    return JSONResponse(
-        {"detail": exc.message, "code": exc.code}, status_code=exc.status_code, headers=headers
-    )
+    body: dict[str, Any] = {"detail": exc.message, "code": exc.code}
+    if isinstance(exc, QuotaExceeded):
+        body["reset_at"] = exc.fields.get("reset_at")
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:

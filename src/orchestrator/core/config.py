@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     user_refused_risks: Annotated[list[str], NoDecode] = []  # never run for non-admins
     run_max_seconds: float = Field(3600.0, gt=0)  # wall-clock budget of a whole run
     turn_max_tokens: int | None = Field(None, ge=1)  # model tokens one agent turn may use
+    quota_concurrent_runs: int | None = Field(20, ge=1)  # active runs per user (role user)
     max_delegation_depth: int = Field(2, ge=0, le=5)  # nested runs below a top-level run
     run_lease_seconds: float = Field(30.0, ge=1)  # a vanished holder's runs resume after this
     db_pool_size: int = Field(10, ge=1, le=500)  # Postgres connections kept per process

@@ -8,6 +8,7 @@ OrchestratorError
 │   └── AccountPending       403  (registered, waiting for an admin)
 ├── Forbidden                403
 ├── RateLimited              429
+├── QuotaExceeded            429  (a user's quota: QUOTA_CONCURRENT_RUNS...)
 ├── PayloadTooLarge          413  (an upload over MAX_UPLOAD_MB)
 ├── MemoryUnavailable        503  (the vector store does not answer)
 ├── ToolError                     (the model's mistake: goes back to the model)
@@ -128,6 +129,13 @@ class WorkspacePathNotFound(ToolArgumentError):
 
     status_code = 404
     code = "path_not_found"
+
+
+class QuotaExceeded(OrchestratorError):
+    """A user's quota is used up; `reset_at` says when it frees (None: when runs end)."""
+
+    status_code = 429
+    code = "quota_exceeded"
 
 
 class WorkspaceQuotaExceeded(ToolError):

@@ -20,7 +20,9 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    # Writers queue for the lock instead of failing with "database is locked" (a burst of
+    # parallel runs makes some wait seconds); the same 30 s as the driver's timeout.
+    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 

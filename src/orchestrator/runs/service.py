@@ -3,6 +3,7 @@ the one way in for everything that starts, follows, cancels or decides runs."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -10,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator.agents import DEFAULT_AGENT, DEFAULT_RUN_AGENT
-from orchestrator.core.errors import Conflict, NotFound
-from orchestrator.db.models import Approval, Conversation, Message, Run
+from orchestrator.core.errors import Conflict, NotFound, QuotaExceeded
+from orchestrator.db.models import Approval, Conversation, Message, Run, User
 from orchestrator.engine.events import FINAL_STATUSES, RunEventOut
 from orchestrator.runs.approvals import ApprovalBroker, Decision
 from orchestrator.runs.executor import RunExecutor, request_cancel
@@ -115,6 +116,7 @@ class RunService:
         self,
         sessions: async_sessionmaker[AsyncSession],
         *,
+        concurrent_runs: int | None = None,
         agents: AgentCatalog,
         models: ModelGateway,
         processor: RunProcessor,
@@ -123,6 +125,8 @@ class RunService:
         approvals: ApprovalBroker,
     ) -> None:
         self.sessions = sessions
+        self.concurrent_runs = concurrent_runs  # QUOTA_CONCURRENT_RUNS, for the role user
+        self._admitting = asyncio.Lock()  # the count and the new row, one start at a time
         self.agents = agents
         self.models = models
         self.processor = processor
@@ -135,7 +139,8 @@ class RunService:
         await self.agents.get(request.agent or DEFAULT_AGENT)
         if request.model is not None:
             await self.models.resolve(request.model)
-        async with self.sessions() as db:
+        async with self._admitting, self.sessions() as db:
+            await self._admit(db, user_id)
             run, _, _ = await start_chat_turn(
                 db,
                 user_id,
@@ -158,7 +163,8 @@ class RunService:
         kind = (
             "workflow" if spec.mode == "workflow" and self.processor.handles("workflow") else "task"
         )
-        async with self.sessions() as db:
+        async with self._admitting, self.sessions() as db:
+            await self._admit(db, user_id)
             run = await create_run(db, user_id, goal, agent=spec.name, model=model, kind=kind)
         await self.executor.submit(run.id)
         return run
@@ -170,6 +176,30 @@ class RunService:
             run = await create_run(db, user_id, goal, agent=TOOL_RUN_AGENT, model=None, kind="tool")
         await self.executor.submit(run.id)
         return run
+
+    async def _admit(self, db: AsyncSession, user_id: int) -> None:
+        """`QuotaExceeded` when a user (not an admin) already has QUOTA_CONCURRENT_RUNS
+        active runs (nested runs count with their parent)."""
+        if self.concurrent_runs is None:
+            return
+        role = await db.scalar(select(User.role).where(User.id == user_id))
+        if role == "admin":
+            return
+        active = await db.scalar(
+            select(func.count())
+            .select_from(Run)
+            .where(
+                Run.user_id == user_id,
+                Run.parent_run_id.is_(None),
+                Run.status.in_(("queued", "running", "waiting")),
+            )
+        )
+        if (active or 0) >= self.concurrent_runs:
+            raise QuotaExceeded(
+                f"you have {active} runs going (QUOTA_CONCURRENT_RUNS = "
+                f"{self.concurrent_runs}): wait for one to end, or cancel one",
+                reset_at=None,
+            )
 
     async def get(self, user_id: int, run_id: str) -> Run:
         """The user's run, or `NotFound`."""
