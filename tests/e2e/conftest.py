@@ -128,8 +128,15 @@ class Browsing:
 
 
 @pytest.fixture
-def browsing(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Browsing]:
-    """A fresh context and page; fails the test on console errors, screenshots the end."""
+def browsing(
+    browser: Browser, start_site: Callable[..., Site], request: pytest.FixtureRequest
+) -> Iterator[Browsing]:
+    """A fresh context and page; fails the test on console errors, screenshots the end.
+
+    It depends on `start_site` so that pytest closes the page before it stops any server
+    the test started: with `page` asked for before `site`, the server stopped first and
+    the app's chat socket, reconnecting to it, logged a console error (a flaky failure).
+    """
     context = browser.new_context(viewport={"width": 1280, "height": 820})
     page = context.new_page()
     problems: list[str] = []
