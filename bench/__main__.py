@@ -14,6 +14,7 @@ BENCHMARKS = [
     "scale",
     "openai_api",
     "mcp_overhead",
+    "workspace_changes",
 ]
 
 

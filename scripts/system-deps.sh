@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system packages the project needs, with apt-get when run as root;
-# otherwise says what to install. `run`: bubblewrap (command sandbox). `test`: also chromium.
+# otherwise says what to install. `run`: bubblewrap (command sandbox), and the toolchains
+# the developer tools run inside it (git, pytest, mypy). `test`: also chromium.
 set -euo pipefail
-want=(bubblewrap)
+want=(bubblewrap git python3-pytest mypy)
 [[ ${1:-run} == test ]] && want+=(chromium)
 
 missing=()
@@ -10,6 +11,9 @@ for pkg in "${want[@]}"; do
   case $pkg in
     bubblewrap) command -v bwrap >/dev/null || missing+=(bubblewrap) ;;
     chromium) command -v chromium >/dev/null || missing+=(chromium) ;;
+    git) command -v git >/dev/null || missing+=(git) ;;
+    python3-pytest) /usr/bin/python3 -c 'import pytest' 2>/dev/null || missing+=(python3-pytest) ;;
+    mypy) [[ -x /usr/bin/mypy ]] || missing+=(mypy) ;;
   esac
 done
 ((${#missing[@]})) || exit 0

@@ -116,7 +116,7 @@ def test_doctor_reports_each_part(tmp_path: Path) -> None:
         [BIN, "doctor"], env=_env(tmp_path), capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stdout
-    for part in ("database", "ollama", "embedded model", "redis", "sandbox"):
+    for part in ("database", "ollama", "embedded model", "redis", "sandbox", "toolchains"):
         assert part in result.stdout
     assert "not reachable" in result.stdout  # nothing listens on the Ollama port here
 

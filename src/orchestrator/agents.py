@@ -14,6 +14,18 @@ DEFAULT_AGENT = "assistant"
 DEFAULT_RUN_AGENT = "planner"
 
 _MEMORY_TOOLS = ("remember", "recall")
+_DEV_TOOLS = (
+    "git_status",
+    "git_diff",
+    "git_log",
+    "git_commit",
+    "run_tests",
+    "run_lint",
+    "run_format",
+    "run_typecheck",
+    "run_build",
+)
+_KNOWLEDGE_TOOLS: tuple[str, ...] = ()  # search_knowledge, once knowledge bases exist
 _GROUNDING = (
     " Use tools when they help and never invent their results. Files live in your workspace; "
     "refer to them with relative paths. When you have what you need, answer plainly."
@@ -63,9 +75,18 @@ BUILTIN_AGENTS: tuple[AgentSpec, ...] = (
         tools=[
             "read_file",
             "write_file",
+            "edit_file",
+            "apply_patch",
             "list_directory",
             "search_files",
+            "grep",
+            "file_info",
+            "move_path",
+            "delete_path",
+            "make_directory",
             "execute_command",
+            "run_python",
+            *_DEV_TOOLS,
             "calculate",
             *_MEMORY_TOOLS,
         ],
@@ -78,6 +99,9 @@ BUILTIN_AGENTS: tuple[AgentSpec, ...] = (
         system_prompt="You are a careful researcher. Gather facts, cross-check them, and say "
         "where each came from." + _GROUNDING,
         tools=[
+            "web_search",
+            "web_read",
+            *_KNOWLEDGE_TOOLS,
             "http_request",
             "read_file",
             "write_file",
@@ -93,7 +117,17 @@ BUILTIN_AGENTS: tuple[AgentSpec, ...] = (
         description="Inspects the system and runs commands in the sandbox.",
         system_prompt="You are a cautious system administrator. Inspect before you change, "
         "and explain each command you run." + _GROUNDING,
-        tools=["execute_command", "get_system_info", "read_file", "list_directory", "get_datetime"],
+        tools=[
+            "execute_command",
+            "get_system_info",
+            "read_file",
+            "list_directory",
+            "file_info",
+            "hash",
+            "archive",
+            "grep",
+            "get_datetime",
+        ],
         builtin=True,
     ),
     AgentSpec(
@@ -103,6 +137,9 @@ BUILTIN_AGENTS: tuple[AgentSpec, ...] = (
         "head, and show how you got each number." + _GROUNDING,
         tools=[
             "calculate",
+            "query_data",
+            "convert_units",
+            "run_python",
             "read_file",
             "write_file",
             "execute_command",
@@ -115,7 +152,14 @@ BUILTIN_AGENTS: tuple[AgentSpec, ...] = (
         name="writer",
         description="Drafts and edits text documents in the workspace.",
         system_prompt="You are a clear, concise writer. Draft, then edit for brevity." + _GROUNDING,
-        tools=["read_file", "write_file", "list_directory", *_MEMORY_TOOLS],
+        tools=[
+            "read_file",
+            "write_file",
+            "edit_file",
+            "list_directory",
+            "diff_text",
+            *_MEMORY_TOOLS,
+        ],
         builtin=True,
     ),
     AgentSpec(

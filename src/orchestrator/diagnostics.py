@@ -133,8 +133,24 @@ def redacted(url: str) -> str:
 def check_sandbox(settings: Settings) -> Check:
     """Actually starts a sandboxed `true` (once) and says what level of isolation we have."""
     status = sandbox_status(settings)
-    return Check("sandbox", "ok" if status.level == "bwrap" else "warn",
-                 f"{status.level}: {status.detail}")
+    return Check(
+        "sandbox", "ok" if status.level == "bwrap" else "warn", f"{status.level}: {status.detail}"
+    )
+
+
+def check_toolchains() -> Check:
+    """Which toolchains the developer tools (git_*, run_*) can see inside the sandbox."""
+    from orchestrator.tools.builtin._checks import INSTALL_HINTS, visible_programs
+
+    seen = visible_programs()
+    present = sorted(name for name, where in seen.items() if where)
+    missing = sorted(name for name, where in seen.items() if not where)
+    detail = f"visible: {', '.join(present) or 'none'}"
+    if missing:
+        hints = "; ".join(f"{name}: {INSTALL_HINTS[name]}" for name in missing)
+        detail += f"; missing: {', '.join(missing)} ({hints})"
+    core = {"git", "python3", "pytest"}
+    return Check("toolchains", "ok" if core <= set(present) else "warn", detail)
 
 
 async def run_checks(settings: Settings) -> list[Check]:
@@ -146,4 +162,5 @@ async def run_checks(settings: Settings) -> list[Check]:
         check_embedded_model(),
         await check_redis(settings),
         check_sandbox(settings),
+        check_toolchains(),
     ]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from orchestrator.changes import Snapshots
 from orchestrator.core.config import Settings
 from orchestrator.db.models import ToolSetting
 from orchestrator.db.session import create_engine, create_session_factory
@@ -98,6 +99,7 @@ class Runtime:
         processor.kinds["tool"] = ToolCallRun(turn)
         turn.delegator = Delegator(settings, sessions, agents.get, processor.execute)
         turn.memory = memory = create_memory_store(settings, sessions, models.embed)
+        turn.snapshots = Snapshots(settings.data_dir, settings.change_max_file_bytes)
         lease = settings.run_lease_seconds
         executor: RunExecutor = (
             QueueExecutor(redis, sessions, lease_seconds=lease)

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from orchestrator.api.routes import (
     agents,
     auth,
+    changes,
     chat,
     conversations,
     mcp,
@@ -25,6 +26,7 @@ for module in (
     conversations,
     chat,
     runs,
+    changes,
     agents,
     tools,
     memory,

@@ -10,7 +10,7 @@ import os
 import secrets
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     mcp_call_timeout: float = Field(60.0, gt=0, le=3600)  # an MCP tool call's answer, at most
     mcp_connect_timeout: float = Field(30.0, gt=0, le=600)  # starting an MCP server, at most
     mcp_idle_seconds: float = Field(300.0, gt=0)  # an unused MCP server connection stops after
+    search_provider: Literal["searxng", "duckduckgo"] | None = None  # web_search's backend
+    search_url: str | None = None  # SearXNG's base URL (reachable even on a private address)
+    change_max_file_bytes: int = Field(1024 * 1024, ge=0)  # larger files: changes not revertible
 
     @field_validator(
         "cors_origins", "http_allowlist", "approval_risks", "user_refused_risks", mode="before"

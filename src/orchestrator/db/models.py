@@ -259,3 +259,29 @@ class McpCredential(Base):
     secret: Mapped[str] = mapped_column(Text)
     names: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"env": [], "headers": []}
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WorkspaceChange(Base):
+    """One path a run changed in its user's workspace: how it was before the run's first
+    change to it (content kept in the blob store by sha256) and after its last one."""
+
+    __tablename__ = "workspace_changes"
+    __table_args__ = (
+        Index("ix_workspace_changes_run_path", "run_id", "path", unique=True),
+        Index("ix_workspace_changes_user_path", "user_id", "path"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    path: Mapped[str] = mapped_column(Text)
+    before_kind: Mapped[str | None] = mapped_column(String(8))  # file | dir | None: absent
+    before_size: Mapped[int | None] = mapped_column(Integer)
+    before_sha: Mapped[str | None] = mapped_column(String(64))
+    after_kind: Mapped[str | None] = mapped_column(String(8))
+    after_size: Mapped[int | None] = mapped_column(Integer)
+    after_sha: Mapped[str | None] = mapped_column(String(64))
+    tool: Mapped[str] = mapped_column(String(64))  # the last tool that changed it
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    reverted_at: Mapped[datetime | None] = mapped_column()

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator.agents import AgentSpec
+from orchestrator.changes import ChangeRecorder, Snapshots
 from orchestrator.core.config import Settings
 from orchestrator.core.errors import OrchestratorError
 from orchestrator.db.models import Conversation, Message, Run, User
@@ -70,6 +71,7 @@ class AgentTurn:
     delegator: Delegator | None = None
     memory: MemoryStore | None = None
     extra_tools: Callable[[], Awaitable[list[Tool]]] | None = None  # MCP servers' tools
+    snapshots: Snapshots | None = None  # workspace change recording; None: not recorded
 
     async def run(
         self,
@@ -132,6 +134,7 @@ class AgentTurn:
             run_id=run.id,
             delegate=functools.partial(self.delegator.delegate, run) if self.delegator else None,
             memory=user_memory,
+            list_models=getattr(self.models, "list_models", None),
         )
         registry = self.tools
         if self.extra_tools is not None:  # the MCP servers' tools, as they are now
@@ -146,6 +149,11 @@ class AgentTurn:
             approval_timeout=self.settings.approval_timeout,
             allowed=frozenset(allowed) if allowed is not None else None,
             disabled=await self.disabled_tools(),
+            recorder=ChangeRecorder(
+                self.snapshots, self.sessions, workspace.root, run.user_id, run.id
+            )
+            if self.snapshots is not None
+            else None,
         )
 
     def user_memory(self, run: Run) -> UserMemory | None:

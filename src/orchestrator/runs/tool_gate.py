@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from orchestrator.changes import ChangeRecorder
 from orchestrator.core.errors import ToolError
 from orchestrator.db.models import ToolCallRecord, utcnow
 from orchestrator.engine.events import ApprovalRequiredData, StatusData, ToolData
@@ -38,6 +39,7 @@ class ToolGate:
     allowed: frozenset[str] | None = None  # the agent's allowlist; None: every tool
     disabled: frozenset[str] = frozenset()
     refused_risks: frozenset[str] = frozenset()  # by role: never run, never asked
+    recorder: ChangeRecorder | None = None  # records what each call changes in the workspace
 
     @property
     def run_id(self) -> str:
@@ -109,6 +111,7 @@ class ToolGate:
         record_id = await self._record(key, call, "started", decision, None, None)
         yield outcome("started", "")
         started = time.perf_counter()
+        tracking = await self.recorder.before(tool, arguments) if self.recorder else None
         try:
             result, status = await tool(self.context, arguments), "finished"
         except ToolError as exc:
@@ -116,6 +119,9 @@ class ToolGate:
         except Exception as exc:  # a broken tool must not take the run down with it
             log.exception("tool %s crashed", tool.name)
             result, status = f"the tool {tool.name} crashed ({type(exc).__name__})", "failed"
+        finally:
+            if tracking is not None and self.recorder is not None:
+                await self.recorder.after(tracking)  # a failed command may have changed files
         duration = (time.perf_counter() - started) * 1000
         await self._finish(record_id, status, result, duration)
         yield outcome(status, result, round(duration, 2))

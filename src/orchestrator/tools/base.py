@@ -26,6 +26,7 @@ from orchestrator.core.errors import ToolArgumentError
 from orchestrator.llm.base import ToolSpec
 
 if TYPE_CHECKING:  # memory's tools import this module
+    from orchestrator.llm.base import ModelInfo
     from orchestrator.memory import UserMemory
 
 
@@ -53,9 +54,15 @@ class ToolContext:
     delegate: Callable[[str, str], Awaitable[str]] | None = None
     # The calling user's memories (remember/recall/forget); None where memory is off.
     memory: UserMemory | None = None
+    # The models the server can use (list_models); None where no gateway is wired.
+    list_models: Callable[[], Awaitable[list[ModelInfo]]] | None = None
 
 
 ToolFunction = Callable[..., Awaitable[Any]]
+# The workspace paths a call will change, from its validated arguments: lets the change
+# recorder keep exactly those. A tool without it that can write (risk write or exec) is
+# recorded by comparing the whole workspace before and after.
+TouchedPaths = Callable[[dict[str, Any]], list[str]]
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,12 @@ class Tool:
     risk: Risk
     function: ToolFunction = field(repr=False)
     arguments_model: type[BaseModel] = field(repr=False)
+    touches: TouchedPaths | None = field(default=None, repr=False)
+
+    @property
+    def changes_workspace(self) -> bool:
+        """Whether a call may change the workspace (and so is recorded)."""
+        return self.touches is not None or self.risk in (Risk.WRITE, Risk.EXEC)
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -106,7 +119,13 @@ def _describe(function: Callable[..., Any]) -> str:
     return doc.split("\n\n", 1)[0].replace("\n", " ").strip()
 
 
-def tool(*, category: str, risk: Risk, name: str | None = None) -> Callable[[ToolFunction], Tool]:
+def tool(
+    *,
+    category: str,
+    risk: Risk,
+    name: str | None = None,
+    touches: TouchedPaths | None = None,
+) -> Callable[[ToolFunction], Tool]:
     """Turn `async def f(ctx: ToolContext, ...)` into a `Tool`."""
 
     def wrap(function: ToolFunction) -> Tool:
@@ -134,6 +153,7 @@ def tool(*, category: str, risk: Risk, name: str | None = None) -> Callable[[Too
             risk=risk,
             function=function,
             arguments_model=model,
+            touches=touches,
         )
 
     return wrap

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from orchestrator.tools.base import Risk, ToolContext, tool
-from orchestrator.tools.workspace import MAX_PATH_LENGTH, MAX_WRITE_BYTES, Workspace
+from orchestrator.tools.workspace import MAX_PATH_LENGTH, MAX_WRITE_BYTES, Workspace, ops
 
 RelativePath = Annotated[
     str,
@@ -40,7 +40,7 @@ async def read_file(ctx: ToolContext, path: RelativePath) -> str:
     return found.text
 
 
-@tool(category="files", risk=Risk.WRITE)
+@tool(category="files", risk=Risk.WRITE, touches=lambda a: [a["path"]])
 async def write_file(
     ctx: ToolContext,
     path: RelativePath,
@@ -86,3 +86,41 @@ async def search_files(
     workspace = Workspace.for_tool(ctx)
     result = await asyncio.to_thread(workspace.search, pattern, path, content)
     return result.model_dump(mode="json", exclude_none=True)
+
+
+@tool(category="files", risk=Risk.READ)
+async def grep(
+    ctx: ToolContext,
+    pattern: Annotated[
+        str,
+        Field(min_length=1, max_length=500, description="A regular expression, e.g. 'def \\w+'"),
+    ],
+    path: DirectoryPath = ".",
+    glob: Annotated[
+        str | None,
+        Field(min_length=1, max_length=200, description="Only files whose name matches, '*.py'"),
+    ] = None,
+    ignore_case: Annotated[bool, Field(description="Match regardless of case")] = False,
+    max_results: Annotated[int, Field(ge=1, le=1000, description="At most this many lines")] = 100,
+) -> str:
+    """Search the workspace's text files for lines matching a regex; answers path:line: text."""
+    found = await asyncio.to_thread(
+        ops.grep,
+        Workspace(ctx.workspace),
+        pattern,
+        path,
+        glob,
+        ignore_case=ignore_case,
+        max_results=max_results,
+    )
+    if not found.matches:
+        return f"no match in {found.files_searched} files"
+    more = "\n[stopped at a limit; narrow the search]" if found.truncated else ""
+    return "\n".join(found.matches) + more
+
+
+@tool(category="files", risk=Risk.READ)
+async def file_info(ctx: ToolContext, path: RelativePath) -> dict[str, Any]:
+    """Size, modification time, sha256 and media type of a workspace file or directory."""
+    info = await asyncio.to_thread(ops.file_info, Workspace(ctx.workspace), path)
+    return info.model_dump(mode="json", exclude_none=True)

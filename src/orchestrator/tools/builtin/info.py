@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import psutil
 from pydantic import Field
 
-from orchestrator.core.errors import ToolArgumentError
+from orchestrator.core.errors import ToolArgumentError, ToolError
 from orchestrator.tools.base import Risk, ToolContext, tool
 from orchestrator.tools.sandbox import sandbox_status
 
@@ -86,4 +86,24 @@ async def get_datetime(
         "utc_offset": now.strftime("%z"),
         "offset_hours": offset.total_seconds() / 3600 if offset is not None else 0.0,
         "unix": int(now.timestamp()),
+    }
+
+
+@tool(category="system", risk=Risk.READ)
+async def list_models(ctx: ToolContext) -> dict[str, Any]:
+    """List the language models this server can use, with their capabilities."""
+    if ctx.list_models is None:
+        raise ToolError("the model list is not available in this context")
+    models = await ctx.list_models()
+    return {
+        "models": [
+            {
+                "name": m.name,
+                "provider": m.provider,
+                "capabilities": [str(c) for c in m.capabilities],
+                "context_length": m.context_length,
+                "demo": m.demo,
+            }
+            for m in models[:100]
+        ]
     }

@@ -13,7 +13,7 @@ from functools import cache
 from typing import Any
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from orchestrator.core.config import Settings
 from orchestrator.core.errors import BlockedAddress, ToolArgumentError, ToolError
@@ -74,6 +74,9 @@ class HttpResponse(BaseModel):
     truncated: bool = False
     redirects: list[str] = []
     elapsed_ms: int
+    # The body's bytes as received (decompressed, capped), for tools that parse it
+    # themselves (web_read's PDFs); never shown to the model as such.
+    raw: bytes = Field(b"", exclude=True, repr=False)
 
 
 @dataclass(frozen=True)
@@ -144,10 +147,12 @@ class SafeHttpClient:
         redirects: list[str] = []
         while True:
             target = await self.vet(url)
-            response, text, truncated = await self._send(target, method, url, headers, body)
+            response, text, truncated, raw = await self._send(target, method, url, headers, body)
             location = response.headers.get("location")
             if response.status_code not in _REDIRECTS or not location:
-                return _render(response, url, text, truncated, redirects, started)
+                rendered = _render(response, url, text, truncated, redirects, started)
+                rendered.raw = raw
+                return rendered
             if len(redirects) >= self.max_redirects:
                 raise ToolError(f"stopped after {self.max_redirects} redirects (at {url})")
             next_url = url.join(location)
@@ -189,7 +194,7 @@ class SafeHttpClient:
         url: httpx.URL,
         headers: dict[str, str],
         body: str | None,
-    ) -> tuple[httpx.Response, str, bool]:
+    ) -> tuple[httpx.Response, str, bool, bytes]:
         backend = PinnedBackend(target.host, target.addresses)
         transport = PinnedTransport(backend, self._ssl())
         timeout = httpx.Timeout(10.0, connect=5.0)
@@ -202,8 +207,8 @@ class SafeHttpClient:
                 content=body.encode("utf-8") if body is not None else None,
             ) as response,
         ):
-            text, truncated = await _read_capped(response, self.max_body_bytes)
-        return response, text, truncated
+            text, truncated, raw = await _read_capped(response, self.max_body_bytes)
+        return response, text, truncated, raw
 
     def _ssl(self) -> ssl.SSLContext:
         return self._ssl_context or _default_ssl_context()
@@ -232,7 +237,7 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return url.scheme, url.host, url.port
 
 
-async def _read_capped(response: httpx.Response, limit: int) -> tuple[str, bool]:
+async def _read_capped(response: httpx.Response, limit: int) -> tuple[str, bool, bytes]:
     """The body as text, at most `limit` bytes after decompression (no zip bombs)."""
     decoder = _BoundedDecoder(response.headers.get("content-encoding", ""))
     chunks: list[bytes] = []
@@ -246,11 +251,11 @@ async def _read_capped(response: httpx.Response, limit: int) -> tuple[str, bool]
             break
     body = b"".join(chunks)[:limit]
     if decoder.unsupported:
-        return f"[body not shown: unsupported content-encoding {decoder.encoding!r}]", False
+        return f"[body not shown: unsupported content-encoding {decoder.encoding!r}]", False, b""
     content_type = response.headers.get("content-type", "")
     if b"\x00" in body[:4096] and not content_type.startswith("text/"):
-        return f"[binary body of type {content_type or 'unknown'}, not shown]", truncated
-    return body.decode(response.charset_encoding or "utf-8", errors="replace"), truncated
+        return f"[binary body of type {content_type or 'unknown'}, not shown]", truncated, body
+    return body.decode(response.charset_encoding or "utf-8", errors="replace"), truncated, body
 
 
 class _BoundedDecoder:

@@ -26,7 +26,12 @@ A long-lived program (an MCP server) runs the same way, as an argv with pipes:
     await process.stop()  # the whole tree is gone when this returns
 """
 
-from orchestrator.tools.sandbox._launch import SANDBOX_WORKDIR, ResourceLimits
+from orchestrator.tools.sandbox._launch import (
+    SANDBOX_WORKDIR,
+    TOOLCHAIN_DIR,
+    ResourceLimits,
+    toolchain_binaries,
+)
 from orchestrator.tools.sandbox._process import SandboxedProcess
 from orchestrator.tools.sandbox._runner import (
     MAX_OUTPUT_BYTES,
@@ -39,6 +44,7 @@ from orchestrator.tools.sandbox._status import SandboxStatus, find_bwrap, sandbo
 __all__ = [
     "MAX_OUTPUT_BYTES",
     "SANDBOX_WORKDIR",
+    "TOOLCHAIN_DIR",
     "CommandResult",
     "OutputCallback",
     "ResourceLimits",
@@ -47,4 +53,5 @@ __all__ = [
     "SandboxedProcess",
     "find_bwrap",
     "sandbox_status",
+    "toolchain_binaries",
 ]

@@ -8,6 +8,7 @@ import os
 import resource
 import subprocess
 from collections.abc import Mapping, Sequence
+import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -20,7 +21,11 @@ SANDBOX_UID = 65534
 SEARCH_PATH = "/usr/bin:/bin:/usr/local/bin:/usr/sbin:/sbin"
 PRLIMIT = "/usr/bin/prlimit"  # inside the sandbox /usr is the host's, read-only
 _SANDBOX_TMP = "/tmp"  # noqa: S108 - inside the sandbox: its own private tmpfs
-_SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
+TOOLCHAIN_DIR = "/opt/toolchain/bin"
+_SANDBOX_PATH = f"/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin:{TOOLCHAIN_DIR}"
+# Self-contained binaries from the project's own environment that Debian does not ship
+# (ruff is one static executable): shown read-only at TOOLCHAIN_DIR inside the sandbox.
+TOOLCHAIN_BINARIES = ("ruff",)
 # Only files that hold no secrets; /etc/shadow, ssh host keys, /etc/ssl/private stay out.
 _ETC_FILES = (
     "alternatives",
@@ -171,6 +176,8 @@ class Launch:
         args += ["--ro-bind", "/usr", "/usr", *_root_links(), *_etc_binds()]
         if network:  # name resolution and certificates, as the host has them
             args += _etc_binds(_NETWORK_ETC)
+        for host, name in toolchain_binaries().items():
+            args += ["--ro-bind", host, f"{TOOLCHAIN_DIR}/{name}"]
         for dest, text in _SYNTHETIC_ETC.items():
             if network and dest == "/etc/hosts":
                 continue
@@ -235,6 +242,19 @@ class Launch:
 
 def _sandbox_env() -> dict[str, str]:
     return {"PATH": _SANDBOX_PATH, "HOME": _SANDBOX_TMP, "LANG": "C.UTF-8", "TERM": "dumb"}
+
+
+@cache
+def toolchain_binaries() -> dict[str, str]:
+    """Host path -> name of the extra binaries commands see (those installed here)."""
+    found: dict[str, str] = {}
+    for name in TOOLCHAIN_BINARIES:
+        host = Path(sys.prefix) / "bin" / name
+        if host.is_file() and not host.is_symlink():
+            with host.open("rb") as file:
+                if file.read(4) == b"\x7fELF":
+                    found[str(host)] = name
+    return found
 
 
 def _root_links() -> list[str]:

@@ -15,6 +15,7 @@ Tools build theirs with `Workspace.for_tool(ctx)` so that their writes count aga
 user's quota; the HTTP API uses `upload`, `open_file`, `entries`, `delete` and `archive`.
 """
 
+from orchestrator.tools.workspace import _ops as ops
 from orchestrator.tools.workspace._fs import MAX_PATH_LENGTH, split_relative
 from orchestrator.tools.workspace._transfer import FileInfo, FileType, OpenedFile, UploadSink
 from orchestrator.tools.workspace._usage import usage_bytes
@@ -47,6 +48,7 @@ __all__ = [
     "SearchResult",
     "UploadSink",
     "Workspace",
+    "ops",
     "split_relative",
     "usage_bytes",
 ]

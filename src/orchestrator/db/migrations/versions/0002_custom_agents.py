@@ -25,7 +25,9 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["created_by"], ["users.id"], name=op.f("fk_agents_created_by_users"),
+            ["created_by"],
+            ["users.id"],
+            name=op.f("fk_agents_created_by_users"),
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_agents")),
