@@ -51,7 +51,7 @@ async def archive(
     ] = None,
 ) -> dict[str, Any]:
     """List, extract or create a zip or tar(.gz) archive in the workspace."""
-    ws = Workspace(ctx.workspace)
+    ws = Workspace.for_tool(ctx)
     if action == "list":
         entries = await asyncio.to_thread(_archives.list_archive, ws, archive)
         return {"archive": archive, "entries": entries}

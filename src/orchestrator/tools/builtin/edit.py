@@ -81,7 +81,7 @@ async def edit_file(
     ],
 ) -> str:
     """Replace one exact, unique occurrence of old_text with new_text in a workspace file."""
-    return await asyncio.to_thread(_edit, Workspace(ctx.workspace), path, old_text, new_text)
+    return await asyncio.to_thread(_edit, Workspace.for_tool(ctx), path, old_text, new_text)
 
 
 def _apply(ws: Workspace, text: str) -> str:
@@ -135,7 +135,7 @@ async def apply_patch(
     ],
 ) -> str:
     """Apply a unified diff to workspace files; all of it applies or nothing changes."""
-    return await asyncio.to_thread(_apply, Workspace(ctx.workspace), patch)
+    return await asyncio.to_thread(_apply, Workspace.for_tool(ctx), patch)
 
 
 @tool(category="files", risk=Risk.WRITE, touches=lambda a: [a["path"]])
@@ -147,7 +147,7 @@ async def delete_path(
     ] = False,
 ) -> str:
     """Delete a file or directory of the workspace (recursive for a non-empty directory)."""
-    what = await asyncio.to_thread(ops.delete, Workspace(ctx.workspace), path, recursive=recursive)
+    what = await asyncio.to_thread(ops.delete, Workspace.for_tool(ctx), path, recursive=recursive)
     return f"deleted {what} {path}"
 
 
@@ -161,14 +161,14 @@ async def move_path(
     ],
 ) -> str:
     """Move or rename a file or directory inside the workspace."""
-    await asyncio.to_thread(ops.move, Workspace(ctx.workspace), source, destination)
+    await asyncio.to_thread(ops.move, Workspace.for_tool(ctx), source, destination)
     return f"moved {source} to {destination}"
 
 
 @tool(category="files", risk=Risk.WRITE, touches=lambda a: [a["path"]])
 async def make_directory(ctx: ToolContext, path: RelativePath) -> str:
     """Create a directory in the workspace, with any missing parents."""
-    created = await asyncio.to_thread(ops.make_directory, Workspace(ctx.workspace), path)
+    created = await asyncio.to_thread(ops.make_directory, Workspace.for_tool(ctx), path)
     return f"created directory {path}" if created else f"{path} already exists"
 
 

@@ -106,7 +106,7 @@ async def grep(
     """Search the workspace's text files for lines matching a regex; answers path:line: text."""
     found = await asyncio.to_thread(
         ops.grep,
-        Workspace(ctx.workspace),
+        Workspace.for_tool(ctx),
         pattern,
         path,
         glob,
@@ -122,5 +122,5 @@ async def grep(
 @tool(category="files", risk=Risk.READ)
 async def file_info(ctx: ToolContext, path: RelativePath) -> dict[str, Any]:
     """Size, modification time, sha256 and media type of a workspace file or directory."""
-    info = await asyncio.to_thread(ops.file_info, Workspace(ctx.workspace), path)
+    info = await asyncio.to_thread(ops.file_info, Workspace.for_tool(ctx), path)
     return info.model_dump(mode="json", exclude_none=True)

@@ -50,9 +50,7 @@ async def hash(
     if (text is None) == (path is None):
         raise ToolArgumentError("give exactly one of 'text' or 'path'")
     if path is not None:
-        digest, size = await asyncio.to_thread(
-            _hash_file, Workspace(ctx.workspace), path, algorithm
-        )
+        digest, size = await asyncio.to_thread(_hash_file, Workspace.for_tool(ctx), path, algorithm)
         return {"algorithm": algorithm, "path": path, "size": size, "digest": digest}
     assert text is not None
     digest = hashlib.new(algorithm, text.encode("utf-8")).hexdigest()

@@ -283,6 +283,6 @@ def write_bytes(ws: Workspace, path: str, data: bytes) -> None:
         except OSError as exc:
             raise translate(exc, shown) from None
         try:
-            ws._replace(parent, parts[-1], data, shown)
+            ws._replace(root_fd, parent, parts[-1], data, shown)
         finally:
             os.close(parent)
