@@ -7,8 +7,8 @@ import dataclasses
 import os
 import resource
 import subprocess
-from collections.abc import Mapping, Sequence
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
