@@ -49,6 +49,10 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
         "secret_key": TEST_SECRET,
         "registration": "open",
         "ollama_url": "http://127.0.0.1:9",  # nothing listens: tests opt into a model server
+        # Tests fire requests far faster than people: the limiter runs, at a limit they
+        # never reach (tests/api/test_rate_limit.py sets its own).
+        "rate_limit_per_minute": 1_000_000,
+        "rate_limit_burst": 100_000,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

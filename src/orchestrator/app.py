@@ -12,9 +12,12 @@ from starlette.routing import Route
 
 from orchestrator.api import errors
 from orchestrator.api.files import MULTIPART_SLACK
+from orchestrator.api.log_masking import install_credential_mask
 from orchestrator.api.middleware import BodySizeLimit, SecurityHeaders, UploadLimit
+from orchestrator.api.rate_limit import RateLimit
 from orchestrator.api.router import api_router
 from orchestrator.core.config import Settings
+from orchestrator.core.security import PasswordHasher
 from orchestrator.llm.gateway import ModelGateway
 from orchestrator.mcp_server import McpEndpoint
 from orchestrator.openai_api import create_openai_app
@@ -28,14 +31,16 @@ def create_app(
     *,
     models: ModelGateway | None = None,
     tools: ToolRegistry | None = None,
+    hasher: PasswordHasher | None = None,
 ) -> FastAPI:
-    """Build the app; `models` and `tools` replace the default collaborators (tests)."""
+    """Build the app; `models`, `tools` and `hasher` replace the default collaborators."""
     settings = settings or Settings()
+    install_credential_mask()
     mcp_endpoint = McpEndpoint()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Runtime]]:
-        runtime = Runtime.create(settings, models=models, tools=tools)
+        runtime = Runtime.create(settings, models=models, tools=tools, hasher=hasher)
         await runtime.start()
         try:
             yield {"runtime": runtime}
@@ -61,7 +66,7 @@ def create_app(
             allow_origins=settings.cors_origins,
             allow_credentials=True,
             allow_methods=["*"],
-            allow_headers=["Authorization", "Content-Type", "X-Conversation-Id"],
+            allow_headers=["Authorization", "Content-Type", "X-Conversation-Id", "X-CSRF-Token"],
             expose_headers=["X-Conversation-Id", "X-Run-Id"],  # `/v1` answers carry them
         )
     upload = UploadLimit(
@@ -70,5 +75,6 @@ def create_app(
         message=f"the upload is over MAX_UPLOAD_MB ({settings.max_upload_mb} MB)",
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes, upload=upload)
+    app.add_middleware(RateLimit)
     app.add_middleware(SecurityHeaders)
     return app

@@ -14,8 +14,16 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from orchestrator.auth import (
+    MemoryRateLimiter,
+    RateLimiter,
+    RedisRateLimiter,
+    UserDataPurger,
+    WorkspacePurger,
+)
 from orchestrator.changes import Snapshots
 from orchestrator.core.config import Settings
+from orchestrator.core.security import PasswordHasher
 from orchestrator.db.models import ToolSetting
 from orchestrator.db.session import create_engine, create_session_factory
 from orchestrator.llm.gateway import ModelGateway
@@ -57,6 +65,10 @@ class Runtime:
     runs: RunService
     mcp: McpClient
     redis: RedisServices | None = None
+    hasher: PasswordHasher = field(default_factory=PasswordHasher)
+    # Every part that keeps per-user data outside the rows; account deletion calls each.
+    purgers: list[UserDataPurger] = field(default_factory=list)
+    rate_limiter: RateLimiter | None = None  # None: RATE_LIMIT_PER_MINUTE=0, no limit
     started_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -67,6 +79,7 @@ class Runtime:
         models: ModelGateway | None = None,
         tools: ToolRegistry | None = None,
         execute_here: bool = False,
+        hasher: PasswordHasher | None = None,
     ) -> Runtime:
         """Wire the default collaborators for `settings`; pass any to replace it.
         `execute_here` runs every run in this process even with `REDIS_URL` (the terminal)."""
@@ -121,7 +134,9 @@ class Runtime:
             engine=engine,
             sessions=sessions,
             login_throttle=LoginThrottle(
-                settings.login_max_failures, settings.login_lockout_seconds
+                settings.login_max_failures,
+                settings.login_lockout_seconds,
+                settings.login_max_client_failures,
             ),
             models=models,
             tools=tools,
@@ -135,6 +150,9 @@ class Runtime:
             runs=runs,
             redis=redis,
             mcp=mcp,
+            hasher=hasher or PasswordHasher(settings.password_hash_slots),
+            purgers=[WorkspacePurger(settings), memory],
+            rate_limiter=_rate_limiter(settings, redis),
         )
 
     async def start(self) -> None:
@@ -154,4 +172,15 @@ class Runtime:
         await self.mcp.close()
         await self.memory.close()
         await self.models.aclose()
+        self.hasher.close()
         await self.engine.dispose()
+
+
+def _rate_limiter(settings: Settings, redis: RedisServices | None) -> RateLimiter | None:
+    """The API's limiter: shared through Redis when there is one, else in this process."""
+    per_minute, burst = settings.rate_limit_per_minute, settings.rate_limit_burst
+    if per_minute == 0:
+        return None
+    if redis is not None:
+        return RedisRateLimiter(redis.redis, per_minute, burst)
+    return MemoryRateLimiter(per_minute, burst)

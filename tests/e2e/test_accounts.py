@@ -57,18 +57,52 @@ def test_wrong_password_is_refused_with_a_message(page: Page, site: Site) -> Non
     expect(page).to_have_url(f"{site.url}/login")
 
 
-def test_logout_and_an_expired_token_return_to_login(page: Page, site: Site) -> None:
+def test_logout_and_an_expired_session_return_to_login(page: Page, site: Site) -> None:
     site.account("dave")
     sign_in(page, site, "dave")
+    # The session is in HttpOnly cookies: nothing a script can read holds a credential.
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert cookies["orch_access"]["httpOnly"] and cookies["orch_access"]["sameSite"] == "Strict"
+    assert cookies["orch_refresh"]["httpOnly"]
+    assert "orch_access" not in page.evaluate("document.cookie")
+    stored = page.evaluate("JSON.stringify({...localStorage})")
+    assert cookies["orch_access"]["value"] not in stored and "token" not in stored
+    access = cookies["orch_access"]["value"]
+
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(f"{site.url}/login")
-    assert page.evaluate("localStorage.getItem('orchestrator.token')") is None
+    assert "orch_access" not in {c["name"] for c in page.context.cookies()}
+    # Logging out ended the session on the server, not only in this browser.
+    gone = site.api.client.get("/auth/me", headers={"Authorization": f"Bearer {access}"})
+    assert gone.status_code == 401
 
-    # A token the server no longer accepts (expired, or the secret changed).
-    page.evaluate("localStorage.setItem('orchestrator.token', 'not-a-valid-token')")
+    # A session the server no longer accepts, with no way to renew it.
+    page.context.add_cookies(
+        [{"name": "orch_access", "value": "not-a-valid-token", "url": site.url}]
+    )
     page.goto(f"{site.url}/tools")
     expect(page).to_have_url(f"{site.url}/login?redirect=/tools")
     sign_in(page, site, "dave")
+
+
+def test_an_expired_access_cookie_is_renewed_without_signing_out(page: Page, site: Site) -> None:
+    site.account("fay")
+    sign_in(page, site, "fay")
+    page.context.add_cookies(
+        [{"name": "orch_access", "value": "expired-or-garbage", "url": site.url}]
+    )
+    page.goto(f"{site.url}/tools")  # the refresh cookie renews the session
+    expect(page.get_by_test_id("current-user")).to_have_text("fay")
+    expect(page).to_have_url(f"{site.url}/tools")
+    page.goto(f"{site.url}/")
+    site.model.enqueue(text="Renewed and answering.")
+    box = page.get_by_label("Message", exact=True)
+    box.fill("hello after renewal")
+    box.press("Enter")  # a write with the CSRF header, then the chat socket by cookie
+    expect(page.get_by_test_id("user-message")).to_have_text("hello after renewal")
+    answer = page.get_by_test_id("assistant-message")
+    expect(answer).to_have_attribute("data-status", "complete")
+    expect(answer).to_contain_text("Renewed and answering.")
 
 
 def test_admin_approves_a_pending_account(page: Page, start_site: Callable[..., Site]) -> None:

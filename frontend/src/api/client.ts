@@ -1,6 +1,7 @@
 /**
  * The typed API client, generated from the backend's OpenAPI schema (`npm run gen:api`).
- * A middleware adds the bearer token and reports a 401 so the app can return to login.
+ * The session lives in HttpOnly cookies the browser sends itself; a middleware adds the
+ * CSRF header to writes, renews the session once on a 401, and otherwise reports it.
  */
 import createClient, { type Middleware } from 'openapi-fetch'
 import type { components, paths } from './schema'
@@ -11,33 +12,63 @@ export type Conversation = Schemas['ConversationOut']
 export type StoredMessage = Schemas['MessageOut']
 
 export const API_PREFIX = '/api/v1'
+export const CSRF_COOKIE = 'orch_csrf'
+export const CSRF_HEADER = 'X-CSRF-Token'
 
-type TokenSource = () => string | null
 type UnauthorizedHandler = () => void
+type SessionRefresher = () => Promise<boolean>
 
-let tokenSource: TokenSource = () => null
 let onUnauthorized: UnauthorizedHandler = () => {}
+let refreshSession: SessionRefresher = async () => false
 
-/** Wires the client to the auth store without an import cycle. */
-export function configureAuth(source: TokenSource, unauthorized: UnauthorizedHandler): void {
-  tokenSource = source
+/**
+ * Wires the client to the auth store without an import cycle: `refresh` renews the
+ * session cookies (once for many callers), `unauthorized` ends the session in the app.
+ */
+export function configureAuth(refresh: SessionRefresher, unauthorized: UnauthorizedHandler): void {
+  refreshSession = refresh
   onUnauthorized = unauthorized
 }
 
-export function authHeader(): Record<string, string> {
-  const token = tokenSource()
-  return token ? { Authorization: `Bearer ${token}` } : {}
+/** The CSRF value the server put in its readable cookie (echoed on every write). */
+export function csrfToken(): string {
+  const prefix = `${CSRF_COOKIE}=`
+  const found = (globalThis.document?.cookie ?? '').split('; ').find((c) => c.startsWith(prefix))
+  return found ? decodeURIComponent(found.slice(prefix.length)) : ''
 }
 
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+const NO_RETRY = /\/auth\/(login|refresh|logout|register)$/
+
+/** Headers for a write made outside the typed client (`fetch` by hand). */
+export function writeHeaders(): Record<string, string> {
+  const token = csrfToken()
+  return token ? { [CSRF_HEADER]: token } : {}
+}
+
+/** Requests are kept (cloned) until answered, to be replayed once after a refresh. */
+const pending = new Map<string, Request>()
+
 const auth: Middleware = {
-  onRequest({ request }) {
-    const token = tokenSource()
-    if (token) request.headers.set('Authorization', `Bearer ${token}`)
+  onRequest({ request, id }) {
+    if (!SAFE_METHODS.has(request.method)) {
+      const token = csrfToken()
+      if (token) request.headers.set(CSRF_HEADER, token)
+    }
+    if (!NO_RETRY.test(new URL(request.url).pathname)) pending.set(id, request.clone())
     return request
   },
-  onResponse({ request, response }) {
-    // A failed login is a 401 too; that one is the form's business, not an expiry.
-    if (response.status === 401 && !request.url.includes('/auth/login')) onUnauthorized()
+  async onResponse({ response, id }) {
+    const retry = pending.get(id)
+    pending.delete(id)
+    // The access cookie is short-lived: renew the session once, then replay the request.
+    if (response.status !== 401 || !retry) return response
+    if (await refreshSession()) {
+      if (!SAFE_METHODS.has(retry.method)) retry.headers.set(CSRF_HEADER, csrfToken())
+      const again = await globalThis.fetch(retry)
+      if (again.status !== 401) return again
+    }
+    onUnauthorized()
     return response
   },
 }

@@ -1,9 +1,10 @@
-/** The signed-in account and its token (kept in localStorage so a reload stays signed in). */
+/**
+ * The signed-in account. The session itself lives in HttpOnly cookies set by the server
+ * (scripts cannot read them); nothing sensitive is kept in localStorage.
+ */
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
 import { api, configureAuth, errorMessage, type User } from '@/api/client'
-
-const TOKEN_KEY = 'orchestrator.token'
 
 export class AuthError extends Error {
   constructor(
@@ -17,28 +18,23 @@ export class AuthError extends Error {
 export type RegisterResult = 'signed-in' | 'pending'
 
 export const useAuthStore = defineStore('auth', () => {
-  const token = ref<string | null>(localStorage.getItem(TOKEN_KEY))
   const user = ref<User | null>(null)
-  /** Set when the session ended on its own (expired token), for the login page to say so. */
+  /** Set when the session ended on its own (expired, revoked), for the login page to say so. */
   const expired = ref(false)
+  let refreshing: Promise<boolean> | null = null
 
-  const isAuthenticated = computed(() => token.value !== null)
+  const isAuthenticated = computed(() => user.value !== null)
   const isAdmin = computed(() => user.value?.role === 'admin')
 
-  function setToken(value: string | null): void {
-    token.value = value
-    if (value) localStorage.setItem(TOKEN_KEY, value)
-    else localStorage.removeItem(TOKEN_KEY)
-  }
-
   async function login(username: string, password: string): Promise<void> {
-    const { data, error, response } = await api.POST('/api/v1/auth/login', { body: { username, password } })
+    const { data, error, response } = await api.POST('/api/v1/auth/login', {
+      body: { username, password, cookie: true },
+    })
     if (!data) {
       const message = errorMessage(error, 'Login failed')
       throw new AuthError(message, response.status === 403 && /approv/i.test(message))
     }
     expired.value = false
-    setToken(data.access_token)
     user.value = data.user
   }
 
@@ -53,32 +49,44 @@ export const useAuthStore = defineStore('auth', () => {
     return 'signed-in'
   }
 
-  /** Loads the account behind a stored token; false when there is none or it is no longer valid. */
+  /** Renews the session cookies with the refresh cookie; one request however many ask. */
+  function refresh(): Promise<boolean> {
+    refreshing ??= (async () => {
+      try {
+        const { response } = await api.POST('/api/v1/auth/refresh', {})
+        return response.ok
+      } catch {
+        return false
+      } finally {
+        refreshing = null
+      }
+    })()
+    return refreshing
+  }
+
+  /** Loads the account behind the session cookie; false when there is none or it ended. */
   async function restore(): Promise<boolean> {
-    if (!token.value) return false
     if (user.value) return true
     const { data } = await api.GET('/api/v1/auth/me')
-    if (!data) {
-      setToken(null)
-      return false
-    }
+    if (!data) return false
     user.value = data
     return true
   }
 
-  function logout(): void {
-    setToken(null)
+  /** Ends the session on the server (its cookies are cleared) and here. */
+  async function logout(): Promise<void> {
     user.value = null
+    await api.POST('/api/v1/auth/logout', {})
   }
 
-  /** The server refused the token: forget it and let the router send the user to login. */
+  /** The server refused the session and it could not be renewed: back to login. */
   function expire(): void {
-    if (!token.value) return
-    logout()
+    if (!user.value) return
+    user.value = null
     expired.value = true
   }
 
-  configureAuth(() => token.value, expire)
+  configureAuth(refresh, expire)
 
-  return { token, user, expired, isAuthenticated, isAdmin, login, register, restore, logout, expire }
+  return { user, expired, isAuthenticated, isAdmin, login, register, refresh, restore, logout, expire }
 })

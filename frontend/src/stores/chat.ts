@@ -30,9 +30,10 @@ interface LiveExchange {
 let keySeq = 0
 const nextKey = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${++keySeq}`
 
-export function socketUrl(token: string): string {
+/** The chat socket; the browser sends the session cookie with it. */
+export function socketUrl(): string {
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
-  return `${scheme}://${location.host}/api/v1/chat/ws?token=${encodeURIComponent(token)}`
+  return `${scheme}://${location.host}/api/v1/chat/ws`
 }
 
 function turnFromHistory(message: StoredMessage): Turn {
@@ -157,9 +158,13 @@ export const useChatStore = defineStore('chat', () => {
           socketStatus.value = status
           retryInMs.value = retry ?? null
         },
-        onUnauthorized: () => auth.expire(),
+        onUnauthorized: async () => {
+          // The access cookie expired: renew it and reconnect, else end the session.
+          if (await auth.refresh()) instance.connect()
+          else auth.expire()
+        },
       },
-      { url: () => socketUrl(auth.token ?? ''), ...options },
+      { url: () => socketUrl(), ...options },
     )
     socket.value = instance
     instance.connect()

@@ -14,10 +14,10 @@ import type { ApprovalView } from '@/lib/runReducer'
 import { applyTimelineEvent, isLive, newTimeline, type RunTimeline } from '@/lib/runTimeline'
 import { useAuthStore } from './auth'
 
-export function runSocketUrl(runId: string, token: string, after: number): string {
+/** A run's socket from `after`; the browser sends the session cookie with it. */
+export function runSocketUrl(runId: string, after: number): string {
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
-  const query = `token=${encodeURIComponent(token)}&after=${after}`
-  return `${scheme}://${location.host}/api/v1/runs/${encodeURIComponent(runId)}/ws?${query}`
+  return `${scheme}://${location.host}/api/v1/runs/${encodeURIComponent(runId)}/ws?after=${after}`
 }
 
 export const useRunTimelineStore = defineStore('runTimeline', () => {
@@ -66,9 +66,13 @@ export const useRunTimelineStore = defineStore('runTimeline', () => {
           socketStatus.value = status
           retryInMs.value = retry ?? null
         },
-        onUnauthorized: () => auth.expire(),
+        onUnauthorized: async () => {
+          // The access cookie expired: renew it and reconnect, else end the session.
+          if (await auth.refresh()) instance.connect()
+          else auth.expire()
+        },
       },
-      { url: () => runSocketUrl(runId, auth.token ?? '', timeline.value?.lastSeq ?? 0), ...options },
+      { url: () => runSocketUrl(runId, timeline.value?.lastSeq ?? 0), ...options },
     )
     socket.value = instance
     instance.connect()

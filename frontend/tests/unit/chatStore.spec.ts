@@ -37,6 +37,7 @@ class FakeSocket {
 const latest = () => FakeSocket.instances[FakeSocket.instances.length - 1]!
 const timers: (() => void)[] = []
 const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } })
+const USER = { id: 1, username: 'ann', email: null, role: 'user' as const, is_active: true, created_at: '2026-01-01T00:00:00Z' }
 const CONVERSATION = { id: 'conv-1', title: 'Hi', model: null, agent: null, created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z' }
 let eventLog: unknown[] = []
 let requests: string[] = []
@@ -57,7 +58,6 @@ async function flush(): Promise<void> {
 }
 
 beforeEach(() => {
-  localStorage.setItem('orchestrator.token', 'jwt-token')
   setActivePinia(createPinia())
   FakeSocket.instances = []
   timers.length = 0
@@ -81,7 +81,7 @@ afterEach(() => vi.unstubAllGlobals())
 describe('chat store', () => {
   it('sends a message in a new conversation and streams the answer into a turn', async () => {
     const chat = await connectedStore()
-    expect(latest().url).toContain('/api/v1/chat/ws?token=jwt-token')
+    expect(latest().url).toMatch(/\/api\/v1\/chat\/ws$/) // the session cookie goes with it
     const id = await chat.send('  Hello there  ')
     expect(id).toBe('conv-1')
     expect(latest().sent).toEqual([{ message: 'Hello there', conversation_id: 'conv-1' }])
@@ -161,10 +161,13 @@ describe('chat store', () => {
     expect(chat.activeRun).toBeNull()
   })
 
-  it('refuses to send while disconnected, and signs out when the server rejects the token', async () => {
+  it('refuses to send while disconnected, and signs out when the session cannot be renewed', async () => {
     const chat = await connectedStore()
+    useAuthStore().user = USER
     latest().drop(4401)
-    expect(useAuthStore().token).toBeNull()
+    await flush()
+    expect(requests).toContain('POST /api/v1/auth/refresh')
+    expect(useAuthStore().user).toBeNull()
     expect(await chat.send('Hi')).toBeNull()
     expect(chat.sendError).toMatch(/not connected/i)
     expect(timers).toHaveLength(0)

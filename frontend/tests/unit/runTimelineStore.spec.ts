@@ -66,7 +66,6 @@ async function openRun() {
 }
 
 beforeEach(() => {
-  localStorage.setItem('orchestrator.token', 'jwt-token')
   setActivePinia(createPinia())
   FakeSocket.instances = []
   timers.length = 0
@@ -90,7 +89,7 @@ describe('run timeline store', () => {
   it('loads the run, follows its socket from seq 0 and closes it after complete', async () => {
     const store = await openRun()
     expect(store.run?.goal).toBe('g')
-    expect(latest().url).toMatch(/\/api\/v1\/runs\/run-1\/ws\?token=jwt-token&after=0$/)
+    expect(latest().url).toMatch(/\/api\/v1\/runs\/run-1\/ws\?after=0$/)
     for (let seq = 1; seq <= 8; seq++) latest().emit(seq)
     expect(store.timeline?.phases.map((p) => p.phase)).toEqual(['spec', 'plan', 'execute'])
     expect(store.timeline?.phases[2]?.steps[0]?.text).toBe('Hello')

@@ -12,11 +12,13 @@ import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import WebSocket, WebSocketDisconnect
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import from_json
 
+from orchestrator.api.cookies import ACCESS_COOKIE
 from orchestrator.api.deps import user_from_token
 from orchestrator.core.errors import OrchestratorError
 from orchestrator.db.models import User
@@ -48,9 +50,22 @@ def protocol_error(message: str, code: str, run_id: str | None = None) -> dict[s
     }
 
 
+def _cookie_token(websocket: WebSocket) -> str | None:
+    """The web app's session cookie, if the socket comes from our own origin."""
+    cookie = websocket.cookies.get(ACCESS_COOKIE)
+    origin = websocket.headers.get("origin")
+    # SameSite=Strict already keeps other sites' sockets from carrying the cookie; the
+    # origin check refuses them too in browsers that would.
+    if cookie and (origin is None or urlsplit(origin).netloc == websocket.headers.get("host")):
+        return cookie
+    return None
+
+
 async def authenticate(websocket: WebSocket, runtime: Runtime, token: str | None) -> User | None:
-    """The user from `?token=` or a first `{"type": "auth"}` message; None closes with 4401."""
+    """The user from `?token=`, the session cookie, or a first `{"type": "auth"}` message;
+    None closes with 4401."""
     await websocket.accept()
+    token = token or _cookie_token(websocket)
     if token is None:
         try:
             raw = await asyncio.wait_for(websocket.receive_text(), AUTH_SECONDS)

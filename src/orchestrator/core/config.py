@@ -61,7 +61,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     redis_url: str | None = None
     secret_key: str | None = None
-    access_token_expire_minutes: int = Field(1440, ge=1)
+    access_token_expire_minutes: int = Field(15, ge=1)
+    refresh_token_expire_days: int = Field(7, ge=1)
     ollama_url: str = "http://localhost:11434"
     openai_base_url: str | None = None
     openai_api_key: str | None = None
@@ -82,6 +83,10 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(2 * 1024 * 1024, ge=1024)
     login_max_failures: int = Field(5, ge=1)
     login_lockout_seconds: int = Field(300, ge=1)
+    login_max_client_failures: int = Field(20, ge=1)  # per client address, any username
+    password_hash_slots: int = Field(2, ge=1, le=64)  # threads that run argon2
+    rate_limit_per_minute: int = Field(600, ge=0)  # per user or client address; 0: no limit
+    rate_limit_burst: int = Field(60, ge=1)  # requests allowed at once above the steady rate
     approval_timeout: float = Field(300.0, gt=0)
     approval_risks: Annotated[list[str], NoDecode] = ["exec", "network"]
     user_refused_risks: Annotated[list[str], NoDecode] = []  # never run for non-admins

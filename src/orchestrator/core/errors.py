@@ -7,6 +7,7 @@ OrchestratorError
 ├── AuthError                401
 │   └── AccountPending       403  (registered, waiting for an admin)
 ├── Forbidden                403
+│   └── CsrfRefused          403  (a cookie-authenticated write without its CSRF header)
 ├── RateLimited              429
 ├── QuotaExceeded            429  (a user's quota: QUOTA_CONCURRENT_RUNS...)
 ├── PayloadTooLarge          413  (an upload over MAX_UPLOAD_MB)
@@ -73,6 +74,10 @@ class AccountPending(AuthError):
 class Forbidden(OrchestratorError):
     status_code = 403
     code = "forbidden"
+
+
+class CsrfRefused(Forbidden):
+    code = "csrf_failed"
 
 
 class RateLimited(OrchestratorError):

@@ -308,6 +308,19 @@ class MemoryStore:
                 # no search returns and the next sweep removes.
                 log.warning("memory %s deleted, its vector not yet: %s", memory_id, exc.message)
 
+    async def purge_user(self, user_id: int) -> None:
+        """Forget every memory of a user being deleted: vectors, then rows."""
+        async with self._lock:
+            async with self.sessions() as db:
+                ids = list(await db.scalars(select(Memory.id).where(Memory.user_id == user_id)))
+            if ids:
+                # Vectors first: once the rows are gone nothing names these ids any more
+                # (older embedders' spaces are dropped whole at start-up).
+                await self.index.delete(self.space, user_id, ids)
+            async with self.sessions() as db:
+                await db.execute(delete(Memory).where(Memory.user_id == user_id))
+                await db.commit()
+
     @staticmethod
     async def _owned(db: AsyncSession, user_id: int, memory_id: str) -> Memory:
         row = await db.scalar(

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orchestrator.auth import UserDataPurger
 from orchestrator.core.config import Registration, Settings
 from orchestrator.core.errors import (
     AccountPending,
@@ -19,32 +21,49 @@ from orchestrator.core.errors import (
     NotFound,
     RateLimited,
 )
-from orchestrator.core.security import hash_password, verify_password
+from orchestrator.core.security import PasswordHasher, hash_password
 from orchestrator.db.models import User
 
+log = logging.getLogger(__name__)
 BAD_CREDENTIALS = "incorrect username or password"
+ANY_USERNAME = "*"  # the throttle key that counts a client's failures over every username
+_SIGNUP_LOCK = 7_316_852_002  # Postgres advisory lock that serialises sign-ups
 
 
 @dataclass
 class LoginThrottle:
-    """Counts failed logins per (username, client); too many lock that pair out for a while."""
+    """Counts failed logins per (username, client), and per client over every username
+    (`max_client_failures`); too many lock that key out for a while."""
 
     max_failures: int
     lockout_seconds: float
+    max_client_failures: int = 20
     clock: Callable[[], float] = time.monotonic
     _failures: dict[tuple[str, str], list[float]] = field(default_factory=dict)
 
     def check(self, key: tuple[str, str]) -> None:
-        """Raise `RateLimited` while `key` is locked out."""
-        recent = self._recent(key)
-        if len(recent) >= self.max_failures:
-            retry_after = int(recent[0] + self.lockout_seconds - self.clock()) + 1
-            raise RateLimited(
-                f"too many failed logins; try again in {retry_after} s", retry_after=retry_after
-            )
+        """Raise `RateLimited` while `key`, or its client as a whole, is locked out."""
+        for each, limit in (
+            (key, self.max_failures),
+            (self._client(key), self.max_client_failures),
+        ):
+            recent = self._recent(each)
+            if len(recent) >= limit:
+                retry_after = int(recent[-limit] + self.lockout_seconds - self.clock()) + 1
+                raise RateLimited(
+                    f"too many failed logins; try again in {retry_after} s",
+                    retry_after=retry_after,
+                )
 
     def failed(self, key: tuple[str, str]) -> None:
-        self._failures.setdefault(key, []).append(self.clock())
+        """Count a failure against the pair and against its client."""
+        now = self.clock()
+        self._failures.setdefault(key, []).append(now)
+        self._failures.setdefault(self._client(key), []).append(now)
+
+    @staticmethod
+    def _client(key: tuple[str, str]) -> tuple[str, str]:
+        return (ANY_USERNAME, key[1])
 
     def succeeded(self, key: tuple[str, str]) -> None:
         self._failures.pop(key, None)
@@ -59,17 +78,43 @@ class LoginThrottle:
         return recent
 
 
+async def _serialize_signups(db: AsyncSession) -> None:
+    """Take the database's write lock first, so that "is this the first account?" and the
+    insert happen as one step: concurrent first sign-ups make exactly one admin."""
+    if db.bind.dialect.name == "postgresql":
+        await db.execute(text(f"SELECT pg_advisory_xact_lock({_SIGNUP_LOCK})"))
+    else:
+        # A write statement (even one touching no row) opens SQLite's write transaction
+        # now, waiting on the busy timeout; a read first would later fail to upgrade
+        # with "database is locked" instead of waiting.
+        await db.execute(
+            update(User).where(User.id == -1).values(role=User.role),
+            execution_options={"synchronize_session": False},
+        )
+
+
 async def register(
-    db: AsyncSession, settings: Settings, username: str, password: str, email: str | None
+    db: AsyncSession,
+    settings: Settings,
+    hasher: PasswordHasher,
+    username: str,
+    password: str,
+    email: str | None,
 ) -> User:
     """Create an account: the first becomes an active admin, later ones follow REGISTRATION."""
+    password_hash = await hasher.hash(password)  # before the lock: hashing is slow
+    await _serialize_signups(db)
     is_first = (await db.scalar(select(func.count()).select_from(User))) == 0
     if not is_first and settings.registration == Registration.CLOSED:
+        await db.rollback()
         raise Forbidden("registration is closed; ask an administrator for an account")
+    if await _find_username(db, username) is not None:
+        await db.rollback()
+        raise Conflict("that username is taken")
     user = User(
         username=username,
         email=email,
-        password_hash=hash_password(password),
+        password_hash=password_hash,
         role="admin" if is_first else "user",
         is_active=is_first or settings.registration == Registration.OPEN,
     )
@@ -101,14 +146,25 @@ async def create_user(
     return user
 
 
+async def _find_username(db: AsyncSession, username: str) -> User | None:
+    """The account with this username, whatever its case."""
+    return await db.scalar(select(User).where(func.lower(User.username) == username.lower()))
+
+
 async def authenticate(
-    db: AsyncSession, throttle: LoginThrottle, username: str, password: str, client: str
+    db: AsyncSession,
+    throttle: LoginThrottle,
+    hasher: PasswordHasher,
+    username: str,
+    password: str,
+    client: str,
 ) -> User:
     """The user these credentials name; unknown user and wrong password fail alike."""
     key = (username.lower(), client)
     throttle.check(key)
-    user = await db.scalar(select(User).where(User.username == username))
-    if not verify_password(password, user.password_hash if user else None) or user is None:
+    user = await _find_username(db, username)
+    await db.commit()  # end the read: do not hold a connection while hashing
+    if not await hasher.verify(password, user.password_hash if user else None) or user is None:
         throttle.failed(key)
         raise AuthError(BAD_CREDENTIALS)
     throttle.succeeded(key)
@@ -145,18 +201,57 @@ async def update_user(
     )
     if loses_admin and await _admin_count(db) <= 1:
         raise Conflict("the last active admin cannot be deactivated or demoted")
+    ends_sessions = (is_active is False and user.is_active) or (
+        role is not None and role != user.role
+    )
     if is_active is not None:
         user.is_active = is_active
     if role is not None:
         user.role = role
+    if ends_sessions:  # tokens issued under the old state are refused from now on
+        user.token_version += 1
     await db.commit()
     return user
 
 
-async def delete_user(db: AsyncSession, user_id: int) -> None:
-    """Remove a user and everything they own."""
+async def change_password(
+    db: AsyncSession, hasher: PasswordHasher, user: User, current: str, new: str
+) -> User:
+    """Replace the user's password after checking the current one; ends every session."""
+    row = await get_user(db, user.id)
+    if not await hasher.verify(current, row.password_hash):
+        raise AuthError("the current password is wrong")
+    row.password_hash = await hasher.hash(new)
+    row.token_version += 1
+    await db.commit()
+    return row
+
+
+async def end_sessions(db: AsyncSession, user_id: int) -> User:
+    """Refuse every token issued to the user so far (logout everywhere)."""
+    row = await get_user(db, user_id)
+    row.token_version += 1
+    await db.commit()
+    return row
+
+
+async def delete_user(
+    db: AsyncSession, user_id: int, purgers: Sequence[UserDataPurger] = ()
+) -> None:
+    """Remove a user and everything they own: sessions end first, then per-user data
+    outside the database (workspace, memory vectors...), then the rows (they cascade)."""
     user = await get_user(db, user_id)
     if user.role == "admin" and user.is_active and await _admin_count(db) <= 1:
         raise Conflict("the last active admin cannot be removed")
+    user.is_active = False
+    user.token_version += 1
+    await db.commit()
+    for purger in purgers:
+        try:
+            await purger.purge_user(user_id)
+        except Exception:
+            # The account goes anyway: its id is never reused, so what is left is
+            # unreachable; the log says what to clean by hand.
+            log.exception("could not purge user %d's data from %r", user_id, purger)
     await db.delete(user)
     await db.commit()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from orchestrator.api.deps import AdminUser, SessionDep
+from orchestrator.api.deps import AdminUser, RuntimeDep, SessionDep
 from orchestrator.schemas.common import DbId, Page
 from orchestrator.schemas.users import UserOut, UserUpdate
 from orchestrator.services import accounts
@@ -33,7 +33,7 @@ async def update_user(user_id: DbId, body: UserUpdate, _: AdminUser, db: Session
 
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_user(user_id: DbId, _: AdminUser, db: SessionDep) -> Response:
-    """Remove an account and everything it owns."""
-    await accounts.delete_user(db, user_id)
+async def delete_user(user_id: DbId, _: AdminUser, db: SessionDep, runtime: RuntimeDep) -> Response:
+    """Remove an account and everything it owns (workspace, memory, ...)."""
+    await accounts.delete_user(db, user_id, runtime.purgers)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,113 @@
+"""Rate limits on the whole API: per user, or per client address when anonymous; 429 with
+`Retry-After`; shared by every process on one Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from orchestrator.app import create_app
+from orchestrator.auth import MemoryRateLimiter
+from orchestrator.core.config import Settings
+from tests.conftest import REDIS_URL, Api, require_service
+from tests.support.server import serve_in_thread
+
+LIMIT_REDIS_URL = REDIS_URL.rsplit("/", 1)[0] + "/5"  # this suite's own database number
+BURST = 5
+
+
+def limited(settings: Settings, **extra: object) -> Settings:
+    return settings.model_copy(
+        update={"rate_limit_per_minute": 60, "rate_limit_burst": BURST, **extra}
+    )
+
+
+@pytest.fixture
+def limited_api(settings: Settings) -> Iterator[Api]:
+    with serve_in_thread(create_app(limited(settings))) as url:
+        api = Api(url)
+        yield api
+        api.client.close()
+
+
+def test_memory_limiter_allows_a_burst_then_one_request_per_interval() -> None:
+    now = [1000.0]
+    limiter = MemoryRateLimiter(per_minute=60, burst=3, clock=lambda: now[0])
+
+    async def hits(n: int) -> list[float | None]:
+        return [await limiter.hit("u:1") for _ in range(n)]
+
+    assert asyncio.run(hits(3)) == [None, None, None]
+    (wait,) = asyncio.run(hits(1))
+    assert wait is not None and 0 < wait <= 1.0
+    assert asyncio.run(limiter.hit("u:2")) is None  # keys are apart
+    now[0] += 1.0
+    assert asyncio.run(hits(2)) == [None, pytest.approx(1.0)]
+
+
+def test_a_user_over_the_limit_gets_429_and_others_are_not_affected(
+    settings: Settings,
+) -> None:
+    # Accounts are made on an unlimited server first: their logins are not what we count.
+    with serve_in_thread(create_app(settings)) as url:
+        api = Api(url)
+        alice, bob = api.register(), api.register()
+        api.client.close()
+    with serve_in_thread(create_app(limited(settings))) as url:
+        api = Api(url)
+        codes = [api.client.get("/auth/me", headers=alice.headers).status_code for _ in range(8)]
+        assert codes[:BURST] == [200] * BURST and codes[BURST:] == [429] * (8 - BURST)
+        refused = api.client.get("/conversations", headers=alice.headers)
+        assert refused.status_code == 429 and refused.json()["code"] == "rate_limited"
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        assert api.client.get("/auth/me", headers=bob.headers).status_code == 200
+        assert api.client.get("/auth/me").status_code == 401  # anonymous: its own address
+        assert api.client.get("/system/health").status_code == 200
+        api.client.close()
+
+
+def test_anonymous_requests_are_limited_per_address_and_health_stays_exempt(
+    limited_api: Api,
+) -> None:
+    codes = [
+        limited_api.client.post("/auth/login", json={"username": "x", "password": "y"}).status_code
+        for _ in range(BURST + 2)
+    ]
+    assert 429 in codes and codes[0] == 401
+    bad_token = {"Authorization": "Bearer forged.token.here"}
+    assert limited_api.client.get("/auth/me", headers=bad_token).status_code == 429
+    for _ in range(3 * BURST):
+        assert limited_api.client.get("/system/health").status_code == 200
+    assert limited_api.client.get("/").status_code == 200  # the web app is not the API
+
+
+def test_limits_hold_across_processes_sharing_redis(settings: Settings) -> None:
+    try:
+        store = redis.Redis.from_url(LIMIT_REDIS_URL, socket_timeout=2)
+        store.flushdb()
+    except (redis.RedisError, OSError):
+        require_service(f"Redis at {LIMIT_REDIS_URL}", False)
+    with serve_in_thread(create_app(settings)) as url:
+        api = Api(url)
+        user = api.register()
+        api.client.close()
+    shared = limited(settings, redis_url=LIMIT_REDIS_URL)
+    with (
+        serve_in_thread(create_app(shared)) as first,
+        serve_in_thread(create_app(shared)) as second,
+    ):
+        one, two = Api(first), Api(second)
+        codes = []
+        for n in range(BURST + 3):
+            api = one if n % 2 == 0 else two
+            codes.append(api.client.get("/auth/me", headers=user.headers).status_code)
+        assert codes[:BURST] == [200] * BURST and set(codes[BURST:]) == {429}, codes
+        refused = two.client.get("/auth/me", headers=user.headers)
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        one.client.close()
+        two.client.close()
+    assert any(key.startswith(b"orch:ratelimit:") for key in store.keys())
+    store.flushdb()
