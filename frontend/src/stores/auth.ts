@@ -75,8 +75,12 @@ export const useAuthStore = defineStore('auth', () => {
 
   /** Ends the session on the server (its cookies are cleared) and here. */
   async function logout(): Promise<void> {
-    user.value = null
-    await api.POST('/api/v1/auth/logout', {})
+    try {
+      // First the server, so that nothing (the router's restore) finds the session alive.
+      await api.POST('/api/v1/auth/logout', {})
+    } finally {
+      user.value = null
+    }
   }
 
   /** The server refused the session and it could not be renewed: back to login. */
