@@ -128,6 +128,7 @@ class Runtime:
             executor=executor,
             event_log=event_log,
             approvals=approvals,
+            settings=settings,
         )
         return cls(
             settings=settings,

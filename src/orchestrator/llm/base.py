@@ -24,11 +24,20 @@ class ToolCall(BaseModel):
     arguments: dict[str, Any] = Field(default_factory=dict)
 
 
+class ImagePart(BaseModel):
+    """An image sent with a user message (to models with vision)."""
+
+    path: str  # where it is in the workspace, to name it when it cannot be shown
+    media_type: str
+    data: str  # base64
+
+
 class ChatMessage(BaseModel):
     """One message of the conversation sent to the model."""
 
     role: Role
     content: str = ""
+    images: list[ImagePart] = Field(default_factory=list)
     tool_calls: list[ToolCall] = Field(default_factory=list)
     tool_call_id: str | None = None  # role "tool": which call this answers
     name: str | None = None  # role "tool": the tool's name

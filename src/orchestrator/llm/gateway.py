@@ -143,6 +143,8 @@ class ModelGateway:
         """Stream one turn of `model` (None: the default) with native or text-protocol tools."""
         provider, name = await self.resolve(model)
         key = (provider.name, name)
+        if any(m.images for m in messages) and not await self._sees_images(provider, name):
+            messages = [_without_images(m) for m in messages]
         if tools and key not in self._text_protocol and await self._lacks_tools(provider, name):
             self._text_protocol.add(key)
         if key not in self._text_protocol:
@@ -164,6 +166,14 @@ class ModelGateway:
         schema = None if tools else json_schema
         async for chunk in self._chat_text(provider, name, messages, tools, think, schema, options):
             yield chunk
+
+    async def _sees_images(self, provider: ChatProvider, name: str) -> bool:
+        """Ollama says whether a model has vision (/api/show capabilities); an
+        OpenAI-compatible server does not say, so its models are sent the images."""
+        info = _find(await self.list_models(), name, provider.name)
+        if info is None or not info.capabilities:
+            return True
+        return "vision" in info.capabilities
 
     async def _lacks_tools(self, provider: ChatProvider, name: str) -> bool:
         """True when the provider lists capabilities for the model and "tools" is not one."""
@@ -219,6 +229,18 @@ class ModelGateway:
     def uses_text_protocol(self, provider: str, model: str) -> bool:
         """Whether turns of this model go through the text protocol."""
         return (provider, model) in self._text_protocol
+
+
+def _without_images(message: ChatMessage) -> ChatMessage:
+    """The message with a note in place of its images, for a model without vision."""
+    if not message.images:
+        return message
+    names = ", ".join(image.path for image in message.images)
+    note = (
+        f"\n\n[The attached image(s) {names} cannot be shown to you: this model has no "
+        "vision. Say so if the user asks about what they show.]"
+    )
+    return message.model_copy(update={"images": [], "content": message.content + note})
 
 
 def _find(models: list[ModelInfo], name: str, provider: str | None = None) -> ModelInfo | None:

@@ -232,6 +232,8 @@ class OllamaProvider:
 
 def _to_ollama_message(message: ChatMessage) -> dict[str, Any]:
     out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.images:
+        out["images"] = [image.data for image in message.images]
     if message.tool_calls:
         out["tool_calls"] = [
             {"function": {"name": call.name, "arguments": call.arguments}}

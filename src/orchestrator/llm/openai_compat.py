@@ -245,6 +245,17 @@ def _message(exc: openai.APIStatusError) -> str:
 
 def _to_openai_message(message: ChatMessage) -> dict[str, Any]:
     out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.images:
+        out["content"] = [
+            {"type": "text", "text": message.content},
+            *(
+                {
+                    "type": "image_url",
+                    "image_url": {"url": f"data:{image.media_type};base64,{image.data}"},
+                }
+                for image in message.images
+            ),
+        ]
     if message.tool_calls:
         out["tool_calls"] = [
             {

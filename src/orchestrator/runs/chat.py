@@ -22,6 +22,7 @@ from orchestrator.engine.react import Final, Limits, ModelClient, ReactEngine
 from orchestrator.llm.base import ChatMessage
 from orchestrator.memory import MemoryStore, UserMemory
 from orchestrator.runs.approvals import ApprovalBroker
+from orchestrator.runs.attachments import attached_paths, load_images
 from orchestrator.runs.delegation import Delegator
 from orchestrator.runs.log import RunWriter
 from orchestrator.runs.processor import Outcome
@@ -231,7 +232,24 @@ class ChatTurn:
                 if budget < 0 and picked:
                     break
                 picked.append(ChatMessage(role=row.role, content=row.content))
-        return picked[::-1] or [ChatMessage(role="user", content=run.goal)]
+        history = picked[::-1] or [ChatMessage(role="user", content=run.goal)]
+        return await self._with_images(run, history)
+
+    async def _with_images(self, run: Run, history: list[ChatMessage]) -> list[ChatMessage]:
+        """The newest user message carries the images it attached (see `runs.attachments`)."""
+        index = next(
+            (i for i in range(len(history) - 1, -1, -1) if history[i].role == "user"), None
+        )
+        if index is None:
+            return history
+        paths = attached_paths(history[index].content)
+        if not paths:
+            return history
+        workspace = await asyncio.to_thread(Workspace.for_user, self.turn.settings, run.user_id)
+        images = await asyncio.to_thread(load_images, workspace, paths)
+        if images:
+            history[index] = history[index].model_copy(update={"images": images})
+        return history
 
     async def _answer(self, run: Run, result: TurnResult) -> int | None:
         """Store the assistant's answer (even a partial one) in the conversation."""

@@ -11,15 +11,18 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator.agents import DEFAULT_AGENT, DEFAULT_RUN_AGENT
-from orchestrator.core.errors import Conflict, NotFound, QuotaExceeded
+from orchestrator.core.config import Settings
+from orchestrator.core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
 from orchestrator.db.models import Approval, Conversation, Message, Run, User
 from orchestrator.engine.events import FINAL_STATUSES, RunEventOut
 from orchestrator.runs.approvals import ApprovalBroker, Decision
+from orchestrator.runs.attachments import with_note
 from orchestrator.runs.executor import RunExecutor, request_cancel
 from orchestrator.runs.log import RunEventLog
 from orchestrator.runs.processor import RunProcessor
 from orchestrator.schemas.runs import ChatRequest
 from orchestrator.services.conversations import add_message, get_conversation
+from orchestrator.tools.workspace import Workspace
 
 if TYPE_CHECKING:
     from orchestrator.llm.gateway import ModelGateway
@@ -123,7 +126,9 @@ class RunService:
         executor: RunExecutor,
         event_log: RunEventLog,
         approvals: ApprovalBroker,
+        settings: Settings | None = None,
     ) -> None:
+        self.settings = settings  # for attachments: where the users' workspaces are
         self.sessions = sessions
         self.concurrent_runs = concurrent_runs  # QUOTA_CONCURRENT_RUNS, for the role user
         self._admitting = asyncio.Lock()  # the count and the new row, one start at a time
@@ -139,12 +144,18 @@ class RunService:
         await self.agents.get(request.agent or DEFAULT_AGENT)
         if request.model is not None:
             await self.models.resolve(request.model)
+        message = request.message
+        if request.attachments:
+            if self.settings is None:
+                raise InvalidInput("this server takes no attachments")
+            workspace = await asyncio.to_thread(Workspace.for_user, self.settings, user_id)
+            message = await asyncio.to_thread(with_note, workspace, message, request.attachments)
         async with self._admitting, self.sessions() as db:
             await self._admit(db, user_id)
             run, _, _ = await start_chat_turn(
                 db,
                 user_id,
-                request.message,
+                message,
                 conversation_id=request.conversation_id,
                 model=request.model,
                 agent=request.agent,

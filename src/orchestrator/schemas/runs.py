@@ -24,6 +24,10 @@ class ChatRequest(BaseModel):
     conversation_id: Id | None = None
     model: ModelName | None = None
     agent: AgentName | None = None
+    # Workspace files handed over with the message (upload them first, e.g. to uploads/).
+    attachments: list[Annotated[str, StringConstraints(min_length=1, max_length=4096)]] = Field(
+        default_factory=list, max_length=10
+    )
 
 
 class CancelMessage(BaseModel):
