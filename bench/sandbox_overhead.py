@@ -1,6 +1,9 @@
-"""Wall time of a command through the bubblewrap sandbox against a plain subprocess.
+"""Wall time of a command through the bubblewrap sandbox against a plain subprocess,
+and what each protection costs: the seccomp filter and the memory cgroup against the
+sandbox as it was before them (bubblewrap and the pids cgroup alone).
 
-Median and p95 of N runs of `true` and `echo hi`, each way, and the ratio to plain:
+Median and p95 of N runs of `true` and `echo hi`, each way, the ways interleaved run by
+run (so a busy machine slows them alike), and the ratio to the first way:
 
     python bench/sandbox_overhead.py [--runs 50]
 """
@@ -35,14 +38,16 @@ async def plain(command: str, workspace: Path) -> None:
     await process.communicate()
 
 
-async def timed(run: Runner, command: str, runs: int) -> list[float]:
-    for _ in range(3):  # warm up caches and the probe
+async def interleaved(ways: dict[str, Runner], command: str, runs: int) -> dict[str, list[float]]:
+    """`runs` timings of each way, taking turns."""
+    for run in ways.values():  # warm up caches and the probe
         await run(command)
-    samples = []
+    samples: dict[str, list[float]] = {name: [] for name in ways}
     for _ in range(runs):
-        started = time.perf_counter()
-        await run(command)
-        samples.append((time.perf_counter() - started) * 1000)
+        for name, run in ways.items():
+            started = time.perf_counter()
+            await run(command)
+            samples[name].append((time.perf_counter() - started) * 1000)
     return samples
 
 
@@ -61,19 +66,29 @@ async def measure(runs: int) -> None:
         ways: dict[str, Runner] = {"plain asyncio subprocess": lambda c: plain(c, workspace)}
         ways["runner, SANDBOX=none"] = _runner(SandboxedCommandRunner(unsandboxed), workspace)
         if status.level == "bwrap":
-            ways["runner, bubblewrap"] = _runner(SandboxedCommandRunner(settings), workspace)
-            no_cgroup = SandboxedCommandRunner(settings, use_pids_cgroup=False)
-            ways["runner, bubblewrap, no cgroup"] = _runner(no_cgroup, workspace)
-        print(f"{'command':<10} {'way':<32} {'median ms':>10} {'p95 ms':>8} {'x plain':>8}")
+            for name, options in (
+                (
+                    "bwrap as before (pids cgroup)",
+                    {"use_seccomp": False, "use_memory_cgroup": False},
+                ),
+                ("bwrap + seccomp", {"use_memory_cgroup": False}),
+                ("bwrap + memory cgroup", {"use_seccomp": False}),
+                ("bwrap + both (the default)", {}),
+                ("bwrap, no cgroup at all", {"use_pids_cgroup": False, "use_memory_cgroup": False}),
+            ):
+                ways[name] = _runner(SandboxedCommandRunner(settings, **options), workspace)
+        for way in (status.seccomp, status.memory_limit):
+            print(f"  {'on' if way.on else 'off'}: {way.detail}")
+        print(f"\n{'command':<10} {'way':<32} {'median ms':>10} {'p95 ms':>8} {'x first':>8}")
         for command in COMMANDS:
+            samples = await interleaved(ways, command, runs)
             baseline = 0.0
-            for name, run in ways.items():
-                samples = await timed(run, command, runs)
-                median = statistics.median(samples)
+            for name, taken in samples.items():
+                median = statistics.median(taken)
                 baseline = baseline or median
                 print(
-                    f"{command:<10} {name:<32} {median:>10.2f} {p95(samples):>8.2f} "
-                    f"{median / baseline:>8.1f}"
+                    f"{command:<10} {name:<32} {median:>10.2f} {p95(taken):>8.2f} "
+                    f"{median / baseline:>8.2f}"
                 )
 
 

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Installs the system packages the project needs, with apt-get when run as root;
-# otherwise says what to install. `run`: bubblewrap (command sandbox), and the toolchains
-# the developer tools run inside it (git, pytest, mypy). `test`: also chromium.
+# otherwise says what to install. `run`: bubblewrap (command sandbox), libseccomp2 (its
+# seccomp filter, loaded by pyseccomp), and the toolchains the developer tools run inside
+# it (git, pytest, mypy). `test`: also chromium.
 set -euo pipefail
-want=(bubblewrap git python3-pytest mypy)
+want=(bubblewrap libseccomp2 git python3-pytest mypy)
 [[ ${1:-run} == test ]] && want+=(chromium)
 
 missing=()
 for pkg in "${want[@]}"; do
   case $pkg in
     bubblewrap) command -v bwrap >/dev/null || missing+=(bubblewrap) ;;
+    libseccomp2) /sbin/ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' || missing+=(libseccomp2) ;;
     chromium) command -v chromium >/dev/null || missing+=(chromium) ;;
     git) command -v git >/dev/null || missing+=(git) ;;
     python3-pytest) /usr/bin/python3 -c 'import pytest' 2>/dev/null || missing+=(python3-pytest) ;;

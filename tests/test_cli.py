@@ -150,3 +150,14 @@ def test_run_without_an_account_says_what_to_do(tmp_path: Path) -> None:
         [BIN, "run", "hi"], env=_env(tmp_path), capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2 and "orchestrator user create" in result.stdout
+
+
+def test_an_unreadable_http_allowlist_stops_start_with_a_message(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [BIN, "migrate"],
+        env=_env(tmp_path, HTTP_ALLOWLIST="intranet:8080,http://wiki.local"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "HTTP_ALLOWLIST entry 'http://wiki.local'" in result.stdout

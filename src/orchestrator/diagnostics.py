@@ -130,12 +130,34 @@ def redacted(url: str) -> str:
     return f"{scheme}://{'***@' if at and credentials else ''}{host}"
 
 
-def check_sandbox(settings: Settings) -> Check:
-    """Actually starts a sandboxed `true` (once) and says what level of isolation we have."""
+def check_sandbox(settings: Settings) -> list[Check]:
+    """Actually starts a sandboxed `true` (once) and says what level of isolation we have,
+    then whether each protection (seccomp, memory and pids limits, quota) is on, and why."""
     status = sandbox_status(settings)
-    return Check(
-        "sandbox", "ok" if status.level == "bwrap" else "warn", f"{status.level}: {status.detail}"
+    checks = [
+        Check(
+            "sandbox",
+            "ok" if status.level == "bwrap" else "warn",
+            f"{status.level}: {status.detail}",
+        )
+    ]
+    for name, feature in (
+        ("sandbox seccomp", status.seccomp),
+        ("sandbox memory limit", status.memory_limit),
+        ("sandbox pids limit", status.pids_limit),
+    ):
+        state = "on" if feature.on else "off"
+        checks.append(Check(name, "ok" if feature.on else "warn", f"{state}: {feature.detail}"))
+    checks.append(
+        Check(
+            "workspace quota",
+            "ok",
+            f"on: {settings.workspace_quota_mb} MiB per workspace (WORKSPACE_QUOTA_MB), for "
+            "uploads, file tools and commands (no file may outgrow what is left; the "
+            "workspace is watched while a command runs and what went over is removed)",
+        )
     )
+    return checks
 
 
 def check_toolchains() -> Check:
@@ -161,6 +183,6 @@ async def run_checks(settings: Settings) -> list[Check]:
         await check_ollama(settings),
         check_embedded_model(),
         await check_redis(settings),
-        check_sandbox(settings),
+        *check_sandbox(settings),
         check_toolchains(),
     ]

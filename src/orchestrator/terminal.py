@@ -52,6 +52,12 @@ class EventPrinter:
                 f"[yellow]? {data['tool']} ({data['risk']}) wants to run with "
                 f"{escape(json.dumps(data['params']))}[/]"
             )
+            if taint := data.get("tainted_by"):
+                where = f": {taint['source']}" if taint.get("source") else ""
+                self.console.print(
+                    f"[yellow]  asked because this run read untrusted content with "
+                    f"{taint['tool']}{escape(where)}[/]"
+                )
         elif event.type == "error":
             self.console.print(f"[red]error ({data['code']}): {escape(data['message'])}[/]")
         elif event.type == "complete":

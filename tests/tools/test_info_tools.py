@@ -32,6 +32,27 @@ async def test_get_datetime_refuses_unknown_or_path_like_zones(call: ToolCall, z
         await call("get_datetime", timezone=zone)
 
 
+@pytest.mark.parametrize(
+    "zone", ["America", "Europe", "Etc", "right", "posix", "Factory/x", "leapseconds"]
+)
+async def test_get_datetime_answers_a_clear_error_for_a_region_or_a_data_file(
+    call: ToolCall, zone: str
+) -> None:
+    """'America' is a folder of zones, not one: a clear error for the model, never a crash."""
+    with pytest.raises(ToolArgumentError, match="unknown time zone"):
+        await call("get_datetime", timezone=zone)
+
+
+async def test_get_datetime_suggests_the_zones_of_a_region(call: ToolCall) -> None:
+    with pytest.raises(ToolArgumentError, match="America/"):
+        await call("get_datetime", timezone="America")
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Etc/GMT+5", "America/Argentina/Buenos_Aires"])
+async def test_get_datetime_accepts_real_zones(call: ToolCall, zone: str) -> None:
+    assert json.loads(await call("get_datetime", timezone=zone))["timezone"] == zone
+
+
 async def test_get_system_info_reports_public_facts_only(
     call: ToolCall, monkeypatch: pytest.MonkeyPatch
 ) -> None:

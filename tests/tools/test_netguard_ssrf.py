@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
+from orchestrator.core.config import Settings
 from orchestrator.core.errors import BlockedAddress, ToolError
 from orchestrator.tools.netguard import AddressPolicy, IPAddress, Resolver, SafeHttpClient
 from tests.tools.conftest import LoopbackServer, ToolCall
@@ -182,3 +183,49 @@ async def test_environment_proxies_are_ignored(
     response = await client.request("GET", f"{public.url}/")
     assert response.body.startswith("PUBLIC")
     assert proxy.requests == []
+
+
+async def test_allowlist_host_port_opens_that_port_only(
+    serve: Callable[..., LoopbackServer],
+) -> None:
+    opened, other = serve("OPENED"), serve("OTHER")
+    client = SafeHttpClient(policy=AddressPolicy([f"127.0.0.1:{opened.port}"]))
+    assert (await client.request("GET", f"{opened.url}/")).body.startswith("OPENED")
+    with pytest.raises(BlockedAddress, match="loopback"):
+        await client.request("GET", f"{other.url}/")
+    assert other.requests == []
+    by_name = SafeHttpClient(
+        policy=AddressPolicy([f"localhost:{opened.port}"]),
+        resolver=resolver_to({"localhost": ["127.0.0.1"]}),
+    )
+    assert (await by_name.request("GET", f"http://localhost:{opened.port}/")).status == 200
+    with pytest.raises(BlockedAddress):
+        await by_name.request("GET", f"http://localhost:{other.port}/")
+
+
+async def test_allowlist_entry_without_a_port_keeps_meaning_any_port(
+    serve: Callable[..., LoopbackServer],
+) -> None:
+    one, two = serve("ONE"), serve("TWO")
+    for entry in ("127.0.0.1", "127.0.0.0/8", "[127.0.0.1]"):
+        client = SafeHttpClient(policy=AddressPolicy([entry]))
+        assert (await client.request("GET", f"{one.url}/")).body.startswith("ONE")
+        assert (await client.request("GET", f"{two.url}/")).body.startswith("TWO")
+
+
+@pytest.mark.parametrize(
+    "entry", ["http://intranet:8080", "intra net", "host:port", "host:0", "host:99999", "[::1]x"]
+)
+def test_an_allowlist_entry_that_cannot_be_read_is_refused_at_start(entry: str) -> None:
+    with pytest.raises(ValueError, match="HTTP_ALLOWLIST entry"):
+        Settings(_env_file=None, http_allowlist=f"public.example,{entry}")  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="HTTP_ALLOWLIST entry"):
+        AddressPolicy([entry])
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ["intranet", "intranet:8080", "10.0.0.5:443", "10.0.0.0/8", "[fd00::1]:8080", "fd00::/8"],
+)
+def test_allowlist_entries_of_every_documented_form_are_accepted(entry: str) -> None:
+    assert Settings(_env_file=None, http_allowlist=entry).http_allowlist == [entry]  # type: ignore[call-arg]

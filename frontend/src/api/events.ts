@@ -23,6 +23,13 @@ export interface ApprovalRequiredData {
   tool: string
   params?: Record<string, unknown>
   risk?: string
+  /** Set when the run read untrusted content: the call that brought it in. */
+  tainted_by?: TaintSource | null
+}
+
+export interface TaintSource {
+  tool: string
+  source?: string | null
 }
 
 export const PHASES = ['spec', 'plan', 'execute', 'verify', 'repair'] as const

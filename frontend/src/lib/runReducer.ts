@@ -9,6 +9,7 @@ import {
   type CompleteData,
   type ErrorData,
   type ServerEvent,
+  type TaintSource,
   type ToolEventData,
   type ToolStatus,
 } from '@/api/events'
@@ -31,6 +32,8 @@ export interface ApprovalView {
   tool: string
   params: Record<string, unknown>
   risk: string
+  /** The untrusted content the run read before asking (a web page, an MCP result...). */
+  taintedBy?: TaintSource
   decision?: 'approve' | 'deny'
 }
 
@@ -149,6 +152,7 @@ export function applyApproval(run: ToolHolder, data: ApprovalRequiredData): void
     tool: data.tool,
     params: data.params ?? {},
     risk: data.risk ?? 'high',
+    taintedBy: data.tainted_by ?? undefined,
   })
 }
 

@@ -1,5 +1,6 @@
 import { mount } from '@vue/test-utils'
 import { describe, expect, it } from 'vitest'
+import ApprovalCard from '@/components/ApprovalCard.vue'
 import PhaseStepper from '@/components/PhaseStepper.vue'
 import RunPhaseCard from '@/components/RunPhaseCard.vue'
 import RunReport from '@/components/RunReport.vue'
@@ -67,5 +68,20 @@ describe('RunReport', () => {
     expect(wrapper.get('strong').text()).toBe('ok')
     expect(wrapper.find('img').exists()).toBe(false)
     expect(wrapper.text()).toContain('calculate')
+  })
+})
+
+describe('ApprovalCard', () => {
+  it('names the untrusted content that made a call ask for approval', () => {
+    const approval = { approvalId: 'a1', tool: 'http_request', params: { url: 'http://x/collect' }, risk: 'network', taintedBy: { tool: 'http_request', source: 'http://127.0.0.1:1234/page' } }
+    const wrapper = mount(ApprovalCard, { props: { approval } })
+    const note = wrapper.get('[data-testid="approval-taint"]')
+    expect(note.text()).toContain('untrusted content')
+    expect(note.text()).toContain('http://127.0.0.1:1234/page')
+  })
+
+  it('says nothing of taint when the policy alone asks', () => {
+    const wrapper = mount(ApprovalCard, { props: { approval: { approvalId: 'a2', tool: 'execute_command', params: {}, risk: 'exec' } } })
+    expect(wrapper.find('[data-testid="approval-taint"]').exists()).toBe(false)
   })
 })

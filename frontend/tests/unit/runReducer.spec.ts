@@ -83,6 +83,12 @@ describe('applyEvent', () => {
     expect(run.tools[0]!.status).toBe('denied')
   })
 
+  it('keeps what tainted the run with its approval', () => {
+    const run = newRun()
+    applyEvent(run, ev('approval_required', { approval_id: 'ap2', tool: 'http_request', params: {}, risk: 'network', tainted_by: { tool: 'web_read', source: 'https://evil.example/' } }, 1))
+    expect(run.approvals[0]!.taintedBy).toEqual({ tool: 'web_read', source: 'https://evil.example/' })
+  })
+
   it('takes the final answer, ids and status from complete', () => {
     const run = newRun()
     applyEvent(run, ev('token', { text: 'partial' }, 1))

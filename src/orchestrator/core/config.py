@@ -6,8 +6,11 @@ reads the environment itself.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import secrets
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -42,6 +45,62 @@ class SandboxMode(StrEnum):
     AUTO = "auto"  # bubblewrap when present, otherwise refuse commands
     BWRAP = "bwrap"  # bubblewrap or refuse to start commands
     NONE = "none"  # explicit opt-out: plain subprocess (admin's choice, not recommended)
+
+
+_HOST_NAME = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AllowEntry:
+    """One HTTP_ALLOWLIST entry: a host name or an IP network, and maybe one port."""
+
+    host: str | None
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network | None
+    port: int | None  # None: any port
+
+
+def parse_allow_entry(entry: str) -> AllowEntry:
+    """`host`, `host:port`, `IP`, `IP:port`, `CIDR`, `[IPv6]:port`; ValueError says why not."""
+    text = entry.strip().lower()
+    if "://" in text:
+        raise ValueError(f"HTTP_ALLOWLIST entry {entry!r}: write host or host:port, not a URL")
+    port: int | None = None
+    if text.startswith("["):  # [IPv6] or [IPv6]:port
+        inside, _, rest = text[1:].partition("]")
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"HTTP_ALLOWLIST entry {entry!r} is not [IPv6]:port")
+            port = _port(entry, rest[1:])
+        return AllowEntry(None, _network(entry, inside), port)
+    if text.count(":") == 1:
+        text, raw_port = text.split(":")
+        port = _port(entry, raw_port)
+    text = text.rstrip(".")
+    try:
+        return AllowEntry(None, ipaddress.ip_network(text, strict=False), port)
+    except ValueError:
+        pass
+    if not _HOST_NAME.match(text) or text.replace(".", "").isdigit():
+        raise ValueError(
+            f"HTTP_ALLOWLIST entry {entry!r} is not a host name, IP address or network "
+            "(CIDR), optionally followed by :port"
+        )
+    return AllowEntry(text, None, port)
+
+
+def _port(entry: str, raw: str) -> int:
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ValueError(f"HTTP_ALLOWLIST entry {entry!r}: the port must be 1-65535")
+    return int(raw)
+
+
+def _network(entry: str, text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise ValueError(f"HTTP_ALLOWLIST entry {entry!r}: {text!r} is no IP address") from None
 
 
 def _split_csv(value: object) -> object:
@@ -114,6 +173,13 @@ class Settings(BaseSettings):
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("http_allowlist")
+    @classmethod
+    def _parseable_allowlist(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            parse_allow_entry(entry)  # raises, naming the entry it cannot read
+        return value
 
     @field_validator("approval_risks", "user_refused_risks")
     @classmethod

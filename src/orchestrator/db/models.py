@@ -138,6 +138,8 @@ class Run(Base):
     result: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     checkpoint: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The untrusted content the run has read ({tool, source}); None while it has read none.
+    tainted_by: Mapped[dict[str, Any] | None] = mapped_column()
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[datetime | None] = mapped_column()
@@ -194,6 +196,7 @@ class Approval(Base):
     tool: Mapped[str] = mapped_column(String(64))
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     risk: Mapped[str] = mapped_column(String(16))
+    tainted_by: Mapped[dict[str, Any] | None] = mapped_column()  # why a safe-by-policy call asks
     status: Mapped[str] = mapped_column(String(16), default="pending")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column()

@@ -39,6 +39,13 @@ class ToolData(BaseModel):
     replayed: bool = Field(False, exclude=True)
 
 
+class TaintSource(BaseModel):
+    """The untrusted content that tainted a run: the call that brought it in."""
+
+    tool: str
+    source: str | None = None  # its URL, file or query, when the call named one
+
+
 class ApprovalRequiredData(BaseModel):
     type: Literal["approval_required"] = Field("approval_required", exclude=True)
     approval_id: str
@@ -46,6 +53,8 @@ class ApprovalRequiredData(BaseModel):
     tool: str
     params: dict[str, Any] = Field(default_factory=dict)
     risk: str
+    # Set when the call waits because the run read untrusted content, not by policy.
+    tainted_by: TaintSource | None = None
 
 
 class PhaseData(BaseModel):

@@ -36,10 +36,25 @@ class ApprovalBroker:
         self._waiters: dict[str, asyncio.Event] = {}
 
     async def create(
-        self, *, run_id: str, user_id: int, tool: str, params: dict[str, object], risk: str
+        self,
+        *,
+        run_id: str,
+        user_id: int,
+        tool: str,
+        params: dict[str, object],
+        risk: str,
+        tainted_by: dict[str, object] | None = None,
     ) -> str:
+        """Store a pending approval; `tainted_by` names the untrusted content behind it."""
         async with self.sessions() as db:
-            approval = Approval(run_id=run_id, user_id=user_id, tool=tool, params=params, risk=risk)
+            approval = Approval(
+                run_id=run_id,
+                user_id=user_id,
+                tool=tool,
+                params=params,
+                risk=risk,
+                tainted_by=tainted_by,
+            )
             db.add(approval)
             await db.commit()
             return approval.id

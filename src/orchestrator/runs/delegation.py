@@ -3,6 +3,10 @@
 The child runs inline, inside the parent's task, so cancelling the parent cancels it;
 its events go to its own log (`parent_run_id` links the two); a depth limit stops
 agents from delegating without end.
+
+Taint crosses delegation both ways: a child of a tainted run starts tainted (its task
+was written by a model that read untrusted content), and a child that read untrusted
+content taints its parent (its answer carries that content back).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator.agents import AgentSpec
@@ -41,6 +46,7 @@ class Delegator:
                 "reached: do this yourself"
             )
         async with self.sessions() as db:
+            parent_taint = await db.scalar(select(Run.tainted_by).where(Run.id == parent.id))
             child = Run(
                 user_id=parent.user_id,
                 kind="task",
@@ -48,6 +54,7 @@ class Delegator:
                 agent=spec.name,
                 model=parent.model,
                 parent_run_id=parent.id,
+                tainted_by=parent_taint or None,
             )
             db.add(child)
             await db.commit()
@@ -55,7 +62,12 @@ class Delegator:
         await self.run_child(child_id)
         async with self.sessions() as db:
             done = await db.get(Run, child_id)
-        assert done is not None
+            assert done is not None
+            if done.tainted_by and not parent_taint:
+                await db.execute(
+                    update(Run).where(Run.id == parent.id).values(tainted_by=done.tainted_by)
+                )
+                await db.commit()
         if done.status != "succeeded":
             raise ToolError(
                 f"the {spec.name} agent did not finish ({done.status}): "

@@ -1,6 +1,12 @@
 """Every tool call an agent makes passes here: allowlist, enabled state, approval policy,
 the audit record (written before and after the call), and reuse of a call that had
 already finished before a restart.
+
+Taint: once a tool declared `untrusted` (web pages, MCP results, uploads...) has
+finished in a run, the run is tainted - stored on its row, so that it holds for the
+rest of the run, across workflow steps, restarts and delegations - and every later
+`exec` or `network` call waits for the user's approval even where the policy would
+let it run, its approval naming the content that tainted the run.
 """
 
 from __future__ import annotations
@@ -9,14 +15,15 @@ import logging
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator.changes import ChangeRecorder
 from orchestrator.core.errors import ToolError
-from orchestrator.db.models import ToolCallRecord, utcnow
-from orchestrator.engine.events import ApprovalRequiredData, StatusData, ToolData
+from orchestrator.db.models import Run, ToolCallRecord, utcnow
+from orchestrator.engine.events import ApprovalRequiredData, StatusData, TaintSource, ToolData
 from orchestrator.engine.react import ToolEvent
 from orchestrator.llm.base import ToolCall
 from orchestrator.runs.approvals import ApprovalBroker
@@ -24,6 +31,8 @@ from orchestrator.tools.base import Tool, ToolContext
 from orchestrator.tools.registry import ToolRegistry
 
 log = logging.getLogger(__name__)
+# The ways out: what a tainted run may no longer do without asking.
+TAINT_GUARDED_RISKS = frozenset({"exec", "network"})
 
 
 @dataclass
@@ -40,6 +49,7 @@ class ToolGate:
     disabled: frozenset[str] = frozenset()
     refused_risks: frozenset[str] = frozenset()  # by role: never run, never asked
     recorder: ChangeRecorder | None = None  # records what each call changes in the workspace
+    tainted_by: TaintSource | None = None  # the first untrusted content this run read
 
     @property
     def run_id(self) -> str:
@@ -69,6 +79,10 @@ class ToolGate:
 
         previous = await self._recorded(key)
         if previous is not None and previous.status in {"finished", "failed", "denied"}:
+            if previous.status == "finished" and call.name in self.registry:
+                replayed_tool = self.registry.get(call.name)
+                if replayed_tool.untrusted:  # a restarted run stays tainted
+                    await self._taint(replayed_tool, previous.arguments)
             replay = outcome(previous.status, previous.result or "", previous.duration_ms)
             yield replay.model_copy(update={"replayed": True})
             return
@@ -84,13 +98,15 @@ class ToolGate:
             yield outcome("denied", f"Refused: {why}. Do not retry this call.")
             return
         decision = "auto"
-        if tool.risk.value in self.approval_risks:
+        taint = await self.taint() if tool.risk.value in TAINT_GUARDED_RISKS else None
+        if tool.risk.value in self.approval_risks or taint is not None:
             approval_id = await self.broker.create(
                 run_id=self.run_id,
                 user_id=self.context.user_id,
                 tool=tool.name,
                 params=call.arguments,
                 risk=tool.risk.value,
+                tainted_by=taint.model_dump() if taint is not None else None,
             )
             # Waiting is recorded before the user hears of the approval.
             yield StatusData(status="waiting", reason=f"approval for {tool.name}")
@@ -100,6 +116,7 @@ class ToolGate:
                 tool=tool.name,
                 params=call.arguments,
                 risk=tool.risk.value,
+                tainted_by=taint,
             )
             decision = await self.broker.wait(approval_id, self.approval_timeout)
             yield StatusData(status="running")
@@ -123,8 +140,32 @@ class ToolGate:
             if tracking is not None and self.recorder is not None:
                 await self.recorder.after(tracking)  # a failed command may have changed files
         duration = (time.perf_counter() - started) * 1000
+        if status == "finished" and tool.untrusted:
+            await self._taint(tool, arguments)
         await self._finish(record_id, status, result, duration)
         yield outcome(status, result, round(duration, 2))
+
+    async def taint(self) -> TaintSource | None:
+        """What tainted this run, if anything (read from its row: a child run may have)."""
+        if self.tainted_by is None:
+            async with self.sessions() as db:
+                stored = await db.scalar(select(Run.tainted_by).where(Run.id == self.run_id))
+            if stored:
+                self.tainted_by = TaintSource.model_validate(stored)
+        return self.tainted_by
+
+    async def _taint(self, tool: Tool, arguments: dict[str, Any]) -> None:
+        """Mark the run tainted by this call's content (the first such call is kept)."""
+        if await self.taint() is not None:
+            return
+        self.tainted_by = TaintSource(tool=tool.name, source=tool.source_of(arguments))
+        async with self.sessions() as db:
+            await db.execute(
+                update(Run)
+                .where(Run.id == self.run_id)
+                .values(tainted_by=self.tainted_by.model_dump())
+            )
+            await db.commit()
 
     def _tool(self, name: str) -> Tool:
         tool = self.registry.get(name)

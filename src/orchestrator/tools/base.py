@@ -7,6 +7,11 @@
 The name comes from the function, the description from its docstring and the JSON
 schema from its type hints (pydantic); arguments are validated before the call, and a
 bad argument becomes a `ToolArgumentError` the model can read and correct.
+
+A tool that brings content from outside into the turn (a web page, a search result,
+an MCP server's answer, an uploaded document) declares `untrusted=True`: once such a
+call has finished, the tool gate makes every later `exec` or `network` call of the run
+wait for approval, naming the call that tainted it (see `Tool.source_of`).
 """
 
 from __future__ import annotations
@@ -63,6 +68,8 @@ ToolFunction = Callable[..., Awaitable[Any]]
 # recorder keep exactly those. A tool without it that can write (risk write or exec) is
 # recorded by comparing the whole workspace before and after.
 TouchedPaths = Callable[[dict[str, Any]], list[str]]
+# Arguments that name where an untrusted tool's content comes from, most telling first.
+SOURCE_ARGUMENTS = ("url", "path", "file", "filename", "uri", "query", "collection")
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,8 @@ class Tool:
     def changes_workspace(self) -> bool:
         """Whether a call may change the workspace (and so is recorded)."""
         return self.touches is not None or self.risk in (Risk.WRITE, Risk.EXEC)
+    # Its results are content from outside (web, MCP, uploads): they taint the run.
+    untrusted: bool = False
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -90,6 +99,14 @@ class Tool:
         for prop in schema.get("properties", {}).values():
             prop.pop("title", None)
         return schema
+
+    def source_of(self, arguments: Mapping[str, Any]) -> str | None:
+        """Where a call's content came from, as a person reads it (URL, file, query...)."""
+        for name in SOURCE_ARGUMENTS:
+            value = arguments.get(name)
+            if isinstance(value, str) and value:
+                return value[:500]
+        return None
 
     def spec(self) -> ToolSpec:
         return ToolSpec(name=self.name, description=self.description, parameters=self.parameters)
@@ -125,8 +142,9 @@ def tool(
     risk: Risk,
     name: str | None = None,
     touches: TouchedPaths | None = None,
+    untrusted: bool = False,
 ) -> Callable[[ToolFunction], Tool]:
-    """Turn `async def f(ctx: ToolContext, ...)` into a `Tool`."""
+    """Turn `async def f(ctx: ToolContext, ...)` into a `Tool` (`untrusted`: see above)."""
 
     def wrap(function: ToolFunction) -> Tool:
         if not inspect.iscoroutinefunction(function):
@@ -154,6 +172,7 @@ def tool(
             function=function,
             arguments_model=model,
             touches=touches,
+            untrusted=untrusted,
         )
 
     return wrap

@@ -8,8 +8,9 @@ import platform
 import shutil
 import time
 from datetime import datetime
+from functools import cache
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import psutil
 from pydantic import Field
@@ -53,6 +54,28 @@ def _system_info(ctx: ToolContext) -> dict[str, Any]:
     }
 
 
+@cache
+def _known_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def _zone(name: str) -> ZoneInfo:
+    """The zone, or a ToolArgumentError the model can act on (a region alone is no zone)."""
+    known = _known_zones()
+    if name not in known and name.upper() not in ("UTC", "GMT"):
+        inside = sorted(z for z in known if z.startswith(f"{name}/"))[:5]
+        hint = f"; zones in it: {', '.join(inside)}..." if inside else ""
+        raise ToolArgumentError(
+            f"unknown time zone {name!r}{hint}; use an IANA name such as 'Europe/Paris'"
+        )
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # a directory, a broken file...
+        raise ToolArgumentError(
+            f"unknown time zone {name!r}; use an IANA name such as 'Europe/Paris'"
+        ) from None
+
+
 @tool(category="utility", risk=Risk.SAFE)
 async def get_datetime(
     ctx: ToolContext,
@@ -67,15 +90,7 @@ async def get_datetime(
     ] = None,
 ) -> dict[str, Any]:
     """The current date and time, in a given time zone."""
-    if timezone is None:
-        now = datetime.now().astimezone()
-    else:
-        try:
-            now = datetime.now(ZoneInfo(timezone))
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ToolArgumentError(
-                f"unknown time zone {timezone!r}; use an IANA name such as 'Europe/Paris'"
-            ) from None
+    now = datetime.now().astimezone() if timezone is None else datetime.now(_zone(timezone))
     offset = now.utcoffset()
     return {
         "timezone": timezone or now.tzname(),

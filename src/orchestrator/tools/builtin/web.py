@@ -15,7 +15,7 @@ from orchestrator.tools.netguard import AddressPolicy, SafeHttpClient
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
-@tool(category="web", risk=Risk.NETWORK)
+@tool(category="web", risk=Risk.NETWORK, untrusted=True)
 async def http_request(
     ctx: ToolContext,
     url: Annotated[

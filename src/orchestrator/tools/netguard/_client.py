@@ -184,7 +184,7 @@ class SafeHttpClient:
             if not addresses:
                 raise ToolError(f"{host} has no address")
         for address in addresses:  # every one: a name may mix public and internal ones
-            self.policy.check_address(host, address)
+            self.policy.check_address(host, address, port)
         return _Target(host=host, addresses=[str(a) for a in addresses])
 
     async def _send(

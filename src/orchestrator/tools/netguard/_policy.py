@@ -8,6 +8,7 @@ import re
 import socket
 from collections.abc import Awaitable, Callable, Iterable
 
+from orchestrator.core.config import parse_allow_entry
 from orchestrator.core.errors import BlockedAddress, ToolArgumentError, ToolError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -111,31 +112,29 @@ def _embedded_ipv4(
 
 
 class AddressPolicy:
-    """Which hosts and addresses may be contacted; `allowlist` names hosts, IPs or CIDRs."""
+    """Which hosts and addresses may be contacted; `allowlist` names hosts, IPs or CIDRs,
+    each optionally with a `:port` (without one, any port). An entry it cannot read is
+    refused (ValueError), never silently ignored."""
 
     def __init__(self, allowlist: Iterable[str] = ()) -> None:
-        self._hosts: set[str] = set()
-        self._networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
-        for entry in allowlist:
-            entry = entry.strip().lower().rstrip(".")
-            if not entry:
-                continue
-            try:
-                self._networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
-            except ValueError:
-                self._hosts.add(entry)
+        self._entries = [parse_allow_entry(e) for e in allowlist if e.strip()]
 
-    def host_allowed(self, host: str) -> bool:
-        """Whether an admin opened this host name explicitly."""
-        return host.lower().rstrip(".") in self._hosts
+    def host_allowed(self, host: str, port: int | None = None) -> bool:
+        """Whether an admin opened this host name explicitly (on this port)."""
+        name = host.lower().rstrip(".")
+        return any(e.host == name and (e.port is None or e.port == port) for e in self._entries)
 
-    def check_address(self, host: str, address: IPAddress) -> None:
+    def check_address(self, host: str, address: IPAddress, port: int | None = None) -> None:
         """Raise BlockedAddress unless `address` (resolved from `host`) may be contacted."""
         reason = blocked_reason(address)
         if reason is None:
             return
-        opened = self.host_allowed(host) or any(
-            address.version == net.version and address in net for net in self._networks
+        opened = self.host_allowed(host, port) or any(
+            e.network is not None
+            and address.version == e.network.version
+            and address in e.network
+            and (e.port is None or e.port == port)
+            for e in self._entries
         )
         if opened and address not in METADATA_ADDRESSES:  # metadata stays closed, always
             return

@@ -6,12 +6,22 @@ network, sees `/usr` read-only, a handful of harmless `/etc` files, a private `/
 and the workspace read-write at `/workspace`. It never sees DATA_DIR, the secret key
 or the server's environment.
 
+A seccomp filter (libseccomp, through `--seccomp FD`) refuses the system calls used to
+escape or spy: ptrace, mount, unshare/setns, keyctl, bpf, userfaultfd, perf events,
+kexec, modules, process_vm_*, raw and packet sockets. bwrap's own options reach it
+through `--args FD`, so `/proc/1/cmdline` in the sandbox shows no host path.
+
 Limits: rlimits (CPU seconds, address space, file size, open files, processes) are set
 by `prlimit` inside the sandbox; a `pids` cgroup caps the process count where one is
 writable (needed when the server runs as root: the kernel exempts root from
-RLIMIT_NPROC). A wall-clock timeout, and cancellation, kill the whole tree: the pid
-namespace's init is killed, and we wait until it is gone, which the kernel allows only
-once every process in the namespace - double-forked daemons included - has died.
+RLIMIT_NPROC), and a `memory` cgroup caps the memory of all its processes together
+(the result says "memory limit" when it ended the command). WORKSPACE_QUOTA_MB holds:
+no file may outgrow what is left of the quota (RLIMIT_FSIZE), the workspace's size is
+watched while the command runs, and what a command wrote over the quota is removed
+(the result says "workspace quota" and names it). A wall-clock timeout, and
+cancellation, kill the whole tree: the pid namespace's init is killed, and we wait
+until it is gone, which the kernel allows only once every process in the namespace -
+double-forked daemons included - has died.
 
 `SANDBOX=none` (an explicit admin opt-out) runs `/bin/sh -c` directly in the
 workspace with a cleared environment, rlimits and the timeout, as the server's user.
@@ -39,7 +49,12 @@ from orchestrator.tools.sandbox._runner import (
     OutputCallback,
     SandboxedCommandRunner,
 )
-from orchestrator.tools.sandbox._status import SandboxStatus, find_bwrap, sandbox_status
+from orchestrator.tools.sandbox._status import (
+    SandboxFeature,
+    SandboxStatus,
+    find_bwrap,
+    sandbox_status,
+)
 
 __all__ = [
     "MAX_OUTPUT_BYTES",
@@ -48,6 +63,7 @@ __all__ = [
     "CommandResult",
     "OutputCallback",
     "ResourceLimits",
+    "SandboxFeature",
     "SandboxStatus",
     "SandboxedCommandRunner",
     "SandboxedProcess",

@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from orchestrator.tools.sandbox._cgroup import PidsCgroup, pids_cgroup_base
+from orchestrator.tools.sandbox._cgroup import CommandCgroup, controller_base
 
 SANDBOX_WORKDIR = "/workspace"
 SANDBOX_UID = 65534
@@ -58,6 +58,7 @@ class ResourceLimits:
     file_size_bytes: int = 256 * 1024**2
     open_files: int = 256
     processes: int = 128
+    memory_bytes: int = 1024**3  # every process of the command together (memory cgroup)
     tmp_bytes: int = 256 * 1024**2  # size of the private /tmp (tmpfs counts as memory)
 
 
@@ -113,20 +114,30 @@ class Launch:
         *,
         use_cgroup: bool = True,
         program: ProgramSpec | None = None,
+        use_memory_cgroup: bool = True,
+        seccomp: bytes | None = None,
     ) -> None:
         self.bwrap, self.workspace, self.command, self.limits = bwrap, workspace, command, limits
         self.program = program
         self.features = bwrap_features(bwrap) if bwrap else None
         self.info_read: int | None = None  # bwrap writes the namespace init's pid here
-        self.cgroup: PidsCgroup | None = None
+        self.cgroup: CommandCgroup | None = None
         self.argv: list[str] = []
         self._use_cgroup = use_cgroup
+        self._use_memory_cgroup = use_memory_cgroup
+        self._seccomp = seccomp
         self._child_ends: list[int] = []
 
     def __enter__(self) -> Launch:
-        base = pids_cgroup_base() if self._use_cgroup else None
-        if base is not None:
-            self.cgroup = PidsCgroup.create(base, self.limits.processes)
+        pids = controller_base("pids") if self._use_cgroup else None
+        memory = controller_base("memory") if self._use_memory_cgroup else None
+        if pids is not None or memory is not None:
+            self.cgroup = CommandCgroup.create(
+                pids=pids,
+                memory=memory,
+                processes=self.limits.processes,
+                memory_bytes=self.limits.memory_bytes,
+            )
         if self.bwrap is None:
             self.argv = self._target()
             return self
@@ -150,11 +161,12 @@ class Launch:
         self._child_ends.clear()
 
     def _pipe_with(self, data: bytes) -> int:
-        read, write = os.pipe2(os.O_CLOEXEC)
-        os.write(write, data)  # a few bytes: fits in the pipe buffer, never blocks
-        os.close(write)
-        self._child_ends.append(read)
-        return read
+        """A readable fd the child inherits, holding `data` (a memfd: any size fits)."""
+        fd = os.memfd_create("sandbox-data", os.MFD_CLOEXEC)
+        os.write(fd, data)
+        os.lseek(fd, 0, os.SEEK_SET)
+        self._child_ends.append(fd)
+        return fd
 
     def _bwrap_argv(self, info_fd: int) -> list[str]:
         assert self.bwrap is not None and self.features is not None
@@ -194,7 +206,13 @@ class Launch:
         # The root is bwrap's own tmpfs; make it read-only so that only /workspace and
         # /tmp take writes (both are separate mounts and stay writable).
         args += ["--remount-ro", "/", "--chdir", SANDBOX_WORKDIR]
-        args += ["--info-fd", str(info_fd), "--"]
+        args += ["--info-fd", str(info_fd)]
+        if self._seccomp is not None:
+            args += ["--seccomp", str(self._pipe_with(self._seccomp))]
+        # Options travel through --args FD, not argv: bwrap stays pid 1 of the sandbox,
+        # and its argv (/proc/1/cmdline) would show the host's paths to the command.
+        options = "".join(f"{arg}\0" for arg in args[1:]).encode()
+        args = [args[0], "--args", str(self._pipe_with(options)), "--"]
         if os.path.exists(PRLIMIT):
             args += [
                 PRLIMIT,

@@ -12,20 +12,35 @@ import signal
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel
 
 from orchestrator.core.config import SandboxMode, Settings
 from orchestrator.core.errors import SandboxUnavailable, ToolArgumentError
 from orchestrator.tools.sandbox._launch import Launch, ResourceLimits
-from orchestrator.tools.sandbox._status import cached_status, find_bwrap, sandbox_status
+from orchestrator.tools.sandbox._seccomp import seccomp_filter
+from orchestrator.tools.sandbox._status import (
+    SandboxStatus,
+    cached_status,
+    find_bwrap,
+    sandbox_status,
+)
+from orchestrator.tools.sandbox._quota import CommandQuota, workspace_usage
 
 log = logging.getLogger(__name__)
 
 OutputCallback = Callable[[str], Awaitable[None]]
 MAX_OUTPUT_BYTES = 64 * 1024
+_WATCH_SECONDS = 0.1  # how often the memory cgroup is looked at while a command runs
+_QUOTA_EVERY = 5  # and the workspace's size, every this many looks
+_FULL_WORKSPACE_FILE_BYTES = 1024 * 1024
 _REAP_SECONDS = 10.0
+
+
+StopReason = Literal["memory_limit", "workspace_quota"]
 
 
 class CommandResult(BaseModel):
@@ -35,6 +50,8 @@ class CommandResult(BaseModel):
     output: str  # stdout and stderr, merged
     truncated: bool = False
     timed_out: bool = False
+    # A limit that ended it (its output ends with a line saying so), if one did.
+    stopped_by: StopReason | None = None
     duration_ms: int
 
 
@@ -49,12 +66,17 @@ class SandboxedCommandRunner:
         max_output_bytes: int = MAX_OUTPUT_BYTES,
         bwrap: str | None = None,
         use_pids_cgroup: bool = True,
+        use_memory_cgroup: bool = True,
+        use_seccomp: bool = True,
     ) -> None:
         self.settings = settings
         self.limits = limits or ResourceLimits()
         self.max_output_bytes = max_output_bytes
+        self.quota = CommandQuota.from_settings(settings)
         self._bwrap = bwrap
         self._use_pids_cgroup = use_pids_cgroup
+        self._use_memory_cgroup = use_memory_cgroup
+        self._use_seccomp = use_seccomp
 
     async def run(
         self,
@@ -71,22 +93,69 @@ class SandboxedCommandRunner:
             raise ToolArgumentError("the command contains a NUL byte")
         limit = min(timeout or self.settings.command_timeout, self.settings.command_timeout)
         bwrap = await self._sandbox_binary()
-        started = time.monotonic()
+        started, since = time.monotonic(), time.time()
+        # No single file may outgrow what is left of the quota: the kernel stops it there
+        # (a full workspace still lets small files be written, after a `rm` say: the watch
+        # and the trim below take care of what goes over).
+        room = await asyncio.to_thread(self.quota.remaining, workspace)
+        file_cap = min(self.limits.file_size_bytes, max(room, _FULL_WORKSPACE_FILE_BYTES))
+        limits = replace(self.limits, file_size_bytes=file_cap)
         sink = _OutputSink(self.max_output_bytes, on_output)
-        cgroup = self._use_pids_cgroup
-        with Launch(bwrap, workspace, command, self.limits, use_cgroup=cgroup) as launch:
+        seccomp = seccomp_filter().program if bwrap is not None and self._use_seccomp else None
+        if seccomp is not None and not self._status().seccomp.on:
+            seccomp = None  # doctor says why
+        with Launch(
+            bwrap,
+            workspace,
+            command,
+            limits,
+            use_cgroup=self._use_pids_cgroup,
+            use_memory_cgroup=self._use_memory_cgroup,
+            seccomp=seccomp,
+        ) as launch:
+            watch = _Watch(launch, self.quota, workspace)
             try:
-                exit_code, timed_out = await _supervise(launch, sink, limit)
+                exit_code, timed_out = await _supervise(launch, sink, limit, watch)
             finally:
                 if launch.cgroup is not None:
                     await launch.cgroup.remove()
+        output = sink.text()
+        stopped_by = watch.stopped_by
+        if stopped_by == "memory_limit":
+            output += (
+                f"\n[stopped: the command went over its memory limit of "
+                f"{self.limits.memory_bytes >> 20} MiB]"
+            )
+        elif stopped_by == "workspace_quota" or file_cap < self.limits.file_size_bytes:
+            note = await asyncio.to_thread(self._quota_note, workspace, since, room)
+            if note:
+                stopped_by, output = "workspace_quota", f"{output}\n{note}"
         return CommandResult(
             exit_code=exit_code,
-            output=sink.text(),
+            output=output,
             truncated=sink.truncated,
             timed_out=timed_out,
+            stopped_by=stopped_by,
             duration_ms=round((time.monotonic() - started) * 1000),
         )
+
+    def _quota_note(self, workspace: Path, since: float, room: int) -> str | None:
+        """After a command that filled the workspace: trim what it wrote over the quota."""
+        trimmed = self.quota.trim(workspace, since)
+        if trimmed is None:
+            return None
+        limit = self.quota.limit_bytes >> 20
+        what = "; ".join(trimmed) if trimmed else "nothing had to be removed"
+        return (
+            f"[stopped: the workspace quota of {limit} MiB is reached "
+            f"({room >> 20} MiB were free when the command started). Written over the "
+            f"quota by this command and removed: {what}]"
+        )
+
+    def _status(self) -> SandboxStatus:
+        status = cached_status(self.settings.sandbox, self._bwrap or find_bwrap())
+        assert status is not None  # _sandbox_binary probed it
+        return status
 
     async def _sandbox_binary(self) -> str | None:
         """bwrap's path, None for SANDBOX=none; SandboxUnavailable when it cannot work."""
@@ -106,7 +175,38 @@ async def sandbox_binary(settings: Settings, bwrap: str | None = None) -> str | 
     return bwrap
 
 
-async def _supervise(launch: Launch, sink: _OutputSink, limit: float) -> tuple[int | None, bool]:
+class _Watch:
+    """Polls, while the command runs, the limits the kernel cannot end it on by itself."""
+
+    def __init__(self, launch: Launch, quota: CommandQuota, workspace: Path) -> None:
+        self.launch, self.quota, self.workspace = launch, quota, workspace
+        self.stopped_by: StopReason | None = None
+
+    async def __call__(self) -> StopReason:
+        """Return once a limit is crossed (never returns otherwise)."""
+        tick = 0
+        while True:
+            await asyncio.sleep(_WATCH_SECONDS)
+            tick += 1
+            if self.oom_killed():
+                return "memory_limit"
+            if tick % _QUOTA_EVERY == 0:
+                used = await asyncio.to_thread(workspace_usage, self.workspace)
+                if used > self.quota.limit_bytes:
+                    self.stopped_by = "workspace_quota"
+                    return "workspace_quota"
+
+    def oom_killed(self) -> bool:
+        """Whether the kernel killed a process of the command over its memory limit."""
+        cgroup = self.launch.cgroup
+        if cgroup is not None and cgroup.oom_killed():
+            self.stopped_by = "memory_limit"
+        return self.stopped_by == "memory_limit"
+
+
+async def _supervise(
+    launch: Launch, sink: _OutputSink, limit: float, watch: _Watch
+) -> tuple[int | None, bool]:
     """(exit code, timed out); whatever happens, nothing of the command outlives this."""
     starting = asyncio.ensure_future(_start(launch, sink))
     try:
@@ -117,14 +217,21 @@ async def _supervise(launch: Launch, sink: _OutputSink, limit: float) -> tuple[i
         tree, pump = await starting
         await _shutdown(tree, pump)
         raise
+    watcher = asyncio.create_task(watch())
     try:
         async with asyncio.timeout(limit):
             await tree.track_namespace()
-            await tree.process.wait()
+            waiting = asyncio.ensure_future(tree.process.wait())
+            await asyncio.wait({waiting, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            if not waiting.done():  # a limit was crossed: end all of it now
+                tree.kill()
+            await waiting
+        watch.oom_killed()  # the OOM killer may have struck just before the exit
         return _exit_code(tree.process.returncode), False
     except TimeoutError:
         return None, True
     finally:
+        watcher.cancel()
         await _shutdown(tree, pump)
 
 
