@@ -28,6 +28,7 @@ def workspace_usage(root: Path) -> int:
     finally:
         os.close(fd)
 
+
 # Each probe prints NAME=errno (0: the call worked) from inside the sandbox.
 SYSCALL_PROBE = textwrap.dedent(
     """

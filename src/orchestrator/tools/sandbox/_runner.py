@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from orchestrator.core.config import SandboxMode, Settings
 from orchestrator.core.errors import SandboxUnavailable, ToolArgumentError
 from orchestrator.tools.sandbox._launch import Launch, ResourceLimits
+from orchestrator.tools.sandbox._quota import CommandQuota, workspace_usage
 from orchestrator.tools.sandbox._seccomp import seccomp_filter
 from orchestrator.tools.sandbox._status import (
     SandboxStatus,
@@ -28,7 +29,6 @@ from orchestrator.tools.sandbox._status import (
     find_bwrap,
     sandbox_status,
 )
-from orchestrator.tools.sandbox._quota import CommandQuota, workspace_usage
 
 log = logging.getLogger(__name__)
 
