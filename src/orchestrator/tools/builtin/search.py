@@ -79,7 +79,7 @@ def _duckduckgo(query: str, limit: int) -> list[SearchHit]:
     return hits[:limit]
 
 
-@tool(category="web", risk=Risk.NETWORK)
+@tool(category="web", risk=Risk.NETWORK, untrusted=True)
 async def web_search(
     ctx: ToolContext,
     query: Annotated[str, Field(min_length=1, max_length=500, description="What to search for")],

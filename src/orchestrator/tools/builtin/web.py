@@ -41,7 +41,7 @@ async def http_request(
 MAX_PAGE_BYTES = 5 * 1024 * 1024
 
 
-@tool(category="web", risk=Risk.NETWORK)
+@tool(category="web", risk=Risk.NETWORK, untrusted=True)
 async def web_read(
     ctx: ToolContext,
     url: Annotated[
