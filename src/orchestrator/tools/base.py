@@ -88,6 +88,7 @@ class Tool:
     def changes_workspace(self) -> bool:
         """Whether a call may change the workspace (and so is recorded)."""
         return self.touches is not None or self.risk in (Risk.WRITE, Risk.EXEC)
+
     # Its results are content from outside (web, MCP, uploads): they taint the run.
     untrusted: bool = False
 
