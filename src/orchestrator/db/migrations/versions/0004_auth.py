@@ -2,7 +2,7 @@
 refresh tokens
 
 Revision ID: 0004_auth
-Revises: 0004_tools
+Revises: 0004_sandbox
 Create Date: 2026-11-28 22:30:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004_auth"
-down_revision: str | None = "0004_tools"
+down_revision: str | None = "0004_sandbox"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
