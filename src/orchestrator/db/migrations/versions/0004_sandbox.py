@@ -1,7 +1,7 @@
 """taint: runs and approvals name the untrusted content a run has read
 
 Revision ID: 0004_sandbox
-Revises: 0004_auth
+Revises: 0004_tools
 Create Date: 2026-11-28 22:30:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004_sandbox"
-down_revision: str | None = "0004_auth"
+down_revision: str | None = "0004_tools"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
