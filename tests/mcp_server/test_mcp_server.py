@@ -247,3 +247,21 @@ async def test_a_tool_the_admin_switched_off_is_neither_listed_nor_run(
         too_long = await session.call_tool("agent_assistant", {"task": "x" * 100_001})
     assert result.is_error and "unknown tool" in text_of(result)
     assert too_long.is_error and model.chat_requests == []
+
+
+async def test_over_the_concurrent_run_quota_a_call_is_an_error_result(
+    settings: Settings, model: ScriptedModelServer
+) -> None:
+    limited = settings.model_copy(update={"ollama_url": model.url, "quota_concurrent_runs": 1})
+    app = create_app(limited, models=scripted_gateway(limited, model), tools=ToolRegistry([slow]))
+    with serve_in_thread(app) as url:
+        api = Api(url)
+        api.register()  # the admin: quotas are for users
+        user = api.register()
+        async with mcp_session(api, user.token) as session:
+            busy = asyncio.create_task(session.call_tool("slow", {"seconds": 2}))
+            await asyncio.sleep(0.5)
+            refused = await session.call_tool("slow", {"seconds": 0})
+            assert refused.is_error and "QUOTA_CONCURRENT_RUNS" in text_of(refused)
+            assert not (await busy).is_error
+        api.client.close()

@@ -10,10 +10,13 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 
-from tests.conftest import Account, Api
+from orchestrator.app import create_app
+from orchestrator.core.config import Settings
+from tests.conftest import Account, Api, scripted_gateway
 from tests.openai_api.conftest import openai_client
 from tests.support.scripted_model import ScriptedModelServer
-from tests.support.tools import CALLS
+from tests.support.server import serve_in_thread
+from tests.support.tools import CALLS, sample_tools
 
 
 def words(messages: list[dict]) -> int:
@@ -379,3 +382,45 @@ def test_completion_and_continuation_on_any_database(
         extra_headers={"X-Conversation-Id": first.headers["x-conversation-id"]},
     )
     assert again.choices[0].message.content == "Still two"
+
+
+def test_over_the_concurrent_run_quota_is_429_and_stores_nothing(
+    settings: Settings, model: ScriptedModelServer
+) -> None:
+    limited = settings.model_copy(
+        update={"ollama_url": model.url, "quota_concurrent_runs": 1, "approval_timeout": 20.0}
+    )
+    app = create_app(limited, models=scripted_gateway(limited, model), tools=sample_tools())
+    with serve_in_thread(app) as url:
+        api = Api(url)
+        api.register()  # the admin: quotas are for users
+        user = api.register()
+        client = openai_client(api, user.token)
+        model.enqueue(tool_calls=[("danger", {"note": "x"})])
+        model.enqueue(text="Not done")
+        busy = threading.Thread(
+            target=lambda: list(
+                client.chat.completions.create(
+                    model="scripted",
+                    messages=[{"role": "user", "content": "risky"}],
+                    stream=True,
+                )
+            )
+        )
+        busy.start()
+        run_id, approval_id = _pending_approval(api, user, time.monotonic() + 20)
+        with pytest.raises(openai.RateLimitError) as caught:
+            client.chat.completions.create(
+                model="scripted", messages=[{"role": "user", "content": "one more"}]
+            )
+        assert caught.value.code == "quota_exceeded"
+        assert caught.value.type == "insufficient_quota"
+        conversations = api.client.get("/conversations", headers=user.headers).json()
+        assert conversations["count"] == 1  # the refused one left nothing behind
+        api.client.post(
+            f"/runs/{run_id}/approvals/{approval_id}",
+            json={"decision": "deny"},
+            headers=user.headers,
+        )
+        busy.join(timeout=20)
+        api.client.close()

@@ -183,7 +183,8 @@ class RunService:
     async def start_tool_call(self, user_id: int, goal: str) -> Run:
         """Queue a `tool` run: the one call its goal names (see `runs.tool_call`), under
         the tool gate like an agent's calls (the MCP server's callers)."""
-        async with self.sessions() as db:
+        async with self._admitting, self.sessions() as db:
+            await self._admit(db, user_id)
             run = await create_run(db, user_id, goal, agent=TOOL_RUN_AGENT, model=None, kind="tool")
         await self.executor.submit(run.id)
         return run
