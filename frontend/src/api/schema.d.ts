@@ -414,6 +414,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/runs/{run_id}/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Run Changes
+         * @description What the run changed in the workspace, with a diff for each text file.
+         */
+        get: operations["run_changes_api_v1_runs__run_id__changes_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{run_id}/revert": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revert Changes
+         * @description Put every path the run changed back as it was (409 if a later run changed one).
+         */
+        post: operations["revert_changes_api_v1_runs__run_id__revert_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/agents": {
         parameters: {
             query?: never;
@@ -651,6 +691,102 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/mcp/servers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Servers
+         * @description Every server (admins) or the enabled ones (users).
+         */
+        get: operations["list_servers_api_v1_mcp_servers_get"];
+        put?: never;
+        /**
+         * Create Server
+         * @description Register a server (admins); `POST .../refresh` then discovers its tools.
+         */
+        post: operations["create_server_api_v1_mcp_servers_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/mcp/servers/{server_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Server
+         * @description One server.
+         */
+        get: operations["get_server_api_v1_mcp_servers__server_id__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Server
+         * @description Remove a server, its tools and every user's credentials for it (admins).
+         */
+        delete: operations["delete_server_api_v1_mcp_servers__server_id__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Server
+         * @description Change a server (admins); its running connections restart.
+         */
+        patch: operations["update_server_api_v1_mcp_servers__server_id__patch"];
+        trace?: never;
+    };
+    "/api/v1/mcp/servers/{server_id}/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Refresh Server
+         * @description Connect and list the server's tools; those within the limits join the registry.
+         */
+        post: operations["refresh_server_api_v1_mcp_servers__server_id__refresh_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/mcp/servers/{server_id}/credentials": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set Credentials
+         * @description Store your own headers/env for this server (encrypted; never shown back).
+         */
+        put: operations["set_credentials_api_v1_mcp_servers__server_id__credentials_put"];
+        post?: never;
+        /**
+         * Delete Credentials
+         * @description Forget your own credentials for this server.
+         */
+        delete: operations["delete_credentials_api_v1_mcp_servers__server_id__credentials_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/system/health": {
         parameters: {
             query?: never;
@@ -829,6 +965,36 @@ export interface components {
             status: string;
         };
         /**
+         * ChangeOut
+         * @description One path a run changed.
+         */
+        ChangeOut: {
+            /** Path */
+            path: string;
+            /**
+             * Action
+             * @enum {string}
+             */
+            action: "created" | "modified" | "deleted" | "moved";
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "file" | "dir";
+            /** Size Before */
+            size_before: number | null;
+            /** Size After */
+            size_after: number | null;
+            /** Moved From */
+            moved_from?: string | null;
+            /** Revertible */
+            revertible: boolean;
+            /** Reverted */
+            reverted: boolean;
+            /** Diff */
+            diff?: string | null;
+        };
+        /**
          * ChatRequest
          * @description A user's message to an agent (HTTP body, or a WebSocket message).
          */
@@ -847,6 +1013,8 @@ export interface components {
             model?: string | null;
             /** Agent */
             agent?: string | null;
+            /** Attachments */
+            attachments?: string[];
         };
         /** ChatResponse */
         ChatResponse: {
@@ -968,6 +1136,274 @@ export interface components {
              */
             cookie: boolean;
         };
+        /**
+         * McpCredentialsIn
+         * @description A user's own secret for one server; replaces what they stored before.
+         */
+        McpCredentialsIn: {
+            /** Headers */
+            headers?: {
+                [key: string]: string;
+            } | null;
+            /** Env */
+            env?: {
+                [key: string]: string;
+            } | null;
+        };
+        /**
+         * McpCredentialsOut
+         * @description Which names a user stored for a server; never the values.
+         */
+        McpCredentialsOut: {
+            /** Server Id */
+            server_id: string;
+            /** Headers */
+            headers: string[];
+            /** Env */
+            env: string[];
+            /** Updated At */
+            updated_at: string | null;
+        };
+        /**
+         * McpLimits
+         * @description The limits a refresh applies.
+         */
+        McpLimits: {
+            /**
+             * Max Tools
+             * @default 100
+             */
+            max_tools: number;
+            /**
+             * Max Listed Tools
+             * @default 2000
+             */
+            max_listed_tools: number;
+            /**
+             * Max Schema Bytes
+             * @default 32768
+             */
+            max_schema_bytes: number;
+            /**
+             * Max Description Chars
+             * @default 2000
+             */
+            max_description_chars: number;
+            /**
+             * Max Tool Name
+             * @default 64
+             */
+            max_tool_name: number;
+        };
+        /**
+         * McpRefreshOut
+         * @description A server after a refresh, with the tools it skipped and the limits applied.
+         */
+        McpRefreshOut: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Transport
+             * @enum {string}
+             */
+            transport: "stdio" | "http";
+            /** Command */
+            command: string[] | null;
+            /** Env */
+            env: {
+                [key: string]: string;
+            };
+            /** Paths */
+            paths: string[];
+            /** Url */
+            url: string | null;
+            /** Headers */
+            headers: {
+                [key: string]: string;
+            };
+            /**
+             * Risk
+             * @enum {string}
+             */
+            risk: "read" | "write" | "exec" | "network";
+            /** Network */
+            network: boolean;
+            /** Enabled */
+            enabled: boolean;
+            /** Tools */
+            tools: string[];
+            /** Refreshed At */
+            refreshed_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /**
+             * Has Credentials
+             * @default false
+             */
+            has_credentials: boolean;
+            /** Tool Details */
+            tool_details: components["schemas"]["McpToolInfo"][];
+            /** Skipped */
+            skipped: components["schemas"]["SkippedTool"][];
+            /** Skipped Count */
+            skipped_count: number;
+            limits: components["schemas"]["McpLimits"];
+        };
+        /**
+         * McpServerIn
+         * @description A server definition as an admin writes it (POST, and PATCH merged over the stored one).
+         */
+        McpServerIn: {
+            /** Name */
+            name: string;
+            /**
+             * Transport
+             * @enum {string}
+             */
+            transport: "stdio" | "http";
+            /** Command */
+            command?: string[] | null;
+            /** Env */
+            env?: {
+                [key: string]: string;
+            } | null;
+            /**
+             * Paths
+             * @default []
+             */
+            paths: string[];
+            /** Url */
+            url?: string | null;
+            /** Headers */
+            headers?: {
+                [key: string]: string;
+            } | null;
+            /** Risk */
+            risk?: ("read" | "write" | "exec" | "network") | null;
+            /**
+             * Network
+             * @default false
+             */
+            network: boolean;
+            /**
+             * Enabled
+             * @default true
+             */
+            enabled: boolean;
+        };
+        /**
+         * McpServerOut
+         * @description A server as the API shows it: secret values masked.
+         */
+        McpServerOut: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Transport
+             * @enum {string}
+             */
+            transport: "stdio" | "http";
+            /** Command */
+            command: string[] | null;
+            /** Env */
+            env: {
+                [key: string]: string;
+            };
+            /** Paths */
+            paths: string[];
+            /** Url */
+            url: string | null;
+            /** Headers */
+            headers: {
+                [key: string]: string;
+            };
+            /**
+             * Risk
+             * @enum {string}
+             */
+            risk: "read" | "write" | "exec" | "network";
+            /** Network */
+            network: boolean;
+            /** Enabled */
+            enabled: boolean;
+            /** Tools */
+            tools: string[];
+            /** Refreshed At */
+            refreshed_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /**
+             * Has Credentials
+             * @default false
+             */
+            has_credentials: boolean;
+        };
+        /**
+         * McpServerUpdate
+         * @description A PATCH: the fields given replace the stored ones (a masked secret keeps its value).
+         */
+        McpServerUpdate: {
+            /** Name */
+            name?: string | null;
+            /** Transport */
+            transport?: ("stdio" | "http") | null;
+            /** Command */
+            command?: string[] | null;
+            /** Env */
+            env?: {
+                [key: string]: string;
+            } | null;
+            /** Paths */
+            paths?: string[] | null;
+            /** Url */
+            url?: string | null;
+            /** Headers */
+            headers?: {
+                [key: string]: string;
+            } | null;
+            /** Risk */
+            risk?: ("read" | "write" | "exec" | "network") | null;
+            /** Network */
+            network?: boolean | null;
+            /** Enabled */
+            enabled?: boolean | null;
+        };
+        /**
+         * McpToolInfo
+         * @description One discovered tool as the registry names it.
+         */
+        McpToolInfo: {
+            /** Name */
+            name: string;
+            /** Remote Name */
+            remote_name: string;
+            /** Description */
+            description: string;
+            /** Input Schema */
+            input_schema: {
+                [key: string]: unknown;
+            };
+        };
         /** MemoryCreate */
         MemoryCreate: {
             /** Content */
@@ -1074,6 +1510,13 @@ export interface components {
             /** Count */
             count: number;
         };
+        /** Page[ChangeOut] */
+        Page_ChangeOut_: {
+            /** Data */
+            data: components["schemas"]["ChangeOut"][];
+            /** Count */
+            count: number;
+        };
         /** Page[ConversationOut] */
         Page_ConversationOut_: {
             /** Data */
@@ -1085,6 +1528,13 @@ export interface components {
         Page_FileInfo_: {
             /** Data */
             data: components["schemas"]["FileInfo"][];
+            /** Count */
+            count: number;
+        };
+        /** Page[McpServerOut] */
+        Page_McpServerOut_: {
+            /** Data */
+            data: components["schemas"]["McpServerOut"][];
             /** Count */
             count: number;
         };
@@ -1189,6 +1639,27 @@ export interface components {
             /** Process Rss */
             process_rss: number;
         };
+        /**
+         * RevertRequest
+         * @description `force`: revert even the paths a later run changed since.
+         */
+        RevertRequest: {
+            /**
+             * Force
+             * @default false
+             */
+            force: boolean;
+        };
+        /**
+         * RevertResult
+         * @description What a revert put back, and what it could not.
+         */
+        RevertResult: {
+            /** Reverted */
+            reverted: string[];
+            /** Skipped */
+            skipped: string[];
+        };
         /** RunCreate */
         RunCreate: {
             /** Goal */
@@ -1256,6 +1727,16 @@ export interface components {
             finished_at: string | null;
             /** Cancel Requested At */
             cancel_requested_at?: string | null;
+        };
+        /**
+         * SkippedTool
+         * @description A tool the server listed that did not join the registry, and why.
+         */
+        SkippedTool: {
+            /** Name */
+            name: string;
+            /** Reason */
+            reason: string;
         };
         /** StatsOut */
         StatsOut: {
@@ -2214,6 +2695,72 @@ export interface operations {
             };
         };
     };
+    run_changes_api_v1_runs__run_id__changes_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_ChangeOut_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    revert_changes_api_v1_runs__run_id__revert_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RevertRequest"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevertResult"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     list_agents_api_v1_agents_get: {
         parameters: {
             query?: never;
@@ -2789,6 +3336,249 @@ export interface operations {
                 content: {
                     "application/zip": unknown;
                 };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_servers_api_v1_mcp_servers_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_McpServerOut_"];
+                };
+            };
+        };
+    };
+    create_server_api_v1_mcp_servers_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["McpServerIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServerOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_server_api_v1_mcp_servers__server_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                server_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServerOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_server_api_v1_mcp_servers__server_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                server_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    update_server_api_v1_mcp_servers__server_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                server_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["McpServerUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServerOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    refresh_server_api_v1_mcp_servers__server_id__refresh_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                server_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpRefreshOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    set_credentials_api_v1_mcp_servers__server_id__credentials_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                server_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["McpCredentialsIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpCredentialsOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_credentials_api_v1_mcp_servers__server_id__credentials_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                server_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Validation Error */
             422: {
