@@ -21,6 +21,7 @@ from orchestrator.core.config import Settings
 from orchestrator.tools import ToolRegistry
 from orchestrator.tools.builtin.files import list_directory, read_file, write_file
 from tests.conftest import Account, Api, scripted_gateway
+from tests.support.api_keys import api_key
 from tests.support.scripted_model import ScriptedModelServer
 from tests.support.server import serve_in_thread
 from tests.support.tools import CALLS, add, danger, slow
@@ -62,9 +63,9 @@ async def test_lists_the_users_tools_and_every_agent(
     mcp_api: Api, model: ScriptedModelServer
 ) -> None:
     admin, user = mcp_api.register(), mcp_api.register()
-    async with mcp_session(mcp_api, admin.token) as session:
+    async with mcp_session(mcp_api, api_key(mcp_api, admin)) as session:
         admin_tools = {t.name: t for t in (await session.list_tools()).tools}
-    async with mcp_session(mcp_api, user.token) as session:
+    async with mcp_session(mcp_api, api_key(mcp_api, user)) as session:
         user_tools = {t.name for t in (await session.list_tools()).tools}
     assert {"add", "danger", "read_file", "agent_assistant", "agent_coder"} <= set(admin_tools)
     assert "danger" not in user_tools and {"add", "agent_writer"} <= user_tools  # exec refused
@@ -76,7 +77,7 @@ async def test_safe_tool_call_answers_and_is_audited(
     mcp_api: Api, model: ScriptedModelServer
 ) -> None:
     user = mcp_api.register()
-    async with mcp_session(mcp_api, user.token) as session:
+    async with mcp_session(mcp_api, api_key(mcp_api, user)) as session:
         result = await session.call_tool("add", {"a": 20, "b": 22})
         assert text_of(result) == "42" and not result.is_error
         bad = await session.call_tool("add", {"a": "many"})
@@ -95,7 +96,7 @@ async def test_agent_tool_runs_a_turn_with_the_scripted_model(
     user = mcp_api.register()
     model.enqueue(tool_calls=[("add", {"a": 1, "b": 2})])
     model.enqueue(text="One plus two is 3")
-    async with mcp_session(mcp_api, user.token) as session:
+    async with mcp_session(mcp_api, api_key(mcp_api, user)) as session:
         result = await session.call_tool("agent_assistant", {"task": "What is 1 + 2?"})
         assert text_of(result) == "One plus two is 3" and not result.is_error
         empty = await session.call_tool("agent_assistant", {"task": ""})
@@ -120,7 +121,7 @@ async def test_risky_tool_waits_for_approval_through_the_rest_route(
     mcp_api: Api, model: ScriptedModelServer
 ) -> None:
     admin, other = mcp_api.register(), mcp_api.register()
-    async with mcp_session(mcp_api, admin.token) as session:
+    async with mcp_session(mcp_api, api_key(mcp_api, admin)) as session:
         call = asyncio.create_task(session.call_tool("danger", {"note": "approved"}))
         run_id, approval_id = await asyncio.to_thread(
             _pending_approval, mcp_api, admin, time.monotonic() + 20
@@ -143,13 +144,14 @@ async def test_risky_tool_waits_for_approval_through_the_rest_route(
         assert decided.status_code == 200, decided.text
         result = await asyncio.wait_for(call, 20)
     assert text_of(result) == "done" and not result.is_error and CALLS == ["danger"]
+    assert result.meta is not None and result.meta["run_id"] == run_id  # to find its approvals
 
 
 async def test_denied_risky_tool_is_an_error_result(
     mcp_api: Api, model: ScriptedModelServer
 ) -> None:
     admin = mcp_api.register()
-    async with mcp_session(mcp_api, admin.token) as session:
+    async with mcp_session(mcp_api, api_key(mcp_api, admin)) as session:
         call = asyncio.create_task(session.call_tool("danger", {"note": "no"}))
         run_id, approval_id = await asyncio.to_thread(
             _pending_approval, mcp_api, admin, time.monotonic() + 20
@@ -168,11 +170,11 @@ async def test_a_users_key_reaches_only_their_own_data(
     mcp_api: Api, model: ScriptedModelServer
 ) -> None:
     alice, bob = mcp_api.register(), mcp_api.register()
-    async with mcp_session(mcp_api, alice.token) as session:
+    async with mcp_session(mcp_api, api_key(mcp_api, alice)) as session:
         wrote = await session.call_tool("write_file", {"path": "secret.txt", "content": "alice"})
         assert not wrote.is_error
         assert text_of(await session.call_tool("read_file", {"path": "secret.txt"})) == "alice"
-    async with mcp_session(mcp_api, bob.token) as session:
+    async with mcp_session(mcp_api, api_key(mcp_api, bob)) as session:
         read = await session.call_tool("read_file", {"path": "secret.txt"})
         assert read.is_error and "alice" not in text_of(read)
         listing = await session.call_tool("list_directory", {})
@@ -241,12 +243,27 @@ async def test_a_tool_the_admin_switched_off_is_neither_listed_nor_run(
         mcp_api.client.patch, "/tools/add", json={"enabled": False}, headers=admin.headers
     )
     assert switched.status_code == 200, switched.text
-    async with mcp_session(mcp_api, admin.token) as session:
+    async with mcp_session(mcp_api, api_key(mcp_api, admin)) as session:
         assert "add" not in {t.name for t in (await session.list_tools()).tools}
         result = await session.call_tool("add", {"a": 1, "b": 2})
         too_long = await session.call_tool("agent_assistant", {"task": "x" * 100_001})
     assert result.is_error and "unknown tool" in text_of(result)
     assert too_long.is_error and model.chat_requests == []
+
+
+async def test_a_deleted_key_is_refused_at_once(mcp_api: Api, model: ScriptedModelServer) -> None:
+    user = mcp_api.register()
+    key = api_key(mcp_api, user)
+    async with mcp_session(mcp_api, key) as session:
+        assert (await session.call_tool("add", {"a": 1, "b": 1})).is_error is False
+    keys = mcp_api.client.get("/auth/api-keys", headers=user.headers).json()["data"]
+    mcp_api.client.delete(f"/auth/api-keys/{keys[0]['id']}", headers=user.headers)
+    response = httpx.post(
+        f"{mcp_api.base_url}/mcp",
+        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        headers={"Authorization": f"Bearer {key}", "Accept": "application/json, text/event-stream"},
+    )
+    assert response.status_code == 401
 
 
 async def test_over_the_concurrent_run_quota_a_call_is_an_error_result(
@@ -258,7 +275,7 @@ async def test_over_the_concurrent_run_quota_a_call_is_an_error_result(
         api = Api(url)
         api.register()  # the admin: quotas are for users
         user = api.register()
-        async with mcp_session(api, user.token) as session:
+        async with mcp_session(api, api_key(api, user)) as session:
             busy = asyncio.create_task(session.call_tool("slow", {"seconds": 2}))
             await asyncio.sleep(0.5)
             refused = await session.call_tool("slow", {"seconds": 0})

@@ -14,6 +14,7 @@ from orchestrator.app import create_app
 from orchestrator.core.config import Settings
 from tests.conftest import Account, Api, scripted_gateway
 from tests.openai_api.conftest import openai_client
+from tests.support.api_keys import api_key
 from tests.support.scripted_model import ScriptedModelServer
 from tests.support.server import serve_in_thread
 from tests.support.tools import CALLS, sample_tools
@@ -28,7 +29,7 @@ def test_models_list_every_agent_and_the_chat_models(
     v1_api: Api, model: ScriptedModelServer
 ) -> None:
     user = v1_api.register()
-    client = openai_client(v1_api, user.token)
+    client = openai_client(v1_api, api_key(v1_api, user))
     ids = [m.id for m in client.models.list()]
     assert {"agent/assistant", "agent/coder", "agent/planner", "scripted", "plain"} <= set(ids)
     assert "nomic-embed" not in ids  # an embedding model cannot answer
@@ -41,7 +42,7 @@ def test_completion_answers_with_real_usage_and_stores_the_conversation(
     v1_api: Api, model: ScriptedModelServer
 ) -> None:
     user = v1_api.register()
-    client = openai_client(v1_api, user.token)
+    client = openai_client(v1_api, api_key(v1_api, user))
     model.enqueue(text="Hello there, friend")
     raw = client.chat.completions.with_raw_response.create(
         model="agent/assistant",
@@ -74,7 +75,7 @@ def test_conversation_header_continues_the_conversation_and_is_echoed(
     v1_api: Api, model: ScriptedModelServer
 ) -> None:
     user = v1_api.register()
-    client = openai_client(v1_api, user.token)
+    client = openai_client(v1_api, api_key(v1_api, user))
     model.enqueue(text="Blue it is")
     first = client.chat.completions.with_raw_response.create(
         model="scripted", messages=[{"role": "user", "content": "My colour is blue"}]
@@ -100,12 +101,12 @@ def test_conversation_header_continues_the_conversation_and_is_echoed(
 def test_another_users_conversation_is_not_found(v1_api: Api, model: ScriptedModelServer) -> None:
     alice, bob = v1_api.register(), v1_api.register()
     model.enqueue(text="Noted")
-    raw = openai_client(v1_api, alice.token).chat.completions.with_raw_response.create(
+    raw = openai_client(v1_api, api_key(v1_api, alice)).chat.completions.with_raw_response.create(
         model="scripted", messages=[{"role": "user", "content": "secret plans"}]
     )
     for conversation_id in (raw.headers["x-conversation-id"], "no-such-conversation"):
         with pytest.raises(openai.NotFoundError) as caught:
-            openai_client(v1_api, bob.token).chat.completions.create(
+            openai_client(v1_api, api_key(v1_api, bob)).chat.completions.create(
                 model="scripted",
                 messages=[{"role": "user", "content": "show me"}],
                 extra_headers={"X-Conversation-Id": conversation_id},
@@ -123,7 +124,9 @@ async def test_async_client_streams_tokens_and_usage(
 ) -> None:
     user = v1_api.register()
     model.enqueue(thinking="Short one", text="One two three four")
-    client = AsyncOpenAI(base_url=f"{v1_api.base_url}/v1", api_key=user.token, max_retries=0)
+    client = AsyncOpenAI(
+        base_url=f"{v1_api.base_url}/v1", api_key=api_key(v1_api, user), max_retries=0
+    )
     stream = await client.chat.completions.create(
         model="agent/assistant",
         messages=[{"role": "user", "content": "Count to four"}],
@@ -154,7 +157,7 @@ async def test_async_client_whole_answer(v1_api: Api, model: ScriptedModelServer
     user = v1_api.register()
     model.enqueue(text="Async hello")
     async with AsyncOpenAI(
-        base_url=f"{v1_api.base_url}/v1", api_key=user.token, max_retries=0
+        base_url=f"{v1_api.base_url}/v1", api_key=api_key(v1_api, user), max_retries=0
     ) as client:
         completion = await client.chat.completions.create(
             model="agent/writer", messages=[{"role": "user", "content": "hi"}]
@@ -167,7 +170,7 @@ def test_agent_turn_with_tools_streams_its_answer(v1_api: Api, model: ScriptedMo
     user = v1_api.register()
     model.enqueue(tool_calls=[("add", {"a": 2, "b": 3})])
     model.enqueue(text="The sum is 5")
-    stream = openai_client(v1_api, user.token).chat.completions.create(
+    stream = openai_client(v1_api, api_key(v1_api, user)).chat.completions.create(
         model="agent/assistant",
         messages=[{"role": "user", "content": "2+3?"}],
         stream=True,
@@ -205,7 +208,7 @@ def test_call_needing_approval_waits_and_is_approved_through_the_rest_route(
     user = v1_api.register()
     model.enqueue(tool_calls=[("danger", {"note": "approved"})])
     model.enqueue(text="Done as asked")
-    client = openai_client(v1_api, user.token)
+    client = openai_client(v1_api, api_key(v1_api, user))
     result: dict[str, object] = {}
 
     def script() -> None:
@@ -279,7 +282,7 @@ def test_stream_sends_keepalive_comments_while_an_approval_waits(
 
 def test_unknown_model_is_404_in_openais_shape(v1_api: Api, model: ScriptedModelServer) -> None:
     user = v1_api.register()
-    client = openai_client(v1_api, user.token)
+    client = openai_client(v1_api, api_key(v1_api, user))
     for name in ("agent/nobody", "agent/../../etc", "no-such-model"):
         with pytest.raises(openai.NotFoundError) as caught:
             client.chat.completions.create(model=name, messages=[{"role": "user", "content": "hi"}])
@@ -318,7 +321,7 @@ def test_bad_requests_are_400_in_openais_shape(v1_api: Api, model: ScriptedModel
         )
         assert response.status_code == 400, response.text
         assert response.json()["error"]["type"] == "invalid_request_error"
-    client = openai_client(v1_api, user.token)
+    client = openai_client(v1_api, api_key(v1_api, user))
     with pytest.raises(openai.UnprocessableEntityError):  # nothing for the agent to answer
         client.chat.completions.create(
             model="scripted", messages=[{"role": "assistant", "content": "hello?"}]
@@ -342,7 +345,7 @@ def test_model_server_failure_is_an_openai_error(v1_api: Api, model: ScriptedMod
     user = v1_api.register()
     model.enqueue(error=(500, "the GPU caught fire"))
     with pytest.raises(openai.APIStatusError) as caught:
-        openai_client(v1_api, user.token).chat.completions.create(
+        openai_client(v1_api, api_key(v1_api, user)).chat.completions.create(
             model="scripted", messages=[{"role": "user", "content": "hi"}]
         )
     assert caught.value.status_code >= 500
@@ -354,7 +357,7 @@ def test_stream_that_fails_ends_with_an_openai_error(
 ) -> None:
     user = v1_api.register()
     model.enqueue(error=(500, "the GPU caught fire"))
-    stream = openai_client(v1_api, user.token).chat.completions.create(
+    stream = openai_client(v1_api, api_key(v1_api, user)).chat.completions.create(
         model="scripted", messages=[{"role": "user", "content": "hi"}], stream=True
     )
     with pytest.raises(openai.APIError) as caught:
@@ -367,7 +370,7 @@ def test_completion_and_continuation_on_any_database(
     v1_any_db_api: Api, model: ScriptedModelServer
 ) -> None:
     user = v1_any_db_api.register()
-    client = openai_client(v1_any_db_api, user.token)
+    client = openai_client(v1_any_db_api, api_key(v1_any_db_api, user))
     model.enqueue(tool_calls=[("add", {"a": 1, "b": 1})])
     model.enqueue(text="Two")
     first = client.chat.completions.with_raw_response.create(
@@ -384,6 +387,37 @@ def test_completion_and_continuation_on_any_database(
     assert again.choices[0].message.content == "Still two"
 
 
+def test_a_deleted_key_is_refused_at_once(v1_api: Api, model: ScriptedModelServer) -> None:
+    user = v1_api.register()
+    key = api_key(v1_api, user)
+    client = openai_client(v1_api, key)
+    assert any(m.id == "agent/assistant" for m in client.models.list())
+    keys = v1_api.client.get("/auth/api-keys", headers=user.headers).json()["data"]
+    deleted = v1_api.client.delete(f"/auth/api-keys/{keys[0]['id']}", headers=user.headers)
+    assert deleted.status_code == 204
+    with pytest.raises(openai.AuthenticationError):
+        client.models.list()
+
+
+def test_over_the_rate_limit_is_429_in_openais_shape(
+    settings: Settings, model: ScriptedModelServer
+) -> None:
+    limited = settings.model_copy(
+        update={"ollama_url": model.url, "rate_limit_per_minute": 1, "rate_limit_burst": 3}
+    )
+    app = create_app(limited, models=scripted_gateway(limited, model), tools=sample_tools())
+    with serve_in_thread(app) as url:
+        api = Api(url)
+        user = api.register()
+        client = openai_client(api, api_key(api, user))
+        with pytest.raises(openai.RateLimitError) as caught:
+            for _ in range(10):
+                client.models.list()
+        api.client.close()
+    assert caught.value.response.headers["retry-after"]
+    assert set(caught.value.response.json()["error"]) >= {"message", "type", "code"}
+
+
 def test_over_the_concurrent_run_quota_is_429_and_stores_nothing(
     settings: Settings, model: ScriptedModelServer
 ) -> None:
@@ -395,7 +429,7 @@ def test_over_the_concurrent_run_quota_is_429_and_stores_nothing(
         api = Api(url)
         api.register()  # the admin: quotas are for users
         user = api.register()
-        client = openai_client(api, user.token)
+        client = openai_client(api, api_key(api, user))
         model.enqueue(tool_calls=[("danger", {"note": "x"})])
         model.enqueue(text="Not done")
         busy = threading.Thread(
