@@ -49,6 +49,10 @@ class McpTool(Tool):
             raise ToolArgumentError(f"bad arguments for {self.name}: {problems}")
         return dict(arguments)
 
+    def source_of(self, arguments: Mapping[str, Any]) -> str | None:
+        """Where a call's content came from: its URL/path argument, else the server."""
+        return super().source_of(arguments) or f"the MCP server {self.category[4:]}"
+
     async def __call__(self, ctx: ToolContext, arguments: Mapping[str, Any]) -> str:
         """Validate, call the server, and render its result as text."""
         assert self.invoke is not None
@@ -82,4 +86,5 @@ def make_tool(
         server_id=server_id,
         remote_name=remote_name,
         invoke=invoke,
+        untrusted=True,  # an MCP server's answer is content from outside: it taints the run
     )
