@@ -63,3 +63,31 @@ def test_upload_by_drop_then_browse_and_preview(page: Page, site: Site) -> None:
 
     stored = site.api.client.get("/workspace/files/notes.md", headers=alice.headers)
     assert stored.status_code == 200 and stored.text == NOTES
+
+
+def test_attach_a_file_in_the_chat_and_the_agent_reads_it(page: Page, site: Site) -> None:
+    site.account("alice")
+    site.model.enqueue(tool_calls=[("read_file", {"path": "uploads/agenda.txt"})])
+    site.model.enqueue(text="The agenda says: **budget review at 10**.")
+    sign_in(page, site, "alice")
+
+    page.get_by_test_id("attach-input").set_input_files(
+        files=[{"name": "agenda.txt", "mimeType": "text/plain", "buffer": b"budget review at 10"}]
+    )
+    chip = page.get_by_test_id("attachment")
+    expect(chip).to_contain_text("agenda.txt")
+    expect(chip).to_have_attribute("data-status", "ready")
+    box = page.get_by_label("Message", exact=True)
+    box.fill("What is on the agenda?")
+    box.press("Enter")
+
+    answer = page.get_by_test_id("assistant-message")
+    expect(answer).to_have_attribute("data-status", "complete")
+    expect(answer.locator("strong")).to_have_text("budget review at 10")
+    expect(page.get_by_test_id("tool-card")).to_contain_text("read_file")
+    expect(page.get_by_test_id("attachments")).to_have_count(0)
+    sent = [m for m in site.model.chat_requests[0].messages if m["role"] == "user"][-1]
+    assert "`uploads/agenda.txt`" in sent["content"]
+    tool_result = [m for m in site.model.chat_requests[1].messages if m["role"] == "tool"][-1]
+    assert tool_result["content"] == "budget review at 10"
+    shot(page, "chat-attachment")

@@ -207,7 +207,7 @@ export const useChatStore = defineStore('chat', () => {
   }
 
   /** Sends a message; creates the conversation first when there is none. Returns its id. */
-  async function send(text: string): Promise<string | null> {
+  async function send(text: string, attachments: string[] = []): Promise<string | null> {
     const message = text.trim()
     if (!message) return conversationId.value
     if (!socket.value || socketStatus.value !== 'open') {
@@ -241,6 +241,7 @@ export const useChatStore = defineStore('chat', () => {
       conversation_id: id,
       ...(model.value ? { model: model.value } : {}),
       ...(agent.value ? { agent: agent.value } : {}),
+      ...(attachments.length ? { attachments } : {}),
     })
     if (!sent) {
       unbound.splice(unbound.indexOf(tracked), 1)
