@@ -11,6 +11,7 @@ BENCHMARKS = [
     "events",
     "sandbox_overhead",
     "memory",
+    "knowledge",
     "scale",
     "openai_api",
     "mcp_overhead",

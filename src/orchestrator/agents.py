@@ -44,6 +44,10 @@ class AgentSpec(BaseModel):
     model: Annotated[str, StringConstraints(max_length=200)] | None = None
     max_iterations: int | None = Field(None, ge=1, le=100)  # None: MAX_ITERATIONS
     mode: Literal["chat", "workflow"] = "chat"
+    # Knowledge collections its turns search (only its owner's: others are never reached).
+    knowledge: list[Annotated[str, StringConstraints(max_length=64)]] = Field(
+        default_factory=list, max_length=20
+    )
     builtin: bool = False
 
 
@@ -58,6 +62,9 @@ class AgentUpdate(BaseModel):
     model: Annotated[str, StringConstraints(max_length=200)] | None = None
     max_iterations: int | None = Field(None, ge=1, le=100)
     mode: Literal["chat", "workflow"] | None = None
+    knowledge: list[Annotated[str, StringConstraints(max_length=64)]] | None = Field(
+        None, max_length=20
+    )
 
 
 BUILTIN_AGENTS: tuple[AgentSpec, ...] = (

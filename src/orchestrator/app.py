@@ -74,7 +74,19 @@ def create_app(
         max_bytes=settings.max_upload_bytes + MULTIPART_SLACK,
         message=f"the upload is over MAX_UPLOAD_MB ({settings.max_upload_mb} MB)",
     )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes, upload=upload)
+    documents = UploadLimit(
+        prefix="/api/v1/knowledge/",
+        suffix="/documents",
+        method="POST",
+        max_bytes=settings.max_upload_bytes + MULTIPART_SLACK,
+        message=f"the upload is over MAX_UPLOAD_MB ({settings.max_upload_mb} MB)",
+    )
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_request_bytes,
+        upload=upload,
+        uploads=(documents,),
+    )
     app.add_middleware(RateLimit)
     app.add_middleware(SecurityHeaders)
     return app

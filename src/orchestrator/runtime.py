@@ -26,6 +26,7 @@ from orchestrator.core.config import Settings
 from orchestrator.core.security import PasswordHasher
 from orchestrator.db.models import ToolSetting
 from orchestrator.db.session import create_engine, create_session_factory
+from orchestrator.knowledge import Ingester, KnowledgeBase, create_knowledge_base
 from orchestrator.llm.gateway import ModelGateway
 from orchestrator.mcp import McpClient
 from orchestrator.memory import MemoryStore, create_memory_store
@@ -64,6 +65,8 @@ class Runtime:
     memory: MemoryStore
     runs: RunService
     mcp: McpClient
+    knowledge: KnowledgeBase
+    ingester: Ingester
     redis: RedisServices | None = None
     hasher: PasswordHasher = field(default_factory=PasswordHasher)
     # Every part that keeps per-user data outside the rows; account deletion calls each.
@@ -113,6 +116,8 @@ class Runtime:
         turn.delegator = Delegator(settings, sessions, agents.get, processor.execute)
         turn.memory = memory = create_memory_store(settings, sessions, models.embed)
         turn.snapshots = Snapshots(settings.data_dir, settings.change_max_file_bytes)
+        # One embedder for memory and knowledge: the offline model is loaded once.
+        turn.knowledge = knowledge = create_knowledge_base(settings, sessions, memory.embedder)
         lease = settings.run_lease_seconds
         executor: RunExecutor = (
             QueueExecutor(redis, sessions, lease_seconds=lease)
@@ -129,6 +134,7 @@ class Runtime:
             event_log=event_log,
             approvals=approvals,
             settings=settings,
+            knowledge=knowledge,
         )
         return cls(
             settings=settings,
@@ -149,6 +155,8 @@ class Runtime:
             memory=memory,
             executor=executor,
             runs=runs,
+            knowledge=knowledge,
+            ingester=Ingester(knowledge, lease_seconds=settings.run_lease_seconds),
             redis=redis,
             mcp=mcp,
             hasher=hasher or PasswordHasher(settings.password_hash_slots),
@@ -160,6 +168,7 @@ class Runtime:
         """Begin executing runs (and resume those a previous process left)."""
         await self.executor.start()
         await self.memory.start()
+        await self.ingester.start()
 
     async def tool_registry(self) -> ToolRegistry:
         """The built-in tools plus the tools of the enabled MCP servers."""
@@ -168,6 +177,7 @@ class Runtime:
     async def close(self) -> None:
         """Stop executing runs and release every connection."""
         await self.executor.stop()
+        await self.ingester.stop()
         if self.redis is not None and not isinstance(self.executor, QueueExecutor):
             await self.redis.close()  # the queue executor closes it otherwise
         await self.mcp.close()

@@ -10,7 +10,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from orchestrator.core.config import Settings
-from orchestrator.db.migrate import alembic_config, upgrade
+from orchestrator.db.migrate import alembic_config, include_object, upgrade
 from orchestrator.db.models import Base
 
 
@@ -27,7 +27,10 @@ def test_migrated_schema_matches_the_models(any_db_settings: Settings) -> None:
         try:
             async with engine.connect() as conn:
                 return await conn.run_sync(
-                    lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+                    lambda sync: compare_metadata(
+                        MigrationContext.configure(sync, opts={"include_object": include_object}),
+                        Base.metadata,
+                    )
                 )
         finally:
             await engine.dispose()

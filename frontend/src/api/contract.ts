@@ -39,3 +39,7 @@ export interface JsonSchema {
 export function asJsonSchema(value: Record<string, unknown>): JsonSchema {
   return value as JsonSchema
 }
+
+export type KnowledgeCollection = Schemas['CollectionOut']
+export type KnowledgeDocument = Schemas['DocumentOut']
+export type KnowledgePassage = Schemas['PassageOut']

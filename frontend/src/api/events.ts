@@ -68,7 +68,20 @@ export interface StatusData {
   reason?: string | null
 }
 
+/** A passage an answer cites as [n]. */
+export interface Citation {
+  n: number
+  document_id: string
+  filename: string
+  chunk_id: string
+  page?: number | null
+  heading?: string | null
+  collection_id?: string | null
+  text?: string
+}
+
 export interface CompleteData {
+  citations?: Citation[]
   content?: string
   conversation_id?: string
   message_id?: number | string
@@ -104,7 +117,7 @@ export type ServerEvent =
   | Envelope<'unknown', unknown>
 
 export type ClientMessage =
-  | { message: string; conversation_id?: string; model?: string; agent?: string }
+  | { message: string; conversation_id?: string; model?: string; agent?: string; knowledge?: string[] }
   | { type: 'cancel'; run_id: string }
   | { type: 'approval'; approval_id: string; decision: 'approve' | 'deny' }
   | { type: 'resume'; run_id: string; after: number }

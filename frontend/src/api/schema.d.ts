@@ -787,6 +787,126 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/knowledge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Collections
+         * @description The user's collections, newest first.
+         */
+        get: operations["list_collections_api_v1_knowledge_get"];
+        put?: never;
+        /**
+         * Create Collection
+         * @description Create an empty collection.
+         */
+        post: operations["create_collection_api_v1_knowledge_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/knowledge/{collection_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Collection
+         * @description One collection.
+         */
+        get: operations["get_collection_api_v1_knowledge__collection_id__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Collection
+         * @description Delete a collection with its documents and passages.
+         */
+        delete: operations["delete_collection_api_v1_knowledge__collection_id__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Collection
+         * @description Rename a collection or change its description.
+         */
+        patch: operations["update_collection_api_v1_knowledge__collection_id__patch"];
+        trace?: never;
+    };
+    "/api/v1/knowledge/{collection_id}/documents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Documents
+         * @description A collection's documents with their ingestion status, newest first.
+         */
+        get: operations["list_documents_api_v1_knowledge__collection_id__documents_get"];
+        put?: never;
+        /**
+         * Upload Document
+         * @description Upload a document (multipart `file`); it is ingested in the background.
+         */
+        post: operations["upload_document_api_v1_knowledge__collection_id__documents_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/knowledge/{collection_id}/documents/{document_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Document
+         * @description One document and its status (`failed` ones say why in `error`).
+         */
+        get: operations["get_document_api_v1_knowledge__collection_id__documents__document_id__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Document
+         * @description Delete a document and its passages.
+         */
+        delete: operations["delete_document_api_v1_knowledge__collection_id__documents__document_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/knowledge/{collection_id}/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Search Collection
+         * @description Passages best matching `query`, by keywords and meaning together.
+         */
+        get: operations["search_collection_api_v1_knowledge__collection_id__search_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/system/health": {
         parameters: {
             query?: never;
@@ -874,6 +994,8 @@ export interface components {
              * @enum {string}
              */
             mode: "chat" | "workflow";
+            /** Knowledge */
+            knowledge?: string[];
             /**
              * Builtin
              * @default false
@@ -897,6 +1019,8 @@ export interface components {
             max_iterations?: number | null;
             /** Mode */
             mode?: ("chat" | "workflow") | null;
+            /** Knowledge */
+            knowledge?: string[] | null;
         };
         /** ApiKeyCreate */
         ApiKeyCreate: {
@@ -964,6 +1088,11 @@ export interface components {
             /** Status */
             status: string;
         };
+        /** Body_upload_document_api_v1_knowledge__collection_id__documents_post */
+        Body_upload_document_api_v1_knowledge__collection_id__documents_post: {
+            /** File */
+            file: string;
+        };
         /**
          * ChangeOut
          * @description One path a run changed.
@@ -1015,6 +1144,8 @@ export interface components {
             agent?: string | null;
             /** Attachments */
             attachments?: string[];
+            /** Knowledge */
+            knowledge?: string[] | null;
         };
         /** ChatResponse */
         ChatResponse: {
@@ -1030,10 +1161,47 @@ export interface components {
             run_id: string;
             /** Tools Used */
             tools_used: string[];
+            /** Citations */
+            citations?: {
+                [key: string]: unknown;
+            }[];
             /** Error */
             error?: {
                 [key: string]: string;
             } | null;
+        };
+        /** CollectionCreate */
+        CollectionCreate: {
+            /** Name */
+            name: string;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+        };
+        /** CollectionOut */
+        CollectionOut: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Description */
+            description: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Document Count */
+            document_count: number;
+        };
+        /** CollectionUpdate */
+        CollectionUpdate: {
+            /** Name */
+            name?: string | null;
+            /** Description */
+            description?: string | null;
         };
         /** ConversationCreate */
         ConversationCreate: {
@@ -1084,6 +1252,40 @@ export interface components {
             runs: number;
             /** Users */
             users?: number | null;
+        };
+        /** DocumentOut */
+        DocumentOut: {
+            /** Id */
+            id: string;
+            /** Collection Id */
+            collection_id: string;
+            /** Filename */
+            filename: string;
+            /** Media Type */
+            media_type: string;
+            /** Size */
+            size: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "processing" | "ready" | "failed";
+            /** Chunks */
+            chunks: number;
+            /** Pages */
+            pages: number | null;
+            /** Error */
+            error: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
         };
         /**
          * FileInfo
@@ -1467,6 +1669,8 @@ export interface components {
             content: string;
             /** Tools Used */
             tools_used: unknown[];
+            /** Citations */
+            citations?: unknown[] | null;
             /** Run Id */
             run_id: string | null;
             /**
@@ -1517,10 +1721,24 @@ export interface components {
             /** Count */
             count: number;
         };
+        /** Page[CollectionOut] */
+        Page_CollectionOut_: {
+            /** Data */
+            data: components["schemas"]["CollectionOut"][];
+            /** Count */
+            count: number;
+        };
         /** Page[ConversationOut] */
         Page_ConversationOut_: {
             /** Data */
             data: components["schemas"]["ConversationOut"][];
+            /** Count */
+            count: number;
+        };
+        /** Page[DocumentOut] */
+        Page_DocumentOut_: {
+            /** Data */
+            data: components["schemas"]["DocumentOut"][];
             /** Count */
             count: number;
         };
@@ -1559,6 +1777,13 @@ export interface components {
             /** Count */
             count: number;
         };
+        /** Page[PassageOut] */
+        Page_PassageOut_: {
+            /** Data */
+            data: components["schemas"]["PassageOut"][];
+            /** Count */
+            count: number;
+        };
         /** Page[RunEventOut] */
         Page_RunEventOut_: {
             /** Data */
@@ -1593,6 +1818,23 @@ export interface components {
             data: components["schemas"]["UserOut"][];
             /** Count */
             count: number;
+        };
+        /** PassageOut */
+        PassageOut: {
+            /** Document Id */
+            document_id: string;
+            /** Filename */
+            filename: string;
+            /** Chunk Id */
+            chunk_id: string;
+            /** Text */
+            text: string;
+            /** Score */
+            score: number;
+            /** Page */
+            page: number | null;
+            /** Heading */
+            heading: string | null;
         };
         /** PasswordChange */
         PasswordChange: {
@@ -3579,6 +3821,316 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_collections_api_v1_knowledge_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_CollectionOut_"];
+                };
+            };
+        };
+    };
+    create_collection_api_v1_knowledge_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CollectionCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CollectionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_collection_api_v1_knowledge__collection_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                collection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CollectionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_collection_api_v1_knowledge__collection_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                collection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    update_collection_api_v1_knowledge__collection_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                collection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CollectionUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CollectionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_documents_api_v1_knowledge__collection_id__documents_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                collection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_DocumentOut_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    upload_document_api_v1_knowledge__collection_id__documents_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                collection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["Body_upload_document_api_v1_knowledge__collection_id__documents_post"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_document_api_v1_knowledge__collection_id__documents__document_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                collection_id: string;
+                document_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_document_api_v1_knowledge__collection_id__documents__document_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                collection_id: string;
+                document_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    search_collection_api_v1_knowledge__collection_id__search_get: {
+        parameters: {
+            query: {
+                query: string;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                collection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_PassageOut_"];
+                };
             };
             /** @description Validation Error */
             422: {

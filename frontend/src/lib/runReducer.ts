@@ -6,6 +6,7 @@
 import {
   deltaText,
   type ApprovalRequiredData,
+  type Citation,
   type CompleteData,
   type ErrorData,
   type ServerEvent,
@@ -53,6 +54,8 @@ export interface RunView {
   cancelRequested?: boolean
   /** The run waits for an approval (its `status` event said so). */
   waiting?: boolean
+  /** Passages the answer cites as [n] (from `complete`). */
+  citations?: Citation[]
 }
 
 /** Whatever holds tool cards and their approvals: a chat turn's run, a workflow step. */
@@ -170,6 +173,7 @@ function applyComplete(run: RunView, data: CompleteData): void {
   if (data.conversation_id) run.conversationId = data.conversation_id
   if (data.message_id !== undefined) run.messageId = data.message_id
   if (data.run_id && !run.runId) run.runId = data.run_id
+  if (Array.isArray(data.citations)) run.citations = data.citations
   if (data.status === 'cancelled') run.status = 'cancelled'
   else if (data.status === 'failed') run.status = 'error'
   else if (run.status !== 'error' || data.status === 'succeeded') run.status = 'complete'

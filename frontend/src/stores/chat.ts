@@ -6,7 +6,7 @@
 import { defineStore } from 'pinia'
 import { computed, ref, shallowRef } from 'vue'
 import { api, errorMessage, type StoredMessage } from '@/api/client'
-import { parseEvent, type ServerEvent } from '@/api/events'
+import { parseEvent, type Citation, type ServerEvent } from '@/api/events'
 import { ReconnectingSocket, type SocketOptions, type SocketStatus } from '@/lib/reconnectingSocket'
 import { applyEvent, isActive, newRun, toolsFromHistory, type ApprovalView, type RunView } from '@/lib/runReducer'
 import { useAuthStore } from './auth'
@@ -39,7 +39,13 @@ export function socketUrl(): string {
 function turnFromHistory(message: StoredMessage): Turn {
   const turn: Turn = { key: `m${message.id}`, role: message.role, content: message.content, createdAt: message.created_at, run: null }
   if (message.role === 'assistant') {
-    turn.run = { ...newRun(message.run_id), content: message.content, status: 'complete', tools: toolsFromHistory(message.tools_used) }
+    turn.run = {
+      ...newRun(message.run_id),
+      content: message.content,
+      status: 'complete',
+      tools: toolsFromHistory(message.tools_used),
+      citations: (message.citations ?? []) as Citation[],
+    }
   }
   return turn
 }
@@ -55,6 +61,8 @@ export const useChatStore = defineStore('chat', () => {
   const retryInMs = ref<number | null>(null)
   const model = ref('')
   const agent = ref('')
+  /** Knowledge collections the next messages search (the composer's picker). */
+  const knowledge = ref<string[]>([])
   const socket = shallowRef<ReconnectingSocket | null>(null)
 
   /** Runs sent but not yet named by the server: the next unknown run_id belongs to the oldest. */
@@ -242,6 +250,7 @@ export const useChatStore = defineStore('chat', () => {
       ...(model.value ? { model: model.value } : {}),
       ...(agent.value ? { agent: agent.value } : {}),
       ...(attachments.length ? { attachments } : {}),
+      ...(knowledge.value.length ? { knowledge: [...knowledge.value] } : {}),
     })
     if (!sent) {
       unbound.splice(unbound.indexOf(tracked), 1)
@@ -301,6 +310,7 @@ export const useChatStore = defineStore('chat', () => {
     connected,
     model,
     agent,
+    knowledge,
     connect,
     disconnect,
     retryNow,

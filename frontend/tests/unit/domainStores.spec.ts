@@ -118,7 +118,18 @@ describe('AgentForm', () => {
     await wrapper.get('form').trigger('submit')
     const [name, changes] = wrapper.emitted('update')![0]!
     expect(name).toBe('poet')
-    expect(changes).toEqual({ description: 'd', system_prompt: 'p', mode: 'chat', model: null, max_iterations: 5, tools: ['calculate'] })
+    expect(changes).toEqual({ description: 'd', system_prompt: 'p', mode: 'chat', model: null, max_iterations: 5, tools: ['calculate'], knowledge: [] })
+  })
+
+  it('lets an admin pick the knowledge collections the agent searches', async () => {
+    routes['GET /api/v1/knowledge'] = () => json({ data: [{ id: 'k1', name: 'Handbook', description: '', created_at: '2026-01-01', document_count: 2 }], count: 1 })
+    const wrapper = mount(AgentForm, { props: { tools: [] as never, models: [] } })
+    await vi.waitFor(() => expect(wrapper.find('[data-testid="agent-knowledge"]').exists()).toBe(true))
+    await wrapper.get('input[pattern]').setValue('librarian')
+    await wrapper.get('textarea').setValue('You answer from documents.')
+    await wrapper.get('[data-testid="agent-knowledge"] input[type="checkbox"]').setValue(true)
+    await wrapper.get('form').trigger('submit')
+    expect(wrapper.emitted('create')?.[0]?.[0]).toMatchObject({ name: 'librarian', knowledge: ['k1'] })
   })
 })
 

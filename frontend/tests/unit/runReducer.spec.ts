@@ -96,6 +96,13 @@ describe('applyEvent', () => {
     expect(run).toMatchObject({ status: 'complete', content: 'The answer', conversationId: 'conv', messageId: 7 })
   })
 
+  it('keeps the citations complete carries', () => {
+    const run = newRun()
+    const citation = { n: 1, document_id: 'd1', filename: 'report.pdf', chunk_id: 'd1:3', page: 2, text: 'The survey counted 412 puffins.' }
+    applyEvent(run, ev('complete', { status: 'succeeded', content: 'It counted 412 [1].', run_id: RUN, citations: [citation] }, 1))
+    expect(run.citations).toEqual([citation])
+  })
+
   it('keeps an error visible through the complete that follows it', () => {
     const run = newRun()
     applyEvent(run, ev('error', { message: 'The model server is not reachable', code: 'model_unavailable' }, 1))

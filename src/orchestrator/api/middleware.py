@@ -59,33 +59,41 @@ class SecurityHeaders:
 
 @dataclass(frozen=True)
 class UploadLimit:
-    """A larger body limit for uploads: PUTs under `prefix` may carry up to `max_bytes`
-    (their route streams the body to disk and enforces the exact limit itself)."""
+    """A larger body limit for uploads: `method` requests under `prefix` (ending with
+    `suffix`) may carry up to `max_bytes` (their route enforces the exact limit itself)."""
 
     prefix: str
     max_bytes: int
     message: str
+    method: str = "PUT"
+    suffix: str = ""
+
+    def covers(self, method: str, path: str) -> bool:
+        """Whether a request is one of these uploads."""
+        return method == self.method and path.startswith(self.prefix) and path.endswith(self.suffix)
 
 
 class BodySizeLimit:
     """Answers 413 to a request body over `max_bytes`, declared or streamed."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, upload: UploadLimit | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        upload: UploadLimit | None = None,
+        uploads: tuple[UploadLimit, ...] = (),
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self.upload = upload
+        self.uploads = (upload, *uploads) if upload is not None else uploads
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
-        upload = self.upload
-        if (
-            upload is not None
-            and scope["method"] == "PUT"
-            and scope["path"].startswith(upload.prefix)
-        ):
+        upload = next((u for u in self.uploads if u.covers(scope["method"], scope["path"])), None)
+        if upload is not None:
             if declared is not None and (
                 not declared.isdigit() or int(declared) > upload.max_bytes
             ):

@@ -10,6 +10,7 @@ from orchestrator.api.routes import (
     changes,
     chat,
     conversations,
+    knowledge,
     mcp,
     memory,
     runs,
@@ -32,6 +33,7 @@ for module in (
     memory,
     workspace,
     mcp,
+    knowledge,
     system,
 ):
     api_router.include_router(module.router)

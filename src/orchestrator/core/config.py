@@ -166,6 +166,8 @@ class Settings(BaseSettings):
     search_provider: Literal["searxng", "duckduckgo"] | None = None  # web_search's backend
     search_url: str | None = None  # SearXNG's base URL (reachable even on a private address)
     change_max_file_bytes: int = Field(1024 * 1024, ge=0)  # larger files: changes not revertible
+    knowledge_max_chunks: int = Field(5000, ge=1, le=1_000_000)  # passages of one document
+    knowledge_parse_seconds: float = Field(300.0, gt=0)  # reading one document, at most
 
     @field_validator(
         "cors_origins", "http_allowlist", "approval_risks", "user_refused_risks", mode="before"

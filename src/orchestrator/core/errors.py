@@ -10,7 +10,8 @@ OrchestratorError
 │   └── CsrfRefused          403  (a cookie-authenticated write without its CSRF header)
 ├── RateLimited              429
 ├── QuotaExceeded            429  (a user's quota: QUOTA_CONCURRENT_RUNS...)
-├── PayloadTooLarge          413  (an upload over MAX_UPLOAD_MB)
+├── PayloadTooLarge          413  (an upload over a limit; the message names it)
+├── UnsupportedMedia         415  (an upload of a kind that cannot be read)
 ├── MemoryUnavailable        503  (the vector store does not answer)
 ├── ToolError                     (the model's mistake: goes back to the model)
 │   ├── ToolNotFound
@@ -94,6 +95,11 @@ class PayloadTooLarge(OrchestratorError):
 
     status_code = 413
     code = "too_large"
+
+
+class UnsupportedMedia(OrchestratorError):
+    status_code = 415
+    code = "unsupported_media"
 
 
 class MemoryUnavailable(OrchestratorError):

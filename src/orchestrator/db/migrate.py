@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -10,6 +11,19 @@ from alembic.config import Config
 from orchestrator.core.config import Settings
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# What no model describes: the knowledge keyword index (a SQLite FTS5 table and its
+# shadow tables; a Postgres expression index).
+UNMODELLED_TABLES = ("knowledge_fts",)
+UNMODELLED_INDEXES = ("ix_knowledge_chunks_fts",)
+
+
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, other: Any) -> bool:
+    """Autogenerate's filter: leave out what lives outside the models."""
+    if name is None:
+        return True
+    if type_ == "table":
+        return not name.startswith(UNMODELLED_TABLES)
+    return not (type_ == "index" and name in UNMODELLED_INDEXES)
 
 
 def alembic_config(settings: Settings) -> Config:

@@ -110,6 +110,8 @@ class CompleteData(BaseModel):
     message_id: int | None = None
     tools_used: list[str] = Field(default_factory=list)
     usage: Usage | None = None  # None: not counted (a workflow, a cancelled run)
+    # Passages the answer cites as [n]: {n, document_id, filename, chunk_id, page?, ...}
+    citations: list[dict[str, Any]] = Field(default_factory=list)
 
 
 EventData = Annotated[

@@ -70,32 +70,38 @@ class VectorIndex(Protocol):
         ...
 
 
-def collection_name(space: str, user_id: int) -> str:
+def collection_name(space: str, user_id: int, prefix: str = _PREFIX) -> str:
     """A valid Chroma collection name for a user's part of a space, unique per pair."""
     slug = re.sub(r"[^a-zA-Z0-9._-]+", "-", space).strip("-._")[:40] or "space"
     digest = hashlib.sha256(space.encode()).hexdigest()[:10]
-    return f"{_PREFIX}{slug}-{digest}-u{user_id}"
+    return f"{prefix}{slug}-{digest}-u{user_id}"
 
 
 class ChromaIndex:
     """A `VectorIndex` on ChromaDB; blocking calls run in threads, writes one at a time."""
 
-    def __init__(self, *, path: Path | None = None, url: str | None = None) -> None:
+    def __init__(
+        self, *, path: Path | None = None, url: str | None = None, prefix: str = _PREFIX
+    ) -> None:
         if (path is None) == (url is None):
             raise ValueError("give exactly one of path (embedded) or url (server)")
         self.path = path
         self.url = url
+        # Collections of other owners (knowledge bases) share a server under their prefix.
+        self.prefix = prefix
         self._client: Any = None
         self._collections: dict[tuple[str, int], Any] = {}
         self._open_lock = threading.Lock()
         self._write_lock = threading.Lock()  # Chroma's embedded writer is not meant to race
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ChromaIndex:
-        """A server client when `CHROMA_URL` is set, else embedded in `DATA_DIR/memory`."""
+    def from_settings(
+        cls, settings: Settings, *, folder: str = "memory", prefix: str = _PREFIX
+    ) -> ChromaIndex:
+        """A server client when `CHROMA_URL` is set, else embedded in `DATA_DIR/<folder>`."""
         if settings.chroma_url:
-            return cls(url=settings.chroma_url)
-        return cls(path=settings.data_dir / "memory")
+            return cls(url=settings.chroma_url, prefix=prefix)
+        return cls(path=settings.data_dir / folder, prefix=prefix)
 
     # -- plumbing ---------------------------------------------------------------------
     def _connect(self) -> Any:
@@ -127,7 +133,7 @@ class ChromaIndex:
         found = self._collections.get((space, user_id))
         if found is None:
             client = self._connect()
-            name = collection_name(space, user_id)
+            name = collection_name(space, user_id, self.prefix)
             if create:
                 found = client.get_or_create_collection(
                     name,
@@ -149,7 +155,7 @@ class ChromaIndex:
         return [
             item
             for item in self._connect().list_collections()
-            if item.name.startswith(_PREFIX) and (item.metadata or {}).get("embedder") == space
+            if item.name.startswith(self.prefix) and (item.metadata or {}).get("embedder") == space
         ]
 
     async def _run(self, call: Callable[[], T]) -> T:
@@ -240,7 +246,7 @@ class ChromaIndex:
             names = {
                 str((item.metadata or {}).get("embedder"))
                 for item in self._connect().list_collections()
-                if item.name.startswith(_PREFIX)
+                if item.name.startswith(self.prefix)
             }
             return sorted(names)
 

@@ -7,7 +7,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,6 +19,7 @@ from orchestrator.core.errors import OrchestratorError
 from orchestrator.db.models import Conversation, Message, Run, User
 from orchestrator.engine.events import ErrorData, StatusData, TokenData, ToolData, Usage
 from orchestrator.engine.react import Final, Limits, ModelClient, ReactEngine
+from orchestrator.knowledge import PROMPT_SECTION, KnowledgeBase, TurnKnowledge, collection_scope
 from orchestrator.llm.base import ChatMessage
 from orchestrator.memory import MemoryStore, UserMemory
 from orchestrator.runs.approvals import ApprovalBroker
@@ -49,6 +50,7 @@ class TurnResult:
     error: ErrorData | None
     calls: list[ToolData]  # each tool call's final state, in order
     usage: Usage | None = None  # tokens in and out (None: the turn ended in an error)
+    citations: list[dict[str, object]] = field(default_factory=list)  # passages cited as [n]
 
     @property
     def tools_used(self) -> list[str]:
@@ -73,6 +75,7 @@ class AgentTurn:
     memory: MemoryStore | None = None
     extra_tools: Callable[[], Awaitable[list[Tool]]] | None = None  # MCP servers' tools
     snapshots: Snapshots | None = None  # workspace change recording; None: not recorded
+    knowledge: KnowledgeBase | None = None
 
     async def run(
         self,
@@ -85,7 +88,9 @@ class AgentTurn:
     ) -> TurnResult:
         """Stream one agent turn into the log."""
         user_memory = self.user_memory(run)
-        gate = await self.gate(run, agent.tools, user_memory)
+        scope = collection_scope(agent.knowledge, run.knowledge)
+        knowledge = TurnKnowledge(self.knowledge, run.user_id, scope) if self.knowledge else None
+        gate = await self.gate(run, self._allowed(agent.tools, scope), user_memory, knowledge)
         engine = ReactEngine(self.models, gate)
         limits = Limits(
             max_iterations=agent.max_iterations or self.settings.max_iterations,
@@ -93,6 +98,8 @@ class AgentTurn:
             max_tokens=self.settings.turn_max_tokens,
         )
         prompt = await self._system_prompt(agent.system_prompt, messages, user_memory)
+        if knowledge is not None and any(t.name == "search_knowledge" for t in gate.available()):
+            prompt = await self._knowledge_prompt(prompt, knowledge)
         system = ChatMessage(role="system", content=prompt)
         text: list[str] = []
         calls: list[ToolData] = []
@@ -105,11 +112,18 @@ class AgentTurn:
                 key_prefix=key_prefix,
             ):
                 if isinstance(event, Final):
+                    cited = knowledge.citations(event.content) if knowledge else []
                     return TurnResult(
-                        event.content, self._stop_error(event, limits), calls, event.usage
+                        event.content,
+                        self._stop_error(event, limits),
+                        calls,
+                        event.usage,
+                        [c.model_dump(exclude_none=True) for c in cited],
                     )
                 if isinstance(event, ToolData) and event.status != "started":
                     calls.append(event)
+                    if knowledge and event.replayed and event.name == "search_knowledge":
+                        knowledge.observe(event.result)  # numbered before a restart
                 if isinstance(event, ToolData) and event.replayed:
                     continue
                 if isinstance(event, StatusData):  # the run's row and its log, in one write
@@ -124,7 +138,11 @@ class AgentTurn:
         raise AssertionError("the engine ended without a Final event")
 
     async def gate(
-        self, run: Run, allowed: list[str] | None, user_memory: UserMemory | None
+        self,
+        run: Run,
+        allowed: list[str] | None,
+        user_memory: UserMemory | None,
+        knowledge: TurnKnowledge | None = None,
     ) -> ToolGate:
         """The tool gate for the run's calls: its user's workspace, policy and allowlist."""
         workspace = await asyncio.to_thread(Workspace.for_user, self.settings, run.user_id)
@@ -136,6 +154,7 @@ class AgentTurn:
             delegate=functools.partial(self.delegator.delegate, run) if self.delegator else None,
             memory=user_memory,
             list_models=getattr(self.models, "list_models", None),
+            knowledge=knowledge,
         )
         registry = self.tools
         if self.extra_tools is not None:  # the MCP servers' tools, as they are now
@@ -156,6 +175,27 @@ class AgentTurn:
             if self.snapshots is not None
             else None,
         )
+
+    @staticmethod
+    def _allowed(tools: list[str] | None, scope: list[str] | None) -> list[str] | None:
+        """The agent's allowlist; a turn given collections may always search them."""
+        if tools is None or not scope:
+            return tools
+        return [*tools, "search_knowledge"]
+
+    async def _knowledge_prompt(self, prompt: str, knowledge: TurnKnowledge) -> str:
+        """Tell the model about the user's collections in scope and how to cite them."""
+        try:
+            listed = await knowledge.base.collections(knowledge.user_id)
+        except OrchestratorError as exc:
+            log.warning("knowledge collections not listed: %s", exc.message)
+            return prompt
+        scope = knowledge.scope
+        shown = [c for c, _ in listed if scope is None or c.id in scope]
+        if not shown:
+            return prompt
+        names = "; ".join(f"{c.name} (id {c.id})" for c in shown[:20])
+        return f"{prompt}\n\n{PROMPT_SECTION} Collections: {names}."
 
     def user_memory(self, run: Run) -> UserMemory | None:
         """The run's user's memories; new ones note the conversation (or run) they came from."""
@@ -210,7 +250,13 @@ class ChatTurn:
         message_id = await self._answer(run, result)
         status = "succeeded" if result.error is None else "failed"
         return Outcome(
-            status, result.content, result.tools_used, message_id, result.error, result.usage
+            status,
+            result.content,
+            result.tools_used,
+            message_id,
+            result.error,
+            result.usage,
+            citations=result.citations,
         )
 
     async def _history(self, run: Run) -> list[ChatMessage]:
@@ -266,6 +312,7 @@ class ChatTurn:
                 result.content,
                 tools_used=result.call_records(),
                 run_id=run.id,
+                citations=result.citations,
             )
             return message.id
 
@@ -282,4 +329,12 @@ class TaskRun:
         goal = [ChatMessage(role="user", content=run.goal)]
         result = await self.turn.run(run, writer, agent, goal)
         status = "succeeded" if result.error is None else "failed"
-        return Outcome(status, result.content, result.tools_used, None, result.error, result.usage)
+        return Outcome(
+            status,
+            result.content,
+            result.tools_used,
+            None,
+            result.error,
+            result.usage,
+            citations=result.citations,
+        )

@@ -35,6 +35,7 @@ class Outcome:
     message_id: int | None = None
     error: ErrorData | None = None
     usage: Usage | None = None
+    citations: list[dict[str, object]] = field(default_factory=list)
 
 
 RunWork = Callable[[Run, RunWriter], Awaitable[Outcome]]
@@ -133,6 +134,7 @@ class RunProcessor:
                 message_id=outcome.message_id,
                 tools_used=outcome.tools_used,
                 usage=outcome.usage,
+                citations=outcome.citations,
             )
             # The run's final state and its last event are written together.
             await writer.emit(

@@ -25,6 +25,7 @@ from orchestrator.services.conversations import add_message, get_conversation
 from orchestrator.tools.workspace import Workspace
 
 if TYPE_CHECKING:
+    from orchestrator.knowledge import KnowledgeBase
     from orchestrator.llm.gateway import ModelGateway
     from orchestrator.services.agents import AgentCatalog
 
@@ -47,6 +48,7 @@ async def start_chat_turn(
     conversation_id: str | None,
     model: str | None,
     agent: str | None,
+    knowledge: list[str] | None = None,
 ) -> tuple[Run, Conversation, Message]:
     """Store the user's message and a queued chat run for it (a new conversation if none)."""
     if conversation_id is None:
@@ -66,6 +68,7 @@ async def start_chat_turn(
         agent=agent or conversation.agent or "assistant",
         model=model or conversation.model,
         conversation_id=conversation.id,
+        knowledge=knowledge or None,
     )
     db.add(run)
     await db.flush()
@@ -127,11 +130,13 @@ class RunService:
         event_log: RunEventLog,
         approvals: ApprovalBroker,
         settings: Settings | None = None,
+        knowledge: KnowledgeBase | None = None,
     ) -> None:
         self.settings = settings  # for attachments: where the users' workspaces are
         self.sessions = sessions
         self.concurrent_runs = concurrent_runs  # QUOTA_CONCURRENT_RUNS, for the role user
         self._admitting = asyncio.Lock()  # the count and the new row, one start at a time
+        self.knowledge = knowledge
         self.agents = agents
         self.models = models
         self.processor = processor
@@ -142,6 +147,14 @@ class RunService:
     async def start_chat(self, user_id: int, request: ChatRequest) -> Run:
         """Check the agent and model, store the message, and queue the chat turn."""
         await self.agents.get(request.agent or DEFAULT_AGENT)
+        if request.knowledge:  # only the user's own collections; another's is 404
+            owned = (
+                []
+                if self.knowledge is None
+                else await self.knowledge.owned_collection_ids(user_id, request.knowledge)
+            )
+            if len(owned) != len(set(request.knowledge)):
+                raise NotFound("knowledge collection not found")
         if request.model is not None:
             await self.models.resolve(request.model)
         message = request.message
@@ -159,6 +172,7 @@ class RunService:
                 conversation_id=request.conversation_id,
                 model=request.model,
                 agent=request.agent,
+                knowledge=request.knowledge,
             )
         await self.executor.submit(run.id)
         return run

@@ -47,5 +47,6 @@ class MessageOut(BaseModel):
     role: Literal["user", "assistant", "system"]
     content: str
     tools_used: list[Any]
+    citations: list[Any] | None = None  # passages the answer cites as [n]
     run_id: str | None
     created_at: datetime

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -28,6 +28,7 @@ class ChatRequest(BaseModel):
     attachments: list[Annotated[str, StringConstraints(min_length=1, max_length=4096)]] = Field(
         default_factory=list, max_length=10
     )
+    knowledge: list[Id] | None = Field(None, max_length=20)  # knowledge collections to search
 
 
 class CancelMessage(BaseModel):
@@ -67,6 +68,7 @@ class ChatResponse(BaseModel):
     message_id: int | None
     run_id: str
     tools_used: list[str]
+    citations: list[dict[str, Any]] = Field(default_factory=list)  # passages cited as [n]
     error: dict[str, str] | None = None  # a budget ran out: what was said is in `content`
 
 

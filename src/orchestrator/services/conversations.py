@@ -84,6 +84,7 @@ async def add_message(
     *,
     tools_used: list[Any] | None = None,
     run_id: str | None = None,
+    citations: list[Any] | None = None,
 ) -> Message:
     """Append a message and bump the conversation's activity time."""
     message = Message(
@@ -92,6 +93,7 @@ async def add_message(
         content=content,
         tools_used=tools_used or [],
         run_id=run_id,
+        citations=citations or None,
     )
     db.add(message)
     conversation.updated_at = utcnow()

@@ -32,6 +32,8 @@ from orchestrator.llm.base import ToolSpec
 
 if TYPE_CHECKING:  # memory's tools import this module
     from orchestrator.llm.base import ModelInfo
+if TYPE_CHECKING:  # memory's and knowledge's tools import this module
+    from orchestrator.knowledge import TurnKnowledge
     from orchestrator.memory import UserMemory
 
 
@@ -61,6 +63,8 @@ class ToolContext:
     memory: UserMemory | None = None
     # The models the server can use (list_models); None where no gateway is wired.
     list_models: Callable[[], Awaitable[list[ModelInfo]]] | None = None
+    # The calling user's knowledge bases for this turn (search_knowledge); None: off.
+    knowledge: TurnKnowledge | None = None
 
 
 ToolFunction = Callable[..., Awaitable[Any]]

@@ -20,6 +20,15 @@ async def _check_tools(spec_tools: list[str] | None, runtime: RuntimeDep) -> Non
         raise InvalidInput(f"unknown tools: {', '.join(unknown)}")
 
 
+async def _check_knowledge(ids: list[str] | None, user_id: int, runtime: RuntimeDep) -> None:
+    """An agent carries only collections of the admin who sets them."""
+    if ids:
+        owned = await runtime.knowledge.owned_collection_ids(user_id, ids)
+        unknown = sorted(set(ids) - set(owned))
+        if unknown:
+            raise InvalidInput(f"unknown knowledge collections: {', '.join(unknown)}")
+
+
 @router.get("")
 async def list_agents(_: CurrentUser, runtime: RuntimeDep) -> Page[AgentSpec]:
     """Every agent, built-in ones first."""
@@ -31,6 +40,7 @@ async def list_agents(_: CurrentUser, runtime: RuntimeDep) -> Page[AgentSpec]:
 async def create_agent(body: AgentSpec, user: AdminUser, runtime: RuntimeDep) -> AgentSpec:
     """Add a custom agent (admins)."""
     await _check_tools(body.tools, runtime)
+    await _check_knowledge(body.knowledge, user.id, runtime)
     return await runtime.agents.create(body, created_by=user.id)
 
 
@@ -42,10 +52,11 @@ async def get_agent(name: str, _: CurrentUser, runtime: RuntimeDep) -> AgentSpec
 
 @router.patch("/{name}")
 async def update_agent(
-    name: str, body: AgentUpdate, _: AdminUser, runtime: RuntimeDep
+    name: str, body: AgentUpdate, user: AdminUser, runtime: RuntimeDep
 ) -> AgentSpec:
     """Change a custom agent (admins); built-ins are read-only."""
     await _check_tools(body.tools, runtime)
+    await _check_knowledge(body.knowledge, user.id, runtime)
     return await runtime.agents.update(name, body.model_dump(exclude_unset=True))
 
 

@@ -45,6 +45,7 @@ async def chat(body: ChatRequest, user: CurrentUser, runtime: RuntimeDep) -> JSO
                 message_id=data["message_id"],
                 run_id=run.id,
                 tools_used=data["tools_used"],
+                citations=data.get("citations", []),
                 error=error,
             )
             return JSONResponse(answer.model_dump())
