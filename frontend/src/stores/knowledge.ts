@@ -1,7 +1,7 @@
 /** Knowledge bases: collections, their documents (status followed live while ingesting), search. */
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
-import { api, authHeader, errorMessage, API_PREFIX } from '@/api/client'
+import { api, errorMessage, writeHeaders, API_PREFIX } from '@/api/client'
 import type { KnowledgeCollection, KnowledgeDocument, KnowledgePassage } from '@/api/contract'
 
 const POLL_MS = 1000
@@ -83,7 +83,8 @@ export const useKnowledgeStore = defineStore('knowledge', () => {
       body.append('file', file, file.name)
       const response = await fetch(`${API_PREFIX}/knowledge/${encodeURIComponent(id)}/documents`, {
         method: 'POST',
-        headers: authHeader(),
+        headers: writeHeaders(),
+        credentials: 'same-origin',
         body,
       })
       if (!response.ok) {
