@@ -160,7 +160,7 @@ class Runtime:
             redis=redis,
             mcp=mcp,
             hasher=hasher or PasswordHasher(settings.password_hash_slots),
-            purgers=[WorkspacePurger(settings), memory],
+            purgers=[WorkspacePurger(settings), memory, knowledge],
             rate_limiter=_rate_limiter(settings, redis),
         )
 

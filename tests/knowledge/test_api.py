@@ -147,3 +147,19 @@ def test_collections_and_search_work_on_postgres_too(any_db_settings: Settings) 
         ).json()["data"]
         assert own == {docs[0]["id"]}  # the other user's copy never shows
         api.client.close()
+
+
+def test_deleting_an_account_purges_its_knowledge(kb_api: Api, settings: Settings) -> None:
+    admin, user = kb_api.register(), kb_api.register()
+    collection = new_collection(kb_api, user)
+    ingest(kb_api, user, collection["id"], "lights.md", FACTS)
+    files = settings.data_dir / "knowledge" / "files" / str(user.id)
+    assert any(files.iterdir())
+    gone = kb_api.client.delete(f"/users/{user.id}", headers=admin.headers)
+    assert gone.status_code == 204, gone.text
+    assert not files.exists()
+    import sqlite3
+
+    with sqlite3.connect(settings.data_dir / "orchestrator.db") as db:
+        assert db.execute("SELECT count(*) FROM knowledge_chunks").fetchone()[0] == 0
+        assert db.execute("SELECT count(*) FROM knowledge_fts").fetchone()[0] == 0

@@ -180,6 +180,10 @@ class KnowledgeBase:
             if space.endswith(f"#{collection_id}"):
                 await self.index.drop(space)
 
+    async def purge_user(self, user_id: int) -> None:
+        """Remove every knowledge base of a user: rows, vectors, files (account deletion)."""
+        await self.delete_user(user_id)
+
     async def delete_user(self, user_id: int) -> None:
         """Remove every knowledge base of a user (account deletion)."""
         for collection, _ in await self.collections(user_id):
