@@ -149,4 +149,5 @@ def test_search_knowledge_registers_through_the_entry_point() -> None:
     registry = ToolRegistry.from_entry_points()
     tool = registry.get("search_knowledge")
     assert tool is search_knowledge and tool.risk is Risk.READ and tool.category == "knowledge"
+    assert tool.untrusted  # uploaded documents are untrusted content: they taint the turn
     assert set(tool.parameters["properties"]) == {"query", "collection", "limit"}

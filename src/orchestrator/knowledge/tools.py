@@ -13,7 +13,7 @@ from orchestrator.tools.base import Risk, Tool, ToolContext, tool
 from orchestrator.tools.registry import ToolRegistry
 
 
-@tool(category="knowledge", risk=Risk.READ)
+@tool(category="knowledge", risk=Risk.READ, untrusted=True)
 async def search_knowledge(
     ctx: ToolContext,
     query: Annotated[
