@@ -90,7 +90,8 @@ class Ingester:
                 log.exception("knowledge: cannot look for queued documents")
                 document = None
             if document is None:
-                self._idle.set()
+                if not self._wake.is_set():  # a wake since the claim began: look again
+                    self._idle.set()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(POLL_SECONDS):
                         await self._wake.wait()
