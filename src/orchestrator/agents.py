@@ -25,7 +25,7 @@ _DEV_TOOLS = (
     "run_typecheck",
     "run_build",
 )
-_KNOWLEDGE_TOOLS: tuple[str, ...] = ()  # search_knowledge, once knowledge bases exist
+_KNOWLEDGE_TOOLS = ("search_knowledge",)
 _GROUNDING = (
     " Use tools when they help and never invent their results. Files live in your workspace; "
     "refer to them with relative paths. When you have what you need, answer plainly."

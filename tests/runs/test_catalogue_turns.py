@@ -9,6 +9,7 @@ import pytest
 
 from orchestrator.agents import BUILTIN_AGENTS
 from orchestrator.core.config import Settings
+from orchestrator.tools import ToolRegistry
 from orchestrator.tools.sandbox import sandbox_status
 from tests.conftest import Api, require_service
 from tests.support.scripted_model import ScriptedModelServer
@@ -23,6 +24,13 @@ def test_agents_tool_lists_fit_their_roles() -> None:
     assert {"edit_file", "apply_patch", "grep", "git_commit", "run_tests", "run_lint"} <= coder
     assert {"web_search", "web_read"} <= set(AGENTS["researcher"].tools or [])
     assert {"query_data", "convert_units"} <= set(AGENTS["analyst"].tools or [])
+    assert "search_knowledge" in (AGENTS["researcher"].tools or [])
+
+
+def test_agents_name_only_tools_that_exist() -> None:
+    known = {t.name for t in ToolRegistry.from_entry_points()}
+    for agent in BUILTIN_AGENTS:
+        assert set(agent.tools or []) <= known, agent.name
 
 
 def test_files_family_through_the_coder(

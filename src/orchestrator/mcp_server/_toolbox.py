@@ -13,6 +13,7 @@ from orchestrator.db.models import Run, User
 from orchestrator.runs.tool_call import tool_goal
 from orchestrator.runtime import Runtime
 from orchestrator.services import tool_stats
+from orchestrator.tools import ToolRegistry
 
 AGENT_TOOL_PREFIX = "agent_"
 MAX_TASK_CHARS = 100_000
@@ -55,11 +56,13 @@ class McpToolbox:
         self.runtime = runtime
 
     async def tools(self, user: User) -> list[OfferedTool]:
-        """The user's enabled tools (none refused to their role), then one tool per agent."""
-        hidden = await self._hidden_tools(user)
+        """The user's enabled tools, built-in and of the admin's MCP servers (none refused
+        to their role), then one tool per agent."""
+        registry = await self.runtime.tool_registry()
+        hidden = await self._hidden_tools(user, registry)
         offered = [
             OfferedTool(tool.name, tool.description, tool.parameters)
-            for tool in self.runtime.tools
+            for tool in registry
             if tool.name not in hidden
         ]
         for agent in await self.runtime.agents.list():
@@ -75,17 +78,18 @@ class McpToolbox:
     async def call(self, user: User, name: str, arguments: dict[str, Any]) -> CallResult:
         """Run the tool or the agent as one of the user's runs and wait for its end."""
         try:
-            agent = await self._agent(name)
+            registry = await self.runtime.tool_registry()
+            agent = await self._agent(name, registry)
             if agent is not None:
                 run = await self._start_agent(user, agent, arguments)
             else:
-                run = await self._start_tool(user, name, arguments)
+                run = await self._start_tool(user, name, arguments, registry)
         except OrchestratorError as exc:
             return CallResult(exc.message, True)
         return await self._outcome(run)
 
-    async def _agent(self, name: str) -> AgentSpec | None:
-        if not name.startswith(AGENT_TOOL_PREFIX) or name in self.runtime.tools:
+    async def _agent(self, name: str, registry: ToolRegistry) -> AgentSpec | None:
+        if not name.startswith(AGENT_TOOL_PREFIX) or name in registry:
             return None
         wanted = name.removeprefix(AGENT_TOOL_PREFIX)
         return next((a for a in await self.runtime.agents.list() if a.name == wanted), None)
@@ -96,8 +100,10 @@ class McpToolbox:
             raise _Refused(f"`task` must be a non-empty string of at most {MAX_TASK_CHARS} chars")
         return await self.runtime.runs.start_run(user.id, task, agent=agent.name)
 
-    async def _start_tool(self, user: User, name: str, arguments: dict[str, Any]) -> Run:
-        if name not in self.runtime.tools or name in await self._hidden_tools(user):
+    async def _start_tool(
+        self, user: User, name: str, arguments: dict[str, Any], registry: ToolRegistry
+    ) -> Run:
+        if name not in registry or name in await self._hidden_tools(user, registry):
             raise _Refused(f"unknown tool {name!r}")
         return await self.runtime.runs.start_tool_call(user.id, tool_goal(name, arguments))
 
@@ -114,13 +120,13 @@ class McpToolbox:
                 return CallResult(content or why, True, run.id)
         raise AssertionError("a run's log always ends with complete")
 
-    async def _hidden_tools(self, user: User) -> frozenset[str]:
+    async def _hidden_tools(self, user: User, registry: ToolRegistry) -> frozenset[str]:
         """Tools the admin switched off, and those whose risk the user's role is refused."""
         async with self.runtime.sessions() as db:
             disabled = set(await tool_stats.disabled_tools(db))
         settings = self.runtime.settings
         refused = set() if user.role == "admin" else set(settings.user_refused_risks)
-        return frozenset(disabled | {t.name for t in self.runtime.tools if t.risk.value in refused})
+        return frozenset(disabled | {t.name for t in registry if t.risk.value in refused})
 
 
 class _Refused(OrchestratorError):

@@ -14,9 +14,9 @@ from orchestrator.agents import DEFAULT_AGENT, DEFAULT_RUN_AGENT
 from orchestrator.core.config import Settings
 from orchestrator.core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
 from orchestrator.db.models import Approval, Conversation, Message, Run, User
-from orchestrator.engine.events import FINAL_STATUSES, RunEventOut
+from orchestrator.engine.events import FINAL_STATUSES, RunEventOut, TaintSource
 from orchestrator.runs.approvals import ApprovalBroker, Decision
-from orchestrator.runs.attachments import with_note
+from orchestrator.runs.attachments import attached_paths, with_note
 from orchestrator.runs.executor import RunExecutor, request_cancel
 from orchestrator.runs.log import RunEventLog
 from orchestrator.runs.processor import RunProcessor
@@ -49,8 +49,10 @@ async def start_chat_turn(
     model: str | None,
     agent: str | None,
     knowledge: list[str] | None = None,
+    tainted_by: TaintSource | None = None,
 ) -> tuple[Run, Conversation, Message]:
-    """Store the user's message and a queued chat run for it (a new conversation if none)."""
+    """Store the user's message and a queued chat run for it (a new conversation if none);
+    `tainted_by`: the untrusted content the turn starts with (its attachments)."""
     if conversation_id is None:
         conversation = Conversation(
             user_id=user_id, title=title_from(message), model=model, agent=agent
@@ -69,6 +71,7 @@ async def start_chat_turn(
         model=model or conversation.model,
         conversation_id=conversation.id,
         knowledge=knowledge or None,
+        tainted_by=tainted_by.model_dump() if tainted_by is not None else None,
     )
     db.add(run)
     await db.flush()
@@ -158,11 +161,14 @@ class RunService:
         if request.model is not None:
             await self.models.resolve(request.model)
         message = request.message
+        taint: TaintSource | None = None
         if request.attachments:
             if self.settings is None:
                 raise InvalidInput("this server takes no attachments")
             workspace = await asyncio.to_thread(Workspace.for_user, self.settings, user_id)
             message = await asyncio.to_thread(with_note, workspace, message, request.attachments)
+            # Uploaded files are untrusted: the turn's exec/network calls wait for approval.
+            taint = TaintSource(tool="attachment", source=", ".join(attached_paths(message)))
         async with self._admitting, self.sessions() as db:
             await self._admit(db, user_id)
             run, _, _ = await start_chat_turn(
@@ -173,6 +179,7 @@ class RunService:
                 model=request.model,
                 agent=request.agent,
                 knowledge=request.knowledge,
+                tainted_by=taint,
             )
         await self.executor.submit(run.id)
         return run
