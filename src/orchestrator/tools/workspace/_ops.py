@@ -276,13 +276,4 @@ def grep(
 def write_bytes(ws: Workspace, path: str, data: bytes) -> None:
     """Create or replace a file with exactly these bytes (atomic; parents created)."""
     parts = _parts(path)
-    shown = display(parts)
-    with ws._root_fd() as root_fd:
-        try:
-            parent = ws._open_parent(root_fd, parts)
-        except OSError as exc:
-            raise translate(exc, shown) from None
-        try:
-            ws._replace(root_fd, parent, parts[-1], data, shown)
-        finally:
-            os.close(parent)
+    ws._write_all(parts, data, display(parts))

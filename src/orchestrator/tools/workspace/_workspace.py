@@ -284,6 +284,11 @@ class Workspace:
             raise ToolArgumentError(
                 f"the content is {len(data)} bytes; files are limited to {self.max_write_bytes}"
             )
+        self._write_all(parts, data, shown)
+        return len(data)
+
+    def _write_all(self, parts: list[str], data: bytes, shown: str) -> None:
+        """Create or replace the file at `parts` with `data`, atomically, creating parents."""
         with self._root_fd() as root_fd:
             try:
                 parent_fd = self._open_parent(root_fd, parts)
@@ -293,7 +298,6 @@ class Workspace:
                 self._replace(root_fd, parent_fd, parts[-1], data, shown)
             finally:
                 os.close(parent_fd)
-        return len(data)
 
     def _open_parent(self, root_fd: int, parts: list[str]) -> int:
         parents = parts[:-1]
