@@ -81,11 +81,15 @@ def create_app(
         max_bytes=settings.max_upload_bytes + MULTIPART_SLACK,
         message=f"the upload is over MAX_UPLOAD_MB ({settings.max_upload_mb} MB)",
     )
+    # Webhook bodies: the hook route counts them itself (1 MB), so it can log each refusal.
+    hooks = UploadLimit(
+        prefix="/api/v1/hooks/", method="POST", max_bytes=2**62, message="body too large"
+    )
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_request_bytes,
         upload=upload,
-        uploads=(documents,),
+        uploads=(documents, hooks),
     )
     app.add_middleware(RateLimit)
     app.add_middleware(SecurityHeaders)

@@ -28,7 +28,7 @@ from orchestrator.db.models import ToolSetting
 from orchestrator.db.session import create_engine, create_session_factory
 from orchestrator.knowledge import Ingester, KnowledgeBase, create_knowledge_base
 from orchestrator.llm.gateway import ModelGateway
-from orchestrator.mcp import McpClient
+from orchestrator.mcp import McpClient, SecretBox
 from orchestrator.memory import MemoryStore, create_memory_store
 from orchestrator.runs.approvals import ApprovalBroker
 from orchestrator.runs.bus import EventBus
@@ -41,6 +41,7 @@ from orchestrator.runs.service import RunService
 from orchestrator.runs.tool_call import ToolCallRun
 from orchestrator.runs.workflow import Workflow
 from orchestrator.scale.queue import QueueExecutor, RedisServices
+from orchestrator.schedules import ScheduleBook, Scheduler, TriggerBook
 from orchestrator.services.accounts import LoginThrottle
 from orchestrator.services.agents import AgentCatalog
 from orchestrator.tools.registry import ToolRegistry
@@ -67,6 +68,9 @@ class Runtime:
     mcp: McpClient
     knowledge: KnowledgeBase
     ingester: Ingester
+    schedules: ScheduleBook
+    scheduler: Scheduler
+    triggers: TriggerBook
     redis: RedisServices | None = None
     hasher: PasswordHasher = field(default_factory=PasswordHasher)
     # Every part that keeps per-user data outside the rows; account deletion calls each.
@@ -157,6 +161,9 @@ class Runtime:
             runs=runs,
             knowledge=knowledge,
             ingester=Ingester(knowledge, lease_seconds=settings.run_lease_seconds),
+            schedules=ScheduleBook(sessions, runs),
+            scheduler=Scheduler(sessions, runs, poll_seconds=settings.schedule_poll_seconds),
+            triggers=TriggerBook(sessions, runs, SecretBox(settings.signing_key())),
             redis=redis,
             mcp=mcp,
             hasher=hasher or PasswordHasher(settings.password_hash_slots),
@@ -169,6 +176,7 @@ class Runtime:
         await self.executor.start()
         await self.memory.start()
         await self.ingester.start()
+        await self.scheduler.start()  # after the executor: due runs are submitted at once
 
     async def tool_registry(self) -> ToolRegistry:
         """The built-in tools plus the tools of the enabled MCP servers."""
@@ -176,6 +184,7 @@ class Runtime:
 
     async def close(self) -> None:
         """Stop executing runs and release every connection."""
+        await self.scheduler.stop()
         await self.executor.stop()
         await self.ingester.stop()
         if self.redis is not None and not isinstance(self.executor, QueueExecutor):

@@ -14,8 +14,10 @@ from orchestrator.api.routes import (
     mcp,
     memory,
     runs,
+    schedules,
     system,
     tools,
+    triggers,
     users,
     workspace,
 )
@@ -34,6 +36,8 @@ for module in (
     workspace,
     mcp,
     knowledge,
+    schedules,
+    triggers,
     system,
 ):
     api_router.include_router(module.router)

@@ -168,6 +168,7 @@ class Settings(BaseSettings):
     change_max_file_bytes: int = Field(1024 * 1024, ge=0)  # larger files: changes not revertible
     knowledge_max_chunks: int = Field(5000, ge=1, le=1_000_000)  # passages of one document
     knowledge_parse_seconds: float = Field(300.0, gt=0)  # reading one document, at most
+    schedule_poll_seconds: float = Field(10.0, gt=0, le=300)  # how often due schedules start
 
     @field_validator(
         "cors_origins", "http_allowlist", "approval_risks", "user_refused_risks", mode="before"

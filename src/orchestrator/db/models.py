@@ -147,6 +147,8 @@ class Run(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column()
     # Stored, so a cancel holds even when the process that held the run dies before it acts.
     cancel_requested_at: Mapped[datetime | None] = mapped_column()
+    # What started it when no person did: "schedule:<id>" or "trigger:<id>".
+    origin: Mapped[str | None] = mapped_column(String(80), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
@@ -400,3 +402,59 @@ class KnowledgeChunk(Base):
     text: Mapped[str] = mapped_column(Text)
     heading: Mapped[str | None] = mapped_column(String(500))
     page: Mapped[int | None] = mapped_column(Integer)
+
+
+class Schedule(Base):
+    """A run started on a cron timetable in a time zone. `next_run_at` is the next due time
+    (None while disabled); a process starts the run by moving it on atomically."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (
+        Index("ix_schedules_user_created", "user_id", "created_at"),
+        Index("ix_schedules_due", "enabled", "next_run_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    cron: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    goal: Mapped[str] = mapped_column(Text)
+    agent: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str | None] = mapped_column(String(200))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    misfire: Mapped[str] = mapped_column(String(16), default="run_once")  # run_once | skip
+    next_run_at: Mapped[datetime | None] = mapped_column()
+    last_run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Trigger(Base):
+    """A webhook that starts a run: `POST /api/v1/hooks/{id}`, signed with its secret
+    (kept sealed with AES-GCM: checking a signature needs the secret itself)."""
+
+    __tablename__ = "triggers"
+    __table_args__ = (Index("ix_triggers_user_created", "user_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    agent: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str | None] = mapped_column(String(200))
+    goal_template: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(Text)  # sealed
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TriggerDelivery(Base):
+    """A signature a trigger accepted, kept while its timestamp is fresh: the same request
+    sent again is a replay (the primary key makes the check atomic across processes)."""
+
+    __tablename__ = "trigger_deliveries"
+
+    signature: Mapped[str] = mapped_column(String(64), primary_key=True)
+    trigger_id: Mapped[str] = mapped_column(ForeignKey("triggers.id", ondelete="CASCADE"))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

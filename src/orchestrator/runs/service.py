@@ -201,6 +201,45 @@ class RunService:
         await self.executor.submit(run.id)
         return run
 
+    async def add_run(
+        self,
+        db: AsyncSession,
+        user_id: int,
+        goal: str,
+        *,
+        agent: str | None,
+        model: str | None,
+        origin: str,
+        tainted_by: TaintSource | None = None,
+    ) -> Run:
+        """Check the agent, the model and the user's quota, and add a queued run to `db`'s
+        transaction (not committed: the caller commits it with what started it, then
+        `submit`s it). For runs no person starts: schedules and webhooks (`origin`)."""
+        spec = await self.agents.get(agent or DEFAULT_RUN_AGENT)
+        if model is not None:
+            await self.models.resolve(model)
+        kind = (
+            "workflow" if spec.mode == "workflow" and self.processor.handles("workflow") else "task"
+        )
+        await self._admit(db, user_id)
+        run = Run(
+            user_id=user_id,
+            kind=kind,
+            goal=goal,
+            agent=spec.name,
+            model=model,
+            origin=origin,
+            tainted_by=tainted_by.model_dump() if tainted_by is not None else None,
+        )
+        db.add(run)
+        await db.flush()
+        return run
+
+    async def submit(self, run_id: str) -> None:
+        """Hand a committed queued run to the executor (a run never submitted is still
+        found by the executors' sweep)."""
+        await self.executor.submit(run_id)
+
     async def start_tool_call(self, user_id: int, goal: str) -> Run:
         """Queue a `tool` run: the one call its goal names (see `runs.tool_call`), under
         the tool gate like an agent's calls (the MCP server's callers)."""
