@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -172,6 +173,91 @@ def doctor() -> None:
         console.print(f"{mark}  [bold]{check.name}[/bold]: {check.detail}", soft_wrap=True)
         failed_required |= check.status == "fail" and check.required
     raise typer.Exit(1 if failed_required else 0)
+
+
+def _progress() -> Any:
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+PG_DUMP_HINT = (
+    "The database is PostgreSQL: it is not in this archive. Save it with\n"
+    '  pg_dump --format=custom --file=orchestrator.pgdump "postgresql://USER@HOST/DB"\n'
+    "and restore it into an empty database with\n"
+    '  pg_restore --no-owner --dbname="postgresql://USER@HOST/DB" orchestrator.pgdump\n'
+    "(see README, 'Backup and restore')."
+)
+
+
+@app.command()
+def backup(
+    file: Annotated[Path, typer.Argument(help="The archive to write (.tar.gz)")],
+) -> None:
+    """Save DATA_DIR (the SQLite database, consistently even while runs execute; the
+    workspaces, memory and knowledge files; the secret key) into one archive."""
+    from orchestrator.backup import BackupError, database_kind, plan_backup, write_backup
+
+    settings = _settings()
+    try:
+        plan = plan_backup(settings, file)
+        with _progress() as bar:
+            task = bar.add_task("backing up", total=plan.total or 1)
+            manifest = write_backup(settings, file, plan, progress=lambda n: bar.advance(task, n))
+            bar.update(task, completed=plan.total or 1)
+    except BackupError as exc:
+        console.print(f"[red]backup failed:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    size = sum(entry.size for entry in manifest.files)
+    console.print(f"saved {len(manifest.files)} files ({size:,} bytes) to {file}")
+    if plan.skipped:
+        console.print(f"[yellow]left out {len(plan.skipped)} links or special files[/yellow]")
+    if database_kind(settings) != "sqlite":
+        console.print(f"[yellow]{PG_DUMP_HINT}[/yellow]")
+    if settings.secret_key and not (settings.data_dir / "secret_key").exists():
+        console.print(
+            "[yellow]SECRET_KEY comes from the environment: keep it; sealed secrets "
+            "(MCP credentials, webhook secrets) open only with the same key[/yellow]"
+        )
+
+
+@app.command()
+def restore(
+    file: Annotated[Path, typer.Argument(help="An archive made by `orchestrator backup`")],
+) -> None:
+    """Restore an archive into DATA_DIR, which must be empty or missing. All or nothing:
+    it is unpacked and checked beside DATA_DIR, then moved into place."""
+    from orchestrator.backup import BackupError, restore_backup
+
+    settings = _settings()
+    try:
+        with _progress() as bar:
+            total = file.stat().st_size if file.is_file() else 1
+            task = bar.add_task("restoring", total=total)
+            header = restore_backup(settings, file, progress=lambda n: bar.advance(task, n))
+    except BackupError as exc:
+        console.print(f"[red]restore failed:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    console.print(
+        f"restored the backup of {header.created_at:%Y-%m-%d %H:%M} UTC into {settings.data_dir}"
+    )
+    if header.database != "sqlite":
+        console.print(f"[yellow]{PG_DUMP_HINT}[/yellow]")
+    console.print("start it with `orchestrator serve` (migrations run at start-up)")
 
 
 def main() -> None:
