@@ -203,6 +203,7 @@ def model(scripted: ScriptedModelServer) -> Iterator[ScriptedModelServer]:
     scripted.reset()
     scripted.set_models(SCRIPTED_MODELS)
     scripted.token_delay = 0.0
+    scripted.embed_delay = 0.0
     scripted.default = None
     yield scripted
     leftover = scripted.pending

@@ -160,7 +160,7 @@ class Runtime:
             executor=executor,
             runs=runs,
             knowledge=knowledge,
-            ingester=Ingester(knowledge, lease_seconds=settings.run_lease_seconds),
+            ingester=Ingester(knowledge, lease_seconds=settings.knowledge_lease_seconds),
             schedules=ScheduleBook(sessions, runs),
             scheduler=Scheduler(sessions, runs, poll_seconds=settings.schedule_poll_seconds),
             triggers=TriggerBook(sessions, runs, SecretBox(settings.signing_key())),

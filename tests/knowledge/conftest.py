@@ -4,15 +4,20 @@ to upload and wait for ingestion."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from orchestrator.app import create_app
 from orchestrator.core.config import Settings
+from orchestrator.db.models import KnowledgeChunk, User
+from orchestrator.db.session import create_engine, create_session_factory
+from orchestrator.knowledge import KnowledgeBase, create_knowledge_base
 from orchestrator.knowledge.tools import register as register_knowledge_tools
 from tests.conftest import Account, Api, scripted_gateway
+from tests.memory.conftest import provider_embedder
 from tests.support.scripted_model import ScriptedModelServer
 from tests.support.server import serve_in_thread
 from tests.support.tools import sample_tools
@@ -79,3 +84,23 @@ def ingest(
     document = wait_done(api, user, collection_id, response.json()["id"])
     assert document["status"] == "ready", document
     return document
+
+
+@pytest.fixture
+async def kb(settings: Settings) -> AsyncIterator[tuple[KnowledgeBase, int]]:
+    """A knowledge base on SQLite (scripted-style vectors, no model) and one user's id."""
+    engine = create_engine(settings)
+    sessions = create_session_factory(engine)
+    async with sessions() as db:
+        user = User(username="ingest", password_hash="x")
+        db.add(user)
+        await db.commit()
+        user_id = user.id
+    yield create_knowledge_base(settings, sessions, provider_embedder()), user_id
+    await engine.dispose()
+
+
+async def chunk_count(base: KnowledgeBase) -> int:
+    """How many passages the knowledge base holds, every user together."""
+    async with base.sessions() as db:
+        return await db.scalar(select(func.count()).select_from(KnowledgeChunk)) or 0

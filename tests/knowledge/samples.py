@@ -70,3 +70,10 @@ Reykjavik,Iceland,139000
 Tromso,Norway,77000
 Rovaniemi,Finland,64000
 """
+
+
+# 400 short paragraphs: passages enough for several embedding batches.
+HARBOUR_LOG = "\n\n".join(
+    f"Paragraph {n}: the harbour master logged {n} boats, a westerly wind and rain."
+    for n in range(400)
+).encode()

@@ -3,22 +3,12 @@ and a document deleted while it is ingested leaves nothing behind."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
-import pytest
-from sqlalchemy import func, select
-
-from orchestrator.core.config import Settings
 from orchestrator.core.errors import MemoryUnavailable
-from orchestrator.db.models import KnowledgeChunk, User
-from orchestrator.db.session import create_engine, create_session_factory
-from orchestrator.knowledge import Ingester, KnowledgeBase, create_knowledge_base
-from tests.memory.conftest import provider_embedder
-
-TEXT = "\n\n".join(
-    f"Paragraph {n}: the harbour master logged {n} boats, a westerly wind and rain."
-    for n in range(400)
-).encode()
+from orchestrator.knowledge import Ingester, KnowledgeBase
+from tests.knowledge.conftest import chunk_count
+from tests.knowledge.samples import HARBOUR_LOG as TEXT
 
 
 class FailingIndex:
@@ -39,24 +29,6 @@ class FailingIndex:
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.inner, name)
-
-
-@pytest.fixture
-async def kb(settings: Settings) -> AsyncIterator[tuple[KnowledgeBase, int]]:
-    engine = create_engine(settings)
-    sessions = create_session_factory(engine)
-    async with sessions() as db:
-        user = User(username="ingest", password_hash="x")
-        db.add(user)
-        await db.commit()
-        user_id = user.id
-    yield create_knowledge_base(settings, sessions, provider_embedder()), user_id
-    await engine.dispose()
-
-
-async def chunk_count(base: KnowledgeBase) -> int:
-    async with base.sessions() as db:
-        return await db.scalar(select(func.count()).select_from(KnowledgeChunk)) or 0
 
 
 async def test_a_vector_store_failure_half_way_leaves_no_passages(

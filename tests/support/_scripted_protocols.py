@@ -185,6 +185,7 @@ class _Protocols:
             return self._ollama_error(404, f"model '{body.get('model')}' not found")
         texts = body.get("input") or []
         texts = [texts] if isinstance(texts, str) else texts
+        await asyncio.sleep(self.server.embed_delay)
         vectors = [vector(t, self.server.embedding_dim) for t in texts]
         return JSONResponse(
             {"model": body["model"], "embeddings": vectors, "prompt_eval_count": len(texts)}
@@ -300,6 +301,7 @@ class _Protocols:
             return self._openai_error(404, f"model '{body.get('model')}' not found")
         texts = body.get("input") or []
         texts = [texts] if isinstance(texts, str) else texts
+        await asyncio.sleep(self.server.embed_delay)
         data = [
             {"object": "embedding", "index": i, "embedding": vector(t, self.server.embedding_dim)}
             for i, t in enumerate(texts)

@@ -118,11 +118,13 @@ class ScriptedModelServer:
         host: str = "127.0.0.1",
         port: int = 0,
         embedding_dim: int = 8,
+        embed_delay: float = 0.0,
     ) -> None:
         self.host, self.port = host, port
         self.token_delay = token_delay
         self.default = default
         self.embedding_dim = embedding_dim
+        self.embed_delay = embed_delay  # seconds each embedding request takes
         self._lock = threading.Lock()
         self._replies: deque[Reply] = deque()
         self._requests: list[RecordedRequest] = []

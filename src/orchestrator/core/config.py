@@ -169,6 +169,8 @@ class Settings(BaseSettings):
     knowledge_max_chunks: int = Field(5000, ge=1, le=1_000_000)  # passages of one document
     knowledge_parse_seconds: float = Field(300.0, gt=0)  # reading one document, at most
     schedule_poll_seconds: float = Field(10.0, gt=0, le=300)  # how often due schedules start
+    # An ingestion whose process vanished is taken up again (by any process) after this.
+    knowledge_lease_seconds: float = Field(30.0, ge=1)
 
     @field_validator(
         "cors_origins", "http_allowlist", "approval_risks", "user_refused_risks", mode="before"

@@ -46,6 +46,7 @@ __all__ = [
     "MAX_ATTEMPTS",
     "MAX_QUERY",
     "PROMPT_SECTION",
+    "VECTOR_PREFIX",
     "Chunk",
     "Citation",
     "DocumentKind",
