@@ -183,3 +183,56 @@ def test_queued_run_is_cancelled_before_a_worker_takes_it(
     assert [(e["type"], e["data"]["status"]) for e in log] == [("complete", "cancelled")]
     assert user.apis[0].get(f"/runs/{run_id}").json()["status"] == "cancelled"
     assert model.chat_requests == []
+
+
+def freeze_outside_a_transaction(deployment: Cluster, pid: int) -> None:
+    """SIGSTOP the process between two of its transactions: one frozen inside would keep
+    the run's row locked, and nobody could take the run over until it woke."""
+    for _ in range(100):
+        os.kill(pid, signal.SIGSTOP)
+        time.sleep(0.2)  # its statements in flight end
+        if not pg(
+            deployment.dsn,
+            "SELECT 1 FROM pg_stat_activity WHERE datname = current_database()"
+            " AND state LIKE 'idle in transaction%'",
+        ):
+            return
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(0.01)
+    raise AssertionError("the process was always inside a transaction")
+
+
+def test_worker_frozen_past_its_lease_is_fenced_off_when_it_wakes(
+    deployment: Cluster, user: User, model: ScriptedModelServer
+) -> None:
+    model.enqueue(text=" ".join(["old"] * 300), token_delay=0.02)
+    run_id = task(user, "talk for a while", api=1)
+    follower = Follower(deployment.apis[0], user.token, run_id)
+    deadline = time.monotonic() + 30
+    while sum(e["type"] == "token" for e in follower.events) < 20:
+        assert time.monotonic() < deadline, "the answer never streamed"
+        time.sleep(0.02)
+    frozen = deployment.holder_pid(run_id)
+    assert frozen in {p.pid for p in deployment.workers}
+    # Frozen (load, GC, SIGSTOP) past its 2 s lease: another worker takes the run over.
+    model.enqueue(text=" ".join(["new"] * 150), token_delay=0.02)
+    freeze_outside_a_transaction(deployment, frozen)
+    try:
+        while deployment.holder_pid(run_id) in {frozen, None}:
+            assert time.monotonic() < deadline + 20, "nobody took the run over"
+            time.sleep(0.05)
+        while sum(e["data"].get("text", "").strip() == "new" for e in follower.events) < 5:
+            assert time.monotonic() < deadline + 30, "the new holder never streamed"
+            time.sleep(0.02)
+    finally:
+        # It wakes while the new holder streams, its model's reply still buffered.
+        os.kill(frozen, signal.SIGCONT)
+    run = user.wait_for(run_id, "succeeded", "failed", api=0, seconds=30)
+    assert run["status"] == "succeeded"
+    log = user.events(run_id, api=1)
+    assert_gapless(log)
+    assert follower.finish() == log  # nothing the old holder said after it lost the lease
+    assert log[-1]["data"]["content"].split() == ["new"] * 150
+    time.sleep(0.5)  # whatever the old holder still had to say has been said by now
+    assert user.events(run_id, api=1) == log
+    assert any(p.pid == frozen and p.poll() is None for p in deployment.workers)

@@ -8,11 +8,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
+from sqlalchemy import update
 
 from orchestrator.core.config import Settings
 from orchestrator.db.models import Run
 from orchestrator.db.session import create_engine, create_session_factory
 from orchestrator.engine.events import CompleteData, RunEventOut, TokenData
+from orchestrator.runs.lease import Lease, LeaseLost
 from orchestrator.runs.log import RunEventLog
 from orchestrator.scale.redis_bus import RedisEventBus
 from orchestrator.services.accounts import create_user
@@ -130,3 +132,51 @@ async def test_unstarted_bus_delivers_within_its_process(settings: Settings, run
         await writer.close()
     finally:
         await local.close()
+
+
+async def test_writer_that_lost_its_lease_neither_publishes_nor_writes(
+    settings: Settings, run_id: str
+) -> None:
+    stale, new, api = Process(settings, flush_interval=3600), Process(settings), Process(settings)
+    for process in (stale, new, api):
+        await process.bus.start()
+    try:
+
+        async def lease_to(owner: str) -> None:
+            async with stale.log.sessions() as db:
+                await db.execute(update(Run).where(Run.id == run_id).values(lease_owner=owner))
+                await db.commit()
+
+        await lease_to("stale")
+        old = await stale.log.open(run_id, Lease(run_id, "stale"))
+        await old.emit(TokenData(text="seen"))
+        await stale.bus._outbox.join()
+        follow = api.log.follow(run_id)
+        assert (await anext(follow)).data["text"] == "seen"
+        # It stalled past its lease; another process took the run over meanwhile.
+        await lease_to("new")
+        writer = await new.log.open(run_id, Lease(run_id, "new"))
+        assert writer.last_seq == 1  # it adopted what the stale one had published
+        await old.emit(TokenData(text="stale"))  # same seq as the new holder's next
+        await stale.bus._outbox.join()
+        with pytest.raises(LeaseLost):
+            await old.flush()
+        with pytest.raises(LeaseLost):
+            await old.emit(TokenData(text="again"))
+        await old.close()
+        await writer.emit(TokenData(text="fresh"))
+        await writer.emit(CompleteData(status="succeeded", content="done", run_id=run_id))
+        seen = [event async for event in follow]
+        assert [(e.seq, e.data.get("text")) for e in seen] == [(2, "fresh"), (3, None)]
+        stored = await api.log.read(run_id)
+        assert [(e.seq, e.data.get("text")) for e in stored] == [
+            (1, "seen"),
+            (2, "fresh"),
+            (3, None),
+        ]
+        await writer.close()
+        await new.bus._outbox.join()
+        assert await new.redis.get(new.bus.owner_key(run_id)) is None  # let go at the end
+    finally:
+        for process in (stale, new, api):
+            await process.close()

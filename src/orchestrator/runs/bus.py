@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from orchestrator.engine.events import RunEventOut
+from orchestrator.runs.lease import Lease
 
 QUEUE_SIZE = 10_000
 
@@ -24,7 +25,8 @@ class EventBus:
     def __init__(self) -> None:
         self._subscribers: dict[str, set[asyncio.Queue[RunEventOut | None]]] = defaultdict(set)
 
-    def publish(self, event: RunEventOut) -> None:
+    def publish(self, event: RunEventOut, lease: Lease | None = None) -> None:
+        """Deliver the event (published under `lease`, if its writer holds one)."""
         for queue in self._subscribers.get(event.run_id, ()):
             # A stalled reader re-reads the log when it sees the gap.
             with contextlib.suppress(asyncio.QueueFull):
@@ -37,8 +39,15 @@ class EventBus:
         """Events after `after` that a writer published but the log may not hold yet."""
         return []
 
-    def forget(self, run_id: str) -> None:
+    def forget(self, run_id: str, lease: Lease | None = None) -> None:
         """The run's log holds everything published so far: drop what backs it up."""
+
+    async def take_over(self, lease: Lease) -> None:
+        """From now on only writers under `lease` publish the run's events (one process
+        here: its writers stop themselves when they lose their lease)."""
+
+    def let_go(self, lease: Lease) -> None:
+        """`lease` ends (its run ended, or is handed on): drop its fence."""
 
     @contextmanager
     def subscribe(self, run_id: str) -> Iterator[asyncio.Queue[RunEventOut | None]]:

@@ -3,7 +3,9 @@ this process; the queue-backed executor for several machines fits the same inter
 
 Each run is held under a lease (owner, expiry) renewed while it runs. A run whose
 holder vanished - a crash, a kill -9 - has a lease that expires, and the sweeper gives
-it to this process to resume, so no run stays `running` forever.
+it to this process to resume, so no run stays `running` forever. A holder that only
+stalled (load, GC, SIGSTOP) and finds its lease gone when it wakes is fenced off: its
+writers drop what they have (`runs.lease`), and the heartbeat cancels its task.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator.db.models import Run, utcnow
+from orchestrator.runs.lease import Lease, LeaseLost, held_lease
 from orchestrator.runs.processor import RunProcessor
 
 log = logging.getLogger(__name__)
@@ -197,22 +200,26 @@ class InProcessExecutor:
         return await claim_lease(self.sessions, run_id, self.owner, self.lease_seconds)
 
     async def _hold(self, run_id: str) -> None:
+        held_lease.set(Lease(run_id, self.owner))  # this task's; its writers are fenced by it
         heartbeat = asyncio.create_task(self._renew(run_id))
         try:
             await self.processor.execute(run_id)
         except asyncio.CancelledError:
-            pass  # shutdown or cancel: the processor has left the run consistent
+            pass  # shutdown, cancel or lease lost: the processor has left the run consistent
+        except LeaseLost:
+            log.warning("run %s was taken over by another process; stopped here", run_id)
         except Exception:
             log.exception("run %s failed outside its work", run_id)
         finally:
             heartbeat.cancel()
 
     async def _renew(self, run_id: str) -> None:
-        """Keep the lease, and act on a stored cancel that no message brought here."""
+        """Keep the lease, act on a stored cancel that no message brought here, and stop
+        the run here if another process took its lease over (this one stalled)."""
         while True:
             await asyncio.sleep(self.lease_seconds / 3)
             async with self.sessions() as db:
-                await db.execute(
+                renewed = await db.execute(
                     update(Run)
                     .where(
                         Run.id == run_id,
@@ -220,9 +227,19 @@ class InProcessExecutor:
                     )
                     .values(lease_expires_at=utcnow() + timedelta(seconds=self.lease_seconds))
                 )
-                cancelled = await db.scalar(select(Run.cancel_requested_at).where(Run.id == run_id))
+                cancelled, status = (
+                    await db.execute(
+                        select(Run.cancel_requested_at, Run.status).where(Run.id == run_id)
+                    )
+                ).one()
                 await db.commit()
             task = self.tasks.get(run_id)
+            if not renewed.rowcount and status in ACTIVE_STATUSES:  # type: ignore[attr-defined]
+                log.warning("run %s: lease lost to another process; stopping it here", run_id)
+                self.processor.log.lose(Lease(run_id, self.owner))
+                if task is not None:
+                    task.cancel()
+                return
             if cancelled is not None and task is not None:
                 self.processor.cancel_requested.add(run_id)
                 task.cancel()

@@ -7,11 +7,18 @@ Token and thinking deltas are buffered and written together (every `flush_interv
 With a bus between processes, deltas a crashed writer had published but not written are
 adopted by the next writer (`EventBus.unflushed`), so no reader ever saw an event the log
 then lost; `follow` fills any gap from the log or the bus before it yields past it.
+
+A writer opened under a run's lease (`runs.lease`) is fenced: each batch is written only
+if the run's row still names its holder (checked first, in the same transaction), and
+each event is published only while the bus's fence names it. A holder that stalled past
+its lease and woke after another took the run over gets `LeaseLost` from `emit` and
+neither writes nor publishes again, so no reader sees an event the log does not keep.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -22,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from orchestrator.db.models import Run, RunEvent
 from orchestrator.engine.events import RunEventOut, event_type
 from orchestrator.runs.bus import EventBus
+from orchestrator.runs.lease import Lease, LeaseLost
 
 BUFFERED_TYPES = frozenset({"token", "thinking"})
 POLL_SECONDS = 5.0
@@ -31,10 +39,14 @@ GAP_RETRY_SECONDS = 0.05  # how often a follower looks again for events it skipp
 class RunWriter:
     """The single writer of one run's log in this process."""
 
-    def __init__(self, log: RunEventLog, run_id: str, last_seq: int) -> None:
+    def __init__(
+        self, log: RunEventLog, run_id: str, last_seq: int, lease: Lease | None = None
+    ) -> None:
         self._log = log
         self.run_id = run_id
         self.last_seq = last_seq
+        self.lease = lease  # the fencing token of every write and publish (None: unfenced)
+        self.lost = False  # the lease went to another process: this writer is done
         self.pending: list[RunEventOut] = []
         self._flush_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -42,7 +54,10 @@ class RunWriter:
     async def emit(self, data: BaseModel, **run_changes: object) -> RunEventOut:
         """Append one event. Deltas are published at once and written soon; any other
         event is written (with `run_changes` to the run's row, in the same transaction)
-        before it is published."""
+        before it is published. `LeaseLost` once another process holds the run."""
+        if self.lost:
+            assert self.lease is not None
+            raise LeaseLost(self.lease)
         self.last_seq += 1
         kind = event_type(data)
         event = RunEventOut(
@@ -54,24 +69,39 @@ class RunWriter:
         )
         self.pending.append(event)
         if kind in BUFFERED_TYPES and not run_changes:
-            self._log.bus.publish(event)
+            self._log.bus.publish(event, self.lease)
             if len(self.pending) >= self._log.max_batch:
                 await self.flush()
             elif self._flush_task is None:
                 self._flush_task = asyncio.create_task(self._flush_later())
         else:
             await self.flush(run_changes)
-            self._log.bus.publish(event)
+            self._log.bus.publish(event, self.lease)
         return event
 
     async def _flush_later(self) -> None:
         await asyncio.sleep(self._log.flush_interval)
         self._flush_task = None
-        await self.flush()
+        with contextlib.suppress(LeaseLost):  # the next emit raises it to the run
+            await self.flush()
+
+    def lose(self) -> None:
+        """The lease is gone: publish and write nothing more (pending events are the new
+        holder's to adopt from the bus, or were never seen)."""
+        self.lost = True
+        self.pending.clear()
+        if self._flush_task is not None:
+            self._flush_task.cancel()
+            self._flush_task = None
+        self._log.release(self)
 
     async def flush(self, run_changes: dict[str, object] | None = None) -> None:
-        """Write every pending event, and changes to the run's row, in one transaction."""
+        """Write every pending event, and changes to the run's row, in one transaction,
+        if this writer's lease still holds (`LeaseLost` if not)."""
         async with self._lock:
+            if self.lost:
+                assert self.lease is not None
+                raise LeaseLost(self.lease)
             batch = list(self.pending)  # emit may append while we write
             if not batch and not run_changes:
                 return
@@ -79,6 +109,12 @@ class RunWriter:
             if batch:
                 changes["last_seq"] = batch[-1].seq
             async with self._log.sessions() as db:
+                # First, so that it locks the lease's row until the commit: a takeover
+                # waits for this batch, or this batch sees the takeover and is dropped.
+                if self.lease is not None and not await holds(db, self.lease):
+                    await db.rollback()
+                    self.lose()
+                    raise LeaseLost(self.lease)
                 db.add_all(
                     RunEvent(
                         run_id=e.run_id, seq=e.seq, type=e.type, data=e.data, created_at=e.timestamp
@@ -91,12 +127,28 @@ class RunWriter:
             del self.pending[: len(batch)]
 
     async def close(self) -> None:
+        """Write what is pending and let go of the run (nothing, if the lease is lost)."""
         if self._flush_task is not None:
             self._flush_task.cancel()
             self._flush_task = None
-        await self.flush()
-        self._log.bus.forget(self.run_id)
+        with contextlib.suppress(LeaseLost):
+            await self.flush()
+        if not self.lost:
+            self._log.bus.forget(self.run_id, self.lease)
+            if self.lease is not None and self.lease.run_id == self.run_id:
+                self._log.bus.let_go(self.lease)
         self._log.release(self)
+
+
+async def holds(db: AsyncSession, lease: Lease) -> bool:
+    """Whether `lease` still holds its run, locking the run's row (or, on SQLite, the
+    database) for the rest of the transaction."""
+    result = await db.execute(
+        update(Run)
+        .where(Run.id == lease.run_id, Run.lease_owner == lease.owner)
+        .values(lease_owner=lease.owner)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 class RunEventLog:
@@ -116,23 +168,37 @@ class RunEventLog:
         self.max_batch = max_batch
         self._writers: dict[str, RunWriter] = {}
 
-    async def open(self, run_id: str) -> RunWriter:
-        """The writer for `run_id`, continuing after its last stored event."""
+    async def open(self, run_id: str, lease: Lease | None = None) -> RunWriter:
+        """The writer for `run_id`, continuing after its last stored event; with `lease`,
+        fenced by it (`LeaseLost` if another process holds the run already)."""
+        if lease is not None:
+            async with self.sessions() as db:
+                if not await holds(db, lease):
+                    raise LeaseLost(lease)
+                # Under the row's lock: a later holder's take-over comes after this one.
+                await self.bus.take_over(lease)
+                await db.commit()
         async with self.sessions() as db:
             last = await db.scalar(select(func.max(RunEvent.seq)).where(RunEvent.run_id == run_id))
-        writer = RunWriter(self, run_id, last or 0)
+        writer = RunWriter(self, run_id, last or 0, lease)
         adopted = contiguous(await self.bus.unflushed(run_id, writer.last_seq), writer.last_seq)
         if adopted:  # deltas a vanished writer published but never wrote
             writer.pending.extend(adopted)
             writer.last_seq = adopted[-1].seq
             await writer.flush()
-        self.bus.forget(run_id)
+        self.bus.forget(run_id, lease)
         self._writers[run_id] = writer
         return writer
 
     def release(self, writer: RunWriter) -> None:
         if self._writers.get(writer.run_id) is writer:
             del self._writers[writer.run_id]
+
+    def lose(self, lease: Lease) -> None:
+        """Another process holds `lease`'s run now: stop every writer opened under it."""
+        for writer in list(self._writers.values()):
+            if writer.lease == lease:
+                writer.lose()
 
     async def read(self, run_id: str, after: int = 0, limit: int = 500) -> list[RunEventOut]:
         """Events with seq > `after`, oldest first, including those not yet written."""

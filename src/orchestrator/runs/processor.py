@@ -20,6 +20,7 @@ from orchestrator.core.config import Settings
 from orchestrator.core.errors import OrchestratorError
 from orchestrator.db.models import Run, utcnow
 from orchestrator.engine.events import CompleteData, ErrorData, StatusData, Usage
+from orchestrator.runs.lease import LeaseLost, held_lease
 from orchestrator.runs.log import RunEventLog, RunWriter
 
 log = logging.getLogger(__name__)
@@ -62,11 +63,13 @@ class RunProcessor:
         return kind in self.kinds
 
     async def execute(self, run_id: str) -> None:
+        """Execute the run to its end (under the lease this task holds, if any: if the
+        lease is lost meanwhile, `LeaseLost` and nothing more is written)."""
         async with self.log.sessions() as db:
             run = await db.get(Run, run_id)
         if run is None or run.status in {"succeeded", "failed", "cancelled"}:
             return
-        writer = await self.log.open(run_id)
+        writer = await self.log.open(run_id, held_lease.get())
         if run.cancel_requested_at is not None:  # cancelled while nobody was executing it
             await self.finish(run, writer, Outcome("cancelled", ""))
             return
@@ -84,6 +87,9 @@ class RunProcessor:
                 raise
             await self.finish(run, writer, Outcome("cancelled", ""))
             self.cancel_requested.discard(run_id)
+            raise
+        except LeaseLost:
+            writer.lose()  # another process holds the run now: leave it all to that one
             raise
         await self.finish(run, writer, outcome)
 
@@ -111,7 +117,7 @@ class RunProcessor:
             return await work(run, writer)
         except OrchestratorError as exc:
             return Outcome("failed", "", error=ErrorData(message=exc.message, code=exc.code))
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, LeaseLost):
             raise
         except Exception as exc:  # a bug must end the run visibly, never leave it "running"
             log.exception("run %s crashed", run.id)

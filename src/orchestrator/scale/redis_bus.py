@@ -10,6 +10,13 @@ are `0-<seq>`), so a follower that skipped one finds it in the journal before th
 has it, and a writer that resumes a run after a crash adopts the deltas its predecessor
 published but never stored: nobody sees an event the log then loses. Other events are
 published only once stored. `forget` drops the journal once the log holds it all.
+
+Fencing: a writer that holds the run's lease takes over the run's owner key
+(`take_over`, done under the lock of the run's row, so the latest holder's comes last),
+and each of its events is journalled and published by a script that first checks that
+key names its lease. A holder that stalled past its lease and woke after another took
+over publishes nothing more: its events never reach a follower, nor the journal from
+which the next writer adopts.
 Until `start()` (a process that never starts it, like `orchestrator run`), the bus only
 reaches subscribers in its own process, as `EventBus` does.
 """
@@ -22,6 +29,7 @@ import logging
 from collections import Counter
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
@@ -30,15 +38,40 @@ from redis.exceptions import RedisError
 
 from orchestrator.engine.events import RunEventOut
 from orchestrator.runs.bus import EventBus
+from orchestrator.runs.lease import Lease
 from orchestrator.runs.log import BUFFERED_TYPES
 
 log = logging.getLogger(__name__)
 JOURNAL_LENGTH = 10_000  # far more than a writer ever holds unstored
 JOURNAL_SECONDS = 3600  # a journal nobody forgot (its writer died, nobody resumed) expires
 READY_SECONDS = 2.0
+OWNER_SECONDS = 7 * 24 * 3600  # an owner key nobody let go of (its holder died) expires
 _HELLO = "hello"
 
-Outgoing = tuple[str, RunEventOut | str]  # ("event", event) or ("forget", run_id)
+# KEYS: owner key, journal. ARGV: owner, event JSON, seq, journalled (1/0), channel,
+# journal length, journal seconds. Publishes only while the owner key names `owner`.
+_PUBLISH_FENCED = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[4] == '1' then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '0-' .. ARGV[3], 'e', ARGV[2])
+  redis.call('EXPIRE', KEYS[2], ARGV[7])
+end
+redis.call('PUBLISH', ARGV[5], ARGV[2])
+return 1
+"""
+# KEYS: owner key, key to delete. ARGV: owner. Deletes it only while `owner` holds.
+_DELETE_FENCED = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[2])
+"""
+
+
+@dataclass(frozen=True)
+class _Outgoing:
+    action: str  # event | forget | let_go
+    run_id: str
+    event: RunEventOut | None = None
+    lease: Lease | None = None
 
 
 class RedisEventBus(EventBus):
@@ -48,7 +81,9 @@ class RedisEventBus(EventBus):
         super().__init__()
         self.redis = redis
         self.prefix = prefix
-        self._outbox: asyncio.Queue[Outgoing] = asyncio.Queue()
+        self._outbox: asyncio.Queue[_Outgoing] = asyncio.Queue()
+        self._publish_fenced = redis.register_script(_PUBLISH_FENCED)
+        self._delete_fenced = redis.register_script(_DELETE_FENCED)
         self._pubsub: PubSub | None = None
         self._refs: Counter[str] = Counter()
         self._ready: dict[str, asyncio.Future[None]] = {}
@@ -60,6 +95,9 @@ class RedisEventBus(EventBus):
 
     def journal(self, run_id: str) -> str:
         return f"{self.prefix}:run:{run_id}:journal"
+
+    def owner_key(self, run_id: str) -> str:
+        return f"{self.prefix}:run:{run_id}:owner"
 
     async def start(self) -> None:
         """Connect the subscriber and start sending what this process publishes."""
@@ -83,16 +121,27 @@ class RedisEventBus(EventBus):
         if self._pubsub is not None:
             await self._pubsub.aclose()  # type: ignore[no-untyped-call]
 
-    def publish(self, event: RunEventOut) -> None:
-        """Queue the event for Redis; subscribers here get it back from Redis too."""
+    def publish(self, event: RunEventOut, lease: Lease | None = None) -> None:
+        """Queue the event for Redis (sent only while `lease` holds the run, if given);
+        subscribers here get it back from Redis too."""
         if not self._started:
-            super().publish(event)
+            super().publish(event, lease)
             return
-        self._outbox.put_nowait(("event", event))
+        self._outbox.put_nowait(_Outgoing("event", event.run_id, event, lease))
 
-    def forget(self, run_id: str) -> None:
+    def forget(self, run_id: str, lease: Lease | None = None) -> None:
         if self._started:
-            self._outbox.put_nowait(("forget", run_id))
+            self._outbox.put_nowait(_Outgoing("forget", run_id, lease=lease))
+
+    async def take_over(self, lease: Lease) -> None:
+        """Name `lease` in the run's owner key: earlier holders' events are dropped."""
+        if self._started:
+            await self.redis.set(self.owner_key(lease.run_id), lease.owner, ex=OWNER_SECONDS)
+
+    def let_go(self, lease: Lease) -> None:
+        """Delete the owner key if `lease` still holds it (after what is queued is sent)."""
+        if self._started:
+            self._outbox.put_nowait(_Outgoing("let_go", lease.run_id, lease=lease))
 
     async def unflushed(self, run_id: str, after: int) -> list[RunEventOut]:
         entries = await self.redis.xrange(self.journal(run_id), min=f"0-{after + 1}")
@@ -156,13 +205,35 @@ class RedisEventBus(EventBus):
             for _ in batch:
                 self._outbox.task_done()
 
-    async def _send(self, batch: list[Outgoing]) -> None:
+    async def _send(self, batch: list[_Outgoing]) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
-            for _kind, item in batch:
-                if isinstance(item, str):  # forget
-                    pipe.delete(self.journal(item))
+            for out in batch:
+                owner = self.owner_key(out.lease.run_id) if out.lease is not None else ""
+                if out.action in {"forget", "let_go"}:
+                    key = self.journal(out.run_id) if out.action == "forget" else owner
+                    if out.lease is None:
+                        pipe.delete(key)
+                    else:
+                        await self._delete_fenced([owner, key], [out.lease.owner], client=pipe)
                     continue
+                item = out.event
+                assert item is not None
                 payload = item.model_dump_json()
+                if out.lease is not None:
+                    await self._publish_fenced(
+                        [owner, self.journal(item.run_id)],
+                        [
+                            out.lease.owner,
+                            payload,
+                            item.seq,
+                            int(item.type in BUFFERED_TYPES),
+                            self.channel(item.run_id),
+                            JOURNAL_LENGTH,
+                            JOURNAL_SECONDS,
+                        ],
+                        client=pipe,
+                    )
+                    continue
                 if item.type in BUFFERED_TYPES:
                     journal = self.journal(item.run_id)
                     pipe.xadd(
