@@ -158,6 +158,47 @@ def run_task(
     raise typer.Exit(code)
 
 
+@app.command("eval")
+def evaluate(
+    model: Annotated[str, typer.Option(help="The model to evaluate")],
+    json_file: Annotated[
+        Path | None, typer.Option("--json", help="Also write the report to this JSON file")
+    ] = None,
+    retrieval: Annotated[
+        bool, typer.Option(help="Offer the nearest tools only (TOOL_RETRIEVAL_*)")
+    ] = True,
+    repair: Annotated[bool, typer.Option(help="Mend near-miss tool names and arguments")] = True,
+    task: Annotated[list[str] | None, typer.Option(help="Run only this task (repeatable)")] = None,
+) -> None:
+    """Run the evaluation suite on a model and print its scores."""
+    from orchestrator.evals import TASKS
+    from orchestrator.evals._console import run_with_progress
+    from orchestrator.evals.service import build_runner
+
+    settings = _settings()
+    tasks = tuple(t for t in TASKS if not task or t.id in task)
+    if not tasks:
+        console.print(f"[red]no such task:[/red] {', '.join(task or [])}")
+        raise typer.Exit(2)
+
+    async def evaluate_model() -> str:
+        runner, close = build_runner(settings, retrieval=retrieval, repair=repair)
+        try:
+            report = await run_with_progress(runner, model, console, tasks)
+        finally:
+            await close()
+        return report.model_dump_json(indent=2)
+
+    try:
+        text = asyncio.run(evaluate_model())
+    except OrchestratorError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from None
+    if json_file is not None:
+        json_file.write_text(text)
+        console.print(f"report written to {json_file}")
+
+
 @app.command()
 def doctor() -> None:
     """Check the database, model servers, Redis and the sandbox; say what is missing."""

@@ -26,6 +26,7 @@ from orchestrator.core.config import Settings
 from orchestrator.core.security import PasswordHasher
 from orchestrator.db.models import ToolSetting
 from orchestrator.db.session import create_engine, create_session_factory
+from orchestrator.engine.retrieval import ToolRetriever
 from orchestrator.knowledge import Ingester, KnowledgeBase, create_knowledge_base
 from orchestrator.llm.gateway import ModelGateway
 from orchestrator.mcp import McpClient, SecretBox
@@ -122,6 +123,11 @@ class Runtime:
         turn.snapshots = Snapshots(settings.data_dir, settings.change_max_file_bytes)
         # One embedder for memory and knowledge: the offline model is loaded once.
         turn.knowledge = knowledge = create_knowledge_base(settings, sessions, memory.embedder)
+        turn.retriever = ToolRetriever(
+            memory.embedder,
+            threshold=settings.tool_retrieval_threshold,
+            top_k=settings.tool_retrieval_top_k,
+        )
         lease = settings.run_lease_seconds
         executor: RunExecutor = (
             QueueExecutor(redis, sessions, lease_seconds=lease)

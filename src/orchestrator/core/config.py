@@ -171,6 +171,12 @@ class Settings(BaseSettings):
     schedule_poll_seconds: float = Field(10.0, gt=0, le=300)  # how often due schedules start
     # An ingestion whose process vanished is taken up again (by any process) after this.
     knowledge_lease_seconds: float = Field(30.0, ge=1)
+    # An agent with more tools than this is offered, each step, only the nearest top k
+    # (by embedding similarity to the task) and those it has used this turn.
+    tool_retrieval_threshold: int = Field(12, ge=0, le=10_000)
+    tool_retrieval_top_k: int = Field(6, ge=1, le=100)
+    verifier_model: str | None = None  # judges a workflow's VERIFY (default: the run's model)
+    max_repair_cycles: int = Field(2, ge=0, le=10)  # REPAIR -> EXECUTE -> VERIFY, at most
 
     @field_validator(
         "cors_origins", "http_allowlist", "approval_risks", "user_refused_risks", mode="before"

@@ -25,6 +25,8 @@ from orchestrator.engine.events import (
     ToolData,
     Usage,
 )
+from orchestrator.engine.repair import argument_help, repair_call
+from orchestrator.engine.retrieval import ToolRetriever
 from orchestrator.llm.base import (
     ChatMessage,
     Done,
@@ -86,6 +88,8 @@ class Final:
     tokens: int = 0
     tool_calls: list[ToolData] = field(default_factory=list)  # each call's final state
     usage: Usage = field(default_factory=Usage)  # the turn's tokens in and out, every step
+    repairs: int = 0  # calls mended before they ran (see `engine.repair`)
+    offered: list[list[str]] = field(default_factory=list)  # the tools offered at each step
 
 
 EngineEvent = TokenData | ThinkingData | ToolData | ApprovalRequiredData | StatusData | Final
@@ -110,10 +114,14 @@ class ReactEngine:
         tools: ToolRunner,
         *,
         clock: Callable[[], float] = time.monotonic,
+        retriever: ToolRetriever | None = None,
+        repair: bool = False,
     ) -> None:
         self.models = models
         self.tools = tools
         self.clock = clock
+        self.retriever = retriever  # None: every tool is offered at every step
+        self.repair = repair  # mend near-miss names and arguments (see `engine.repair`)
 
     async def run(
         self,
@@ -133,9 +141,18 @@ class ReactEngine:
         calls: list[ToolData] = []
         tokens = 0
         usage = Usage()
+        repairs = 0
+        offered_log: list[list[str]] = []
+        task = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        specs = {t.name: t for t in tools}
+        called: set[str] = set()  # tools this turn has called: always offered again
         for step in range(limits.max_iterations):
             turn = _Turn()
-            stream = self.models.chat(model, history, tools or None, think=think)
+            offered = tools
+            if self.retriever is not None:
+                offered = await self.retriever.select(task, tools, called)
+            offered_log.append([t.name for t in offered])
+            stream = self.models.chat(model, history, offered or None, think=think)
             async with aclosing(stream) as chunks:  # type: ignore[type-var]
                 async for chunk in chunks:
                     event = _absorb(turn, chunk)
@@ -147,8 +164,23 @@ class ReactEngine:
             )
             content = "".join(turn.text)
             if not turn.calls and not turn.invalid:
-                yield Final(content, "answer", tools_used, history, tokens, calls, usage)
+                yield Final(
+                    content,
+                    "answer",
+                    tools_used,
+                    history,
+                    tokens,
+                    calls,
+                    usage,
+                    repairs,
+                    offered_log,
+                )
                 return
+            if self.repair:
+                mended = [repair_call(call, tools) for call in turn.calls]
+                repairs += sum(1 for m in mended if m.changes)
+                turn.calls = [m.call for m in mended]
+            called.update(call.name for call in turn.calls if call.name in specs)
             history.append(ChatMessage(role="assistant", content=content, tool_calls=turn.calls))
             for bad in turn.invalid:
                 history.append(
@@ -178,14 +210,30 @@ class ReactEngine:
                                 calls.append(tool_event)
                                 if tool_event.status == "finished":
                                     tools_used.append(call.name)
+                                elif self.repair and call.name in specs:
+                                    result = _with_help(result, specs[call.name])
                 history.append(_observation(call.id, call.name, result))
+            stop: StopReason | None = None
             if limits.max_tokens is not None and tokens >= limits.max_tokens:
-                yield Final(content, "token_budget", tools_used, history, tokens, calls, usage)
+                stop = "token_budget"
+            elif limits.max_seconds is not None and self.clock() - started >= limits.max_seconds:
+                stop = "time_budget"
+            if stop is not None:
+                yield Final(
+                    content, stop, tools_used, history, tokens, calls, usage, repairs, offered_log
+                )
                 return
-            if limits.max_seconds is not None and self.clock() - started >= limits.max_seconds:
-                yield Final(content, "time_budget", tools_used, history, tokens, calls, usage)
-                return
-        yield Final("".join(turn.text), "max_iterations", tools_used, history, tokens, calls, usage)
+        yield Final(
+            "".join(turn.text),
+            "max_iterations",
+            tools_used,
+            history,
+            tokens,
+            calls,
+            usage,
+            repairs,
+            offered_log,
+        )
 
 
 def _absorb(turn: _Turn, chunk: StreamChunk) -> TokenData | ThinkingData | None:
@@ -204,6 +252,14 @@ def _absorb(turn: _Turn, chunk: StreamChunk) -> TokenData | ThinkingData | None:
         turn.prompt_tokens += chunk.prompt_tokens or 0
         turn.completion_tokens += chunk.completion_tokens or 0
     return None
+
+
+def _with_help(result: str, spec: ToolSpec) -> str:
+    """A call its tool refused for bad arguments: the observation adds the parameters, so
+    the model's next try (the loop goes on) can correct them."""
+    if result.startswith(f"bad arguments for {spec.name}:"):
+        return f"{result}\n{argument_help(spec)}"
+    return result
 
 
 def _observation(call_id: str, name: str, result: str) -> ChatMessage:

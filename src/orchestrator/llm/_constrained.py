@@ -56,6 +56,20 @@ def tool_choice_schema(
     return {"anyOf": options}
 
 
+# llama.cpp's schema-to-grammar converter knows no class escapes: `\d` in a tool's pattern
+# failed to parse and crashed the process (SIGSEGV). Spelled as sets they work.
+_CLASS_ESCAPES = {r"\d": "[0-9]", r"\w": "[A-Za-z0-9_]", r"\s": "[ ]"}
+_CLASS_ESCAPE = re.compile(r"(?<!\\)\\[dws]")
+
+
+def grammar_pattern(pattern: str) -> str | None:
+    """The pattern with `\\d`, `\\w`, `\\s` written as character sets; None where they sit
+    inside a set (merging sets is not worth it: the string is then only length-bounded)."""
+    if "[" in pattern and _CLASS_ESCAPE.search(pattern):
+        return None
+    return _CLASS_ESCAPE.sub(lambda m: _CLASS_ESCAPES[m.group(0)], pattern)
+
+
 def _params_schema(tool: ToolSpec, bounded: bool) -> dict[str, Any]:
     schema = tool.parameters or {"type": "object"}
     return bounded_schema(schema) if bounded else schema
@@ -76,6 +90,10 @@ def _bound(schema: dict[str, Any], required: bool) -> None:
         # llama.cpp spells a bound out as nested optionals: a tool's own large limit (a file's
         # content, a memory) would make a grammar thousands deep and crash it. Cap it.
         schema["maxLength"] = min(schema.get("maxLength", PARAM_MAX_LENGTH), PARAM_MAX_LENGTH)
+        if isinstance(schema.get("pattern"), str):
+            pattern = grammar_pattern(schema.pop("pattern"))
+            if pattern is not None:
+                schema["pattern"] = pattern
         if required:
             schema.setdefault("minLength", 1)  # an empty required string is never what a tool wants
     if "array" in kinds:

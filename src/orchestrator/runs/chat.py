@@ -19,6 +19,7 @@ from orchestrator.core.errors import OrchestratorError
 from orchestrator.db.models import Conversation, Message, Run, User
 from orchestrator.engine.events import ErrorData, StatusData, TokenData, ToolData, Usage
 from orchestrator.engine.react import Final, Limits, ModelClient, ReactEngine
+from orchestrator.engine.retrieval import ToolRetriever
 from orchestrator.knowledge import PROMPT_SECTION, KnowledgeBase, TurnKnowledge, collection_scope
 from orchestrator.llm.base import ChatMessage
 from orchestrator.memory import MemoryStore, UserMemory
@@ -76,6 +77,7 @@ class AgentTurn:
     extra_tools: Callable[[], Awaitable[list[Tool]]] | None = None  # MCP servers' tools
     snapshots: Snapshots | None = None  # workspace change recording; None: not recorded
     knowledge: KnowledgeBase | None = None
+    retriever: ToolRetriever | None = None  # many tools: offer the nearest (engine.retrieval)
 
     async def run(
         self,
@@ -91,7 +93,7 @@ class AgentTurn:
         scope = collection_scope(agent.knowledge, run.knowledge)
         knowledge = TurnKnowledge(self.knowledge, run.user_id, scope) if self.knowledge else None
         gate = await self.gate(run, self._allowed(agent.tools, scope), user_memory, knowledge)
-        engine = ReactEngine(self.models, gate)
+        engine = ReactEngine(self.models, gate, retriever=self.retriever, repair=True)
         limits = Limits(
             max_iterations=agent.max_iterations or self.settings.max_iterations,
             max_seconds=self.settings.turn_seconds,

@@ -99,7 +99,7 @@ class Tool:
     @property
     def parameters(self) -> dict[str, Any]:
         """The JSON schema of the arguments."""
-        schema = self.arguments_model.model_json_schema()
+        schema = _inline_refs(self.arguments_model.model_json_schema())
         schema.pop("title", None)
         for prop in schema.get("properties", {}).values():
             prop.pop("title", None)
@@ -134,6 +134,28 @@ class Tool:
         if isinstance(result, str):
             return result
         return json.dumps(result, ensure_ascii=False, default=str)
+
+
+def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with nested models written in place of `$ref`s to `$defs`: grammar
+    builders (llama.cpp) and many model servers do not follow references."""
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any, depth: int = 0) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/") and depth < 20:
+                target = dict(defs.get(ref.removeprefix("#/$defs/"), {}))
+                target.pop("title", None)
+                extra = {k: v for k, v in node.items() if k != "$ref"}
+                return inline({**target, **extra}, depth + 1)
+            return {k: inline(v, depth) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v, depth) for v in node]
+        return node
+
+    inlined: dict[str, Any] = inline(schema)
+    return inlined
 
 
 def _describe(function: Callable[..., Any]) -> str:
