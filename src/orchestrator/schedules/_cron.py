@@ -19,14 +19,26 @@ from orchestrator.core.errors import InvalidInput
 MAX_CRON_LENGTH = 200
 
 
+class InvalidCron(InvalidInput):
+    """A cron expression croniter cannot read (422; the message says why)."""
+
+    code = "invalid_cron"
+
+
+class InvalidTimeZone(InvalidInput):
+    """A time zone that is not an IANA name (422)."""
+
+    code = "invalid_timezone"
+
+
 def parse_zone(name: str) -> ZoneInfo:
     """The IANA zone called `name`, or `InvalidInput` saying it is unknown."""
     if not name or len(name) > 64 or name.startswith(("/", ".")) or ".." in name:
-        raise InvalidInput(f"unknown time zone {name!r}: use an IANA name like 'Europe/Paris'")
+        raise InvalidTimeZone(f"unknown time zone {name!r}: use an IANA name like 'Europe/Paris'")
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise InvalidInput(
+        raise InvalidTimeZone(
             f"unknown time zone {name!r}: use an IANA name like 'Europe/Paris'"
         ) from None
 
@@ -36,14 +48,14 @@ def check_cron(expression: str) -> str:
     text = " ".join(expression.split())
     fields = text.split(" ")
     if len(text) > MAX_CRON_LENGTH or len(fields) != 5:
-        raise InvalidInput(
+        raise InvalidCron(
             f"invalid cron expression {expression!r}: five fields are expected "
             "(minute hour day-of-month month day-of-week), e.g. '0 7 * * 1-5'"
         )
     try:
         croniter(text, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
     except (CroniterError, ValueError, KeyError) as exc:
-        raise InvalidInput(f"invalid cron expression {expression!r}: {exc}") from None
+        raise InvalidCron(f"invalid cron expression {expression!r}: {exc}") from None
     return text
 
 

@@ -59,9 +59,15 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + digest.hexdigest()
 
 
+class InvalidTemplate(InvalidInput):
+    """A goal template without the place for the body (422)."""
+
+    code = "invalid_template"
+
+
 def check_template(template: str) -> str:
     if PLACEHOLDER not in template:
-        raise InvalidInput(
+        raise InvalidTemplate(
             "goal_template must contain {body}, where the request body goes "
             "(e.g. 'Summarise this alert: {body}')"
         )
