@@ -60,15 +60,6 @@ def create_app(
     app.mount("/v1", create_openai_app())  # OpenAI's paths, at the root as clients expect
     app.router.routes.append(Route("/mcp", mcp_endpoint))
     mount_web_app(app)
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_credentials=True,
-            allow_methods=["*"],
-            allow_headers=["Authorization", "Content-Type", "X-Conversation-Id", "X-CSRF-Token"],
-            expose_headers=["X-Conversation-Id", "X-Run-Id"],  # `/v1` answers carry them
-        )
     upload = UploadLimit(
         prefix="/api/v1/workspace/files/",
         max_bytes=settings.max_upload_bytes + MULTIPART_SLACK,
@@ -93,4 +84,15 @@ def create_app(
     )
     app.add_middleware(RateLimit)
     app.add_middleware(SecurityHeaders)
+    # Outermost: every answer, a 429 or 413 from the layers above included, carries the
+    # CORS headers a browser needs to read it.
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type", "X-Conversation-Id", "X-CSRF-Token"],
+            expose_headers=["X-Conversation-Id", "X-Run-Id"],  # `/v1` answers carry them
+        )
     return app

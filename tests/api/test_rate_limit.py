@@ -70,6 +70,19 @@ def test_a_user_over_the_limit_gets_429_and_others_are_not_affected(
         api.client.close()
 
 
+def test_a_429_carries_the_cors_headers_a_browser_needs_to_read_it(settings: Settings) -> None:
+    """The limiter sits inside CORS: a web app on another origin can read `Retry-After`."""
+    app = create_app(limited(settings, cors_origins=["http://good.example"]))
+    with serve_in_thread(app) as url:
+        origin = {"Origin": "http://good.example"}
+        answers = [httpx.get(f"{url}/api/v1/auth/me", headers=origin) for _ in range(BURST + 2)]
+    refused = answers[-1]
+    assert [a.status_code for a in answers][:BURST] == [401] * BURST
+    assert refused.status_code == 429 and refused.json()["code"] == "rate_limited"
+    assert refused.headers["access-control-allow-origin"] == "http://good.example"
+    assert "retry-after" in refused.headers
+
+
 def test_anonymous_requests_are_limited_per_address_and_health_stays_exempt(
     limited_api: Api,
 ) -> None:

@@ -341,6 +341,20 @@ def test_bad_requests_are_400_in_openais_shape(v1_api: Api, model: ScriptedModel
     assert model.chat_requests == []
 
 
+def test_an_oversized_body_is_413_in_openais_shape(v1_api: Api, model: ScriptedModelServer) -> None:
+    user = v1_api.register()
+    client = openai_client(v1_api, api_key(v1_api, user))
+    huge = "word " * (3 * 1024 * 1024 // 5)  # over MAX_REQUEST_BYTES (2 MiB)
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(
+            model="scripted", messages=[{"role": "user", "content": huge}]
+        )
+    assert caught.value.status_code == 413
+    assert caught.value.code == "request_too_large"
+    assert caught.value.type == "invalid_request_error"
+    assert model.chat_requests == []
+
+
 def test_model_server_failure_is_an_openai_error(v1_api: Api, model: ScriptedModelServer) -> None:
     user = v1_api.register()
     model.enqueue(error=(500, "the GPU caught fire"))

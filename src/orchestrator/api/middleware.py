@@ -97,13 +97,13 @@ class BodySizeLimit:
             if declared is not None and (
                 not declared.isdigit() or int(declared) > upload.max_bytes
             ):
-                await self._too_large(send, upload.message)
+                await self._too_large(scope, send, upload.message)
             else:  # streamed to disk by the route, which counts every byte
                 await self.app(scope, receive, send)
             return
         if declared is not None:
             if not declared.isdigit() or int(declared) > self.max_bytes:
-                await self._too_large(send)
+                await self._too_large(scope, send)
             else:  # the server stops reading at the declared length
                 await self.app(scope, receive, send)
             return
@@ -117,7 +117,7 @@ class BodySizeLimit:
                 break
             size += len(message.get("body", b""))
             if size > self.max_bytes:
-                await self._too_large(send)
+                await self._too_large(scope, send)
                 return
             if not message.get("more_body", False):
                 break
@@ -127,9 +127,21 @@ class BodySizeLimit:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, send: Send, message: str | None = None) -> None:
+    async def _too_large(self, scope: Scope, send: Send, message: str | None = None) -> None:
         detail = message or f"request body over {self.max_bytes} bytes"
-        body = json.dumps({"detail": detail, "code": "too_large"}).encode()
+        payload: dict[str, object]
+        if scope["path"].startswith("/v1/"):  # OpenAI's clients read OpenAI's error shape
+            payload = {
+                "error": {
+                    "message": detail,
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": "request_too_large",
+                }
+            }
+        else:
+            payload = {"detail": detail, "code": "too_large"}
+        body = json.dumps(payload).encode()
         await send(
             {
                 "type": "http.response.start",
