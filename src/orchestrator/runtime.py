@@ -27,6 +27,7 @@ from orchestrator.core.security import PasswordHasher
 from orchestrator.db.models import ToolSetting
 from orchestrator.db.session import create_engine, create_session_factory
 from orchestrator.engine.retrieval import ToolRetriever
+from orchestrator.evals import EvalBook
 from orchestrator.knowledge import Ingester, KnowledgeBase, create_knowledge_base
 from orchestrator.llm.gateway import ModelGateway
 from orchestrator.mcp import McpClient, SecretBox
@@ -70,6 +71,7 @@ class Runtime:
     knowledge: KnowledgeBase
     ingester: Ingester
     schedules: ScheduleBook
+    evals: EvalBook
     scheduler: Scheduler
     triggers: TriggerBook
     redis: RedisServices | None = None
@@ -170,6 +172,7 @@ class Runtime:
             schedules=ScheduleBook(sessions, runs),
             scheduler=Scheduler(sessions, runs, poll_seconds=settings.schedule_poll_seconds),
             triggers=TriggerBook(sessions, runs, SecretBox(settings.signing_key())),
+            evals=EvalBook(settings, sessions, models, turn.retriever),
             redis=redis,
             mcp=mcp,
             hasher=hasher or PasswordHasher(settings.password_hash_slots),
@@ -190,6 +193,7 @@ class Runtime:
 
     async def close(self) -> None:
         """Stop executing runs and release every connection."""
+        await self.evals.close()
         await self.scheduler.stop()
         await self.executor.stop()
         await self.ingester.stop()

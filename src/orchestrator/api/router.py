@@ -10,6 +10,7 @@ from orchestrator.api.routes import (
     changes,
     chat,
     conversations,
+    evals,
     knowledge,
     mcp,
     memory,
@@ -38,6 +39,7 @@ for module in (
     knowledge,
     schedules,
     triggers,
+    evals,
     system,
 ):
     api_router.include_router(module.router)

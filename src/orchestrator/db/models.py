@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     func,
 )
 from sqlalchemy.engine import Dialect
@@ -458,3 +459,31 @@ class TriggerDelivery(Base):
     signature: Mapped[str] = mapped_column(String(64), primary_key=True)
     trigger_id: Mapped[str] = mapped_column(ForeignKey("triggers.id", ondelete="CASCADE"))
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class ModelEval(Base):
+    """A model's latest scores on one version of the evaluation suite (see `evals`)."""
+
+    __tablename__ = "model_evals"
+    __table_args__ = (
+        UniqueConstraint("model", "suite_version", name="uq_model_evals_model_suite"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    model: Mapped[str] = mapped_column(String(200))
+    suite_version: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running|succeeded|failed
+    retrieval: Mapped[bool] = mapped_column(Boolean, default=True)
+    repair: Mapped[bool] = mapped_column(Boolean, default=True)
+    tasks: Mapped[int] = mapped_column(Integer, default=0)
+    valid_calls: Mapped[float | None] = mapped_column(Float)
+    right_tool: Mapped[float | None] = mapped_column(Float)
+    right_args: Mapped[float | None] = mapped_column(Float)
+    task_success: Mapped[float | None] = mapped_column(Float)
+    tokens: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    results: Mapped[list[Any]] = mapped_column(default=list)  # per task
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()

@@ -9,6 +9,7 @@
 """
 
 from orchestrator.evals._runner import CallRecord, EvalReport, EvalRunner, TaskResult, score
+from orchestrator.evals._store import EvalBook
 from orchestrator.evals._suite import SUITE_VERSION, TASKS, EvalTask, Expect
 from orchestrator.evals._tools import EVAL_TOOLS
 
@@ -17,6 +18,7 @@ __all__ = [
     "SUITE_VERSION",
     "TASKS",
     "CallRecord",
+    "EvalBook",
     "EvalReport",
     "EvalRunner",
     "EvalTask",

@@ -1,0 +1,134 @@
+"""Stored evaluations: one row per model and suite version, run in the background."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from orchestrator.core.config import Settings
+from orchestrator.core.errors import Conflict, NotFound
+from orchestrator.db.models import ModelEval, utcnow
+from orchestrator.engine.react import ModelClient
+from orchestrator.engine.retrieval import ToolRetriever
+from orchestrator.evals._runner import EvalReport, EvalRunner
+from orchestrator.evals._suite import SUITE_VERSION
+
+log = logging.getLogger(__name__)
+
+
+class EvalBook:
+    """Starts evaluations (one at a time per process: they keep a model busy) and keeps
+    their results."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        models: ModelClient,
+        retriever: ToolRetriever | None,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.models = models
+        self.retriever = retriever
+        self._task: asyncio.Task[None] | None = None
+
+    async def list(self) -> list[ModelEval]:
+        async with self.sessions() as db:
+            rows = await db.scalars(
+                select(ModelEval).order_by(ModelEval.model, ModelEval.suite_version)
+            )
+            return list(rows)
+
+    async def get(self, eval_id: str) -> ModelEval:
+        async with self.sessions() as db:
+            row = await db.get(ModelEval, eval_id)
+        if row is None:
+            raise NotFound("no such evaluation")
+        return row
+
+    async def start(self, model: str, *, retrieval: bool, repair: bool, user_id: int) -> ModelEval:
+        """Mark the model's row running (created or reset) and run the suite behind it."""
+        if self._task is not None and not self._task.done():
+            raise Conflict("an evaluation is already running; wait for it to finish")
+        async with self.sessions() as db:
+            row = await db.scalar(
+                select(ModelEval).where(
+                    ModelEval.model == model, ModelEval.suite_version == SUITE_VERSION
+                )
+            )
+            if row is None:
+                row = ModelEval(model=model, suite_version=SUITE_VERSION)
+                db.add(row)
+            for name, value in {
+                "status": "running",
+                "retrieval": retrieval,
+                "repair": repair,
+                "tasks": 0,
+                "valid_calls": None,
+                "right_tool": None,
+                "right_args": None,
+                "task_success": None,
+                "tokens": 0,
+                "seconds": 0.0,
+                "results": [],
+                "error": None,
+                "created_by": user_id,
+                "created_at": utcnow(),
+                "finished_at": None,
+            }.items():
+                setattr(row, name, value)
+            await db.commit()
+            await db.refresh(row)
+        runner = EvalRunner(
+            self.settings,
+            self.models,
+            retriever=self.retriever if retrieval else None,
+            repair=repair,
+        )
+        self._task = asyncio.create_task(self._run(row.id, runner, model))
+        return row
+
+    async def _run(self, eval_id: str, runner: EvalRunner, model: str) -> None:
+        try:
+            report = await runner.run(model)
+        except Exception as exc:  # the row must say it failed, whatever happened
+            log.exception("evaluation of %s failed", model)
+            await self._finish(eval_id, None, f"{type(exc).__name__}: {exc}"[:2000])
+            return
+        await self._finish(eval_id, report, None)
+
+    async def _finish(self, eval_id: str, report: EvalReport | None, error: str | None) -> None:
+        async with self.sessions() as db:
+            row = await db.get(ModelEval, eval_id)
+            if row is None:
+                return
+            row.finished_at = utcnow()
+            if report is None:
+                row.status, row.error = "failed", error
+            else:
+                row.status = "succeeded"
+                for name in (
+                    "tasks",
+                    "valid_calls",
+                    "right_tool",
+                    "right_args",
+                    "task_success",
+                    "tokens",
+                    "seconds",
+                ):
+                    setattr(row, name, getattr(report, name))
+                row.results = [r.model_dump(mode="json") for r in report.results]
+            await db.commit()
+
+    async def wait(self) -> None:
+        """Until the running evaluation (if any) ends."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
+    async def close(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
