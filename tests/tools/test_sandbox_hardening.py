@@ -13,7 +13,12 @@ import psutil
 import pytest
 
 from orchestrator.core.config import Settings
-from orchestrator.tools.sandbox import ResourceLimits, SandboxedCommandRunner, sandbox_status
+from orchestrator.tools.sandbox import (
+    ResourceLimits,
+    SandboxedCommandRunner,
+    SandboxedProcess,
+    sandbox_status,
+)
 from orchestrator.tools.workspace import Workspace, usage_bytes
 
 pytestmark = pytest.mark.usefixtures("sandboxed")
@@ -206,3 +211,39 @@ def test_doctor_reports_each_protection(settings: Settings) -> None:
     assert checks["sandbox seccomp"].detail.startswith("on" if status.seccomp.on else "off")
     json.dumps(status.model_dump())  # doctor's facts are plain data
     assert Path("/proc/self/cgroup").exists()
+
+
+async def probe_as_program(
+    settings: Settings, workspace: Workspace, **options: object
+) -> dict[str, int]:
+    """The probe as a long-lived program (an MCP server's way in), reading its stdout."""
+    (workspace.root / "probe.py").write_text(SYSCALL_PROBE)
+    process = await SandboxedProcess.start(
+        settings,
+        ["/usr/bin/python3", "probe.py"],
+        workspace.root,
+        limits=ResourceLimits(),
+        **options,  # type: ignore[arg-type]
+    )
+    try:
+        output = await asyncio.wait_for(process.stdout.read(), 30)
+        assert await process.wait() == 0, process.stderr_tail()
+    finally:
+        await process.stop()
+    return {k: int(v) for k, v in (line.split("=") for line in output.decode().split())}
+
+
+async def test_long_lived_programs_run_under_the_same_seccomp_filter(
+    settings: Settings, workspace: Workspace
+) -> None:
+    """MCP stdio servers are started as programs: they get the commands' filter too."""
+    if not sandbox_status(settings).seccomp.on:
+        pytest.fail(f"seccomp is off: {sandbox_status(settings).seccomp.detail}")
+    seen = await probe_as_program(settings, workspace)
+    eperm, enosys = 1, 38
+    for name in ("ptrace", "mount", "unshare", "setns", "bpf", "process_vm_readv", "raw_socket"):
+        assert seen[name] == eperm, f"{name} answered errno {seen[name]}"
+    assert seen["clone3"] == enosys
+    assert seen["tcp_socket"] == seen["getpid"] == 0
+    control = await probe_as_program(settings, workspace, use_seccomp=False)
+    assert control["ptrace"] == 3  # ESRCH: without the filter the kernel answers

@@ -17,6 +17,8 @@ from orchestrator.core.config import Settings
 from orchestrator.core.errors import SandboxUnavailable
 from orchestrator.tools.sandbox._launch import Launch, ProgramSpec, ResourceLimits
 from orchestrator.tools.sandbox._runner import _ProcessTree, sandbox_binary
+from orchestrator.tools.sandbox._seccomp import seccomp_filter
+from orchestrator.tools.sandbox._status import cached_status, find_bwrap
 
 STDERR_TAIL_BYTES = 2048
 # A server runs for hours: CPU seconds add up, and runtimes such as node reserve far
@@ -54,11 +56,18 @@ class SandboxedProcess:
         network: bool = False,
         limits: ResourceLimits = SERVER_LIMITS,
         bwrap: str | None = None,
+        use_seccomp: bool = True,
     ) -> SandboxedProcess:
-        """Start `argv` in the sandbox with the workspace as its working directory."""
+        """Start `argv` in the sandbox with the workspace as its working directory, under
+        the same seccomp filter as commands (where the probe found it works)."""
         binary = await sandbox_binary(settings, bwrap)
         program = ProgramSpec(argv=argv, env=dict(env or {}), ro_paths=ro_paths, network=network)
-        launch = Launch(binary, workspace, "", limits, program=program)
+        seccomp = None
+        if binary is not None and use_seccomp:
+            status = cached_status(settings.sandbox, bwrap or find_bwrap())
+            if status is not None and status.seccomp.on:  # else `doctor` says why
+                seccomp = seccomp_filter().program
+        launch = Launch(binary, workspace, "", limits, program=program, seccomp=seccomp)
         launch.__enter__()
         try:
             kwargs = launch.popen_kwargs()
