@@ -3,6 +3,15 @@ written in the same transaction as the chunks they index.
 
 Queries are reduced to word tokens joined by OR, so user text never reaches either
 query language as syntax, and a passage matching some of the words still ranks.
+
+Common terms are left out of the OR (as Lucene's common-terms query and `max_doc_freq`
+do): a word found in more than COMMON_FRACTION of the passages searched tells them
+apart too little to make a passage a candidate ("access" in an IT wiki, "what" in any
+English text). BM25 already gives such a word almost no weight, but in an OR it still
+recruits hundreds of near-random passages, and rank fusion, which sees only ranks, then
+lets that noise push the other ranking's best passage down. What counts as common is
+measured in the user's own collections being searched, never across users. When every
+word is common, all are kept (the query has nothing rarer to go by).
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from orchestrator.knowledge._chunk import Chunk
 
 FTS_TABLE = "knowledge_fts"  # SQLite only; created by migration 0004_knowledge
 MAX_TERMS = 32
+COMMON_FRACTION = 0.25  # a word in more than this share of the passages searched is common
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -78,19 +88,24 @@ async def keyword_search(
     query: str,
     *,
     limit: int,
+    common_fraction: float = COMMON_FRACTION,
 ) -> list[str]:
-    """Chunk ids of the user's collections that match the query's words, best first."""
+    """Chunk ids of the user's collections that match the query's words, best first
+    (`common_fraction` 1 keeps every word)."""
     words = terms(query)
     if not words or not collection_ids:
         return []
+    if common_fraction < 1:
+        words = await _without_common_terms(
+            session, user_id, collection_ids, words, common_fraction
+        )
     if _sqlite(session):
         statement = text(
             "SELECT chunk_id FROM knowledge_fts WHERE knowledge_fts MATCH :match "
             "AND user_id = :user_id AND collection_id IN :collections "
             "ORDER BY bm25(knowledge_fts) LIMIT :limit"
         ).bindparams(bindparam("collections", expanding=True))
-        match = " OR ".join(f'"{word}"' for word in words)
-        params = {"match": match, "user_id": str(user_id)}
+        params = {"match": _fts_or(words), "user_id": str(user_id)}
     else:
         statement = text(
             "SELECT id FROM knowledge_chunks, to_tsquery('english', :match) AS q "
@@ -103,3 +118,60 @@ async def keyword_search(
         statement, {**params, "collections": list(collection_ids), "limit": limit}
     )
     return [row[0] for row in rows]
+
+
+def _fts_or(words: Sequence[str]) -> str:
+    return " OR ".join(f'"{word}"' for word in words)
+
+
+async def _without_common_terms(
+    session: AsyncSession,
+    user_id: int,
+    collection_ids: Sequence[str],
+    words: list[str],
+    fraction: float,
+) -> list[str]:
+    """The words that are not common in the passages searched (all, if every one is)."""
+    if len(words) < 2:
+        return words
+    passages = await session.scalar(
+        text(
+            "SELECT coalesce(sum(chunks), 0) FROM knowledge_documents "
+            "WHERE user_id = :user_id AND collection_id IN :collections AND status = 'ready'"
+        ).bindparams(bindparam("collections", expanding=True)),
+        {"user_id": user_id, "collections": list(collection_ids)},
+    )
+    cutoff = int((passages or 0) * fraction)
+    if cutoff < 2:
+        return words  # too few passages to tell
+    if _sqlite(session):
+        count = text(
+            "SELECT count(*) FROM (SELECT 1 FROM knowledge_fts WHERE knowledge_fts MATCH :match "
+            "AND user_id = :user_id AND collection_id IN :collections LIMIT :cap)"
+        )
+        scope: int | str = str(user_id)
+    else:
+        count = text(
+            "SELECT count(*) FROM (SELECT 1 FROM knowledge_chunks "
+            "WHERE user_id = :user_id AND collection_id IN :collections "
+            "AND to_tsvector('english', text) @@ plainto_tsquery('english', :match) "
+            "LIMIT :cap) AS found"
+        )
+        scope = user_id
+    count = count.bindparams(bindparam("collections", expanding=True))
+    frequency: dict[str, int] = {}
+    for word in words:
+        # Counting stops past the cutoff: a common word costs at most `cutoff` + 1 rows.
+        frequency[word] = int(
+            await session.scalar(
+                count,
+                {
+                    "match": _fts_or([word]) if _sqlite(session) else word,
+                    "user_id": scope,
+                    "collections": list(collection_ids),
+                    "cap": cutoff + 1,
+                },
+            )
+            or 0
+        )
+    return [word for word in words if frequency[word] <= cutoff] or words

@@ -30,7 +30,7 @@ from orchestrator.db.models import (
     utcnow,
 )
 from orchestrator.knowledge._formats import check_not_empty, detect_kind, safe_filename
-from orchestrator.knowledge._keyword import keyword_search, unindex_documents
+from orchestrator.knowledge._keyword import COMMON_FRACTION, keyword_search, unindex_documents
 from orchestrator.memory import Embedder, VectorIndex
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,7 @@ class KnowledgeBase:
         self.embedder = embedder
         self.files = settings.data_dir / "knowledge" / "files"
         self.rrf_k = RRF_K
+        self.common_fraction = COMMON_FRACTION  # 1: every query word recruits (benchmarks)
 
     def space(self, collection_id: str) -> str:
         """The vector space of one collection under the current embedder."""
@@ -293,7 +294,15 @@ class KnowledgeBase:
         rankings: list[list[str]] = []
         if mode in ("hybrid", "keyword"):
             async with self.sessions() as db:
-                rankings.append(await keyword_search(db, user_id, scope, query, limit=CANDIDATES))
+                found = await keyword_search(
+                    db,
+                    user_id,
+                    scope,
+                    query,
+                    limit=CANDIDATES,
+                    common_fraction=self.common_fraction,
+                )
+                rankings.append(found)
         if mode in ("hybrid", "vector"):
             rankings.append(await self._vector_ranking(user_id, scope, query))
         fused = fuse(rankings, k=self.rrf_k)
