@@ -7,6 +7,9 @@ lease expires; any ingester (the restarted process, or another) then claims it a
 and starts over, after removing whatever the dead attempt had written. After
 MAX_ATTEMPTS interrupted attempts the document fails, saying so: it never stays
 `processing`. A failed document keeps no passages and no vectors.
+
+With nothing queued, the ingester re-embeds documents another embedder made (see
+`_reembed`), under the same kind of lease.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from orchestrator.knowledge._chunk import Chunk, chunk_sections
 from orchestrator.knowledge._formats import DocumentKind
 from orchestrator.knowledge._keyword import index_chunks, unindex_documents
 from orchestrator.knowledge._parse import DocumentUnreadable, parse
+from orchestrator.knowledge._reembed import claim_stale, drop_unused_spaces, reembed
 from orchestrator.knowledge._store import KnowledgeBase
 
 log = logging.getLogger(__name__)
@@ -54,6 +58,7 @@ class Ingester:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
+        self._spaces_checked = False  # old embedders' spaces dropped since the last re-embed
 
     @property
     def max_chunks(self) -> int:
@@ -84,20 +89,41 @@ class Ingester:
         while True:
             try:
                 document = await self._claim()
+                if document is not None:
+                    await self.run(document)
+                    continue
+                if await self._reembed_one():
+                    continue
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("knowledge: cannot look for queued documents")
-                document = None
-            if document is None:
-                if not self._wake.is_set():  # a wake since the claim began: look again
-                    self._idle.set()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(POLL_SECONDS):
-                        await self._wake.wait()
-                self._wake.clear()
-                continue
-            await self.run(document)
+                log.exception("knowledge: background ingestion or re-embedding failed")
+            if not self._wake.is_set():  # a wake since the claim began: look again
+                self._idle.set()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(POLL_SECONDS):
+                    await self._wake.wait()
+            self._wake.clear()
+
+    async def _reembed_one(self) -> bool:
+        """Re-embed one document another embedder made; False when none is left."""
+        document = await claim_stale(self.base, self.owner, self.lease)
+        if document is None:
+            if not self._spaces_checked:
+                await drop_unused_spaces(self.base)
+                self._spaces_checked = True
+            return False
+        self._spaces_checked = False
+        heartbeat = asyncio.create_task(self._renew(document.id))
+        try:
+            await reembed(self.base, document, self.owner)
+        except MemoryUnavailable as exc:  # the lease runs out: tried again after it
+            log.warning("knowledge: re-embedding %s failed: %s", document.id, exc.message)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+        return True
 
     async def _claim(self) -> KnowledgeDocument | None:
         """Take the oldest queued document, or one whose lease ran out."""

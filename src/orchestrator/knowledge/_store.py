@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator.core.config import Settings
@@ -303,10 +303,28 @@ class KnowledgeBase:
                     common_fraction=self.common_fraction,
                 )
                 rankings.append(found)
-        if mode in ("hybrid", "vector"):
+        if mode == "vector" or (mode == "hybrid" and not await self._reembedding(scope)):
             rankings.append(await self._vector_ranking(user_id, scope, query))
         fused = fuse(rankings, k=self.rrf_k)
         return await self._passages(user_id, fused, limit)
+
+    async def _reembedding(self, scope: Sequence[str]) -> bool:
+        """Whether some ready document in scope still has another embedder's vectors
+        (then meaning would find only the passages re-embedded so far)."""
+        async with self.sessions() as db:
+            found = await db.scalar(
+                select(KnowledgeDocument.id)
+                .where(
+                    KnowledgeDocument.collection_id.in_(list(scope)),
+                    KnowledgeDocument.status == "ready",
+                    or_(
+                        KnowledgeDocument.embedder.is_(None),
+                        KnowledgeDocument.embedder != self.embedder.name,
+                    ),
+                )
+                .limit(1)
+            )
+        return found is not None
 
     async def _vector_ranking(self, user_id: int, scope: Sequence[str], query: str) -> list[str]:
         vector = await self.embedder.embed_query(query)
