@@ -34,7 +34,14 @@ from orchestrator.core.config import Settings
 from orchestrator.db.migrate import upgrade
 from orchestrator.db.models import Run, RunEvent, User, utcnow
 from orchestrator.db.session import create_engine, create_session_factory
-from orchestrator.engine.events import CompleteData, PhaseData, StatusData, TokenData, ToolData
+from orchestrator.engine.events import (
+    CompleteData,
+    CompleteEvent,
+    PhaseData,
+    StatusData,
+    TokenData,
+    ToolData,
+)
 from orchestrator.runs.bus import EventBus
 from orchestrator.runs.log import RunEventLog
 from orchestrator.runs.workflow import Checkpoint, Spec, Step
@@ -303,7 +310,7 @@ async def resume_once(
             while event is None or event.type != "complete":
                 event = await asyncio.wait_for(queue.get(), 30)
             done_at = time.perf_counter()
-            assert event.data["status"] == "succeeded", event
+            assert isinstance(event, CompleteEvent) and event.data.status == "succeeded", event
     finally:
         await runtime.close()
     return (first_at - started) * 1000, (done_at - started) * 1000

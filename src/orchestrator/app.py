@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 from starlette.routing import Route
 
-from orchestrator.api import errors
+from orchestrator.api import errors, openapi
 from orchestrator.api.files import MULTIPART_SLACK
 from orchestrator.api.log_masking import install_credential_mask
 from orchestrator.api.middleware import BodySizeLimit, SecurityHeaders, UploadLimit
@@ -56,6 +56,7 @@ def create_app(
         openapi_url="/api/v1/openapi.json",
     )
     errors.install(app)
+    openapi.install(app)
     app.include_router(api_router)
     app.mount("/v1", create_openai_app())  # OpenAI's paths, at the root as clients expect
     app.router.routes.append(Route("/mcp", mcp_endpoint))

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import sys
-from typing import Any
+from typing import Literal
 
 from rich.console import Console
 from rich.markup import escape
@@ -15,7 +15,17 @@ from sqlalchemy import select
 from orchestrator.core.config import Settings
 from orchestrator.core.errors import NotFound, OrchestratorError
 from orchestrator.db.models import User
-from orchestrator.engine.events import RunEventOut
+from orchestrator.engine.events import (
+    ApprovalRequiredEvent,
+    CompleteEvent,
+    ErrorEvent,
+    PhaseEvent,
+    RunEventOut,
+    ThinkingEvent,
+    TokenEvent,
+    ToolData,
+    ToolEvent,
+)
 from orchestrator.runtime import Runtime
 
 RESULT_PREVIEW = 300
@@ -34,46 +44,47 @@ class EventPrinter:
             self.streaming = None
 
     def show(self, event: RunEventOut) -> None:
-        data = event.data
-        if event.type in {"token", "thinking"}:
+        if isinstance(event, TokenEvent | ThinkingEvent):
             if self.streaming != event.type:
                 self._end_stream()
                 self.streaming = event.type
             style = "dim italic" if event.type == "thinking" else ""
-            self.console.print(escape(data["text"]), end="", style=style, soft_wrap=True)
+            self.console.print(escape(event.data.text), end="", style=style, soft_wrap=True)
             return
         self._end_stream()
-        if event.type == "tool":
-            self._tool(data)
-        elif event.type == "phase":
-            self.console.print(f"[bold magenta]── {data['phase']} {data['status']}[/]")
-        elif event.type == "approval_required":
+        if isinstance(event, ToolEvent):
+            self._tool(event.data)
+        elif isinstance(event, PhaseEvent):
+            self.console.print(f"[bold magenta]── {event.data.phase} {event.data.status}[/]")
+        elif isinstance(event, ApprovalRequiredEvent):
+            data = event.data
             self.console.print(
-                f"[yellow]? {data['tool']} ({data['risk']}) wants to run with "
-                f"{escape(json.dumps(data['params']))}[/]"
+                f"[yellow]? {data.tool} ({data.risk}) wants to run with "
+                f"{escape(json.dumps(data.params))}[/]"
             )
-            if taint := data.get("tainted_by"):
-                where = f": {taint['source']}" if taint.get("source") else ""
+            if taint := data.tainted_by:
+                where = f": {taint.source}" if taint.source else ""
                 self.console.print(
                     f"[yellow]  asked because this run read untrusted content with "
-                    f"{taint['tool']}{escape(where)}[/]"
+                    f"{taint.tool}{escape(where)}[/]"
                 )
-        elif event.type == "error":
-            self.console.print(f"[red]error ({data['code']}): {escape(data['message'])}[/]")
-        elif event.type == "complete":
-            color = {"succeeded": "green", "cancelled": "yellow"}.get(data["status"], "red")
-            used = ", ".join(data["tools_used"]) or "none"
-            self.console.print(f"[{color}]● {data['status']}[/] (tools used: {used})")
+        elif isinstance(event, ErrorEvent):
+            self.console.print(f"[red]error ({event.data.code}): {escape(event.data.message)}[/]")
+        elif isinstance(event, CompleteEvent):
+            status = event.data.status
+            color = {"succeeded": "green", "cancelled": "yellow"}.get(status, "red")
+            used = ", ".join(event.data.tools_used) or "none"
+            self.console.print(f"[{color}]● {status}[/] (tools used: {used})")
 
-    def _tool(self, data: dict[str, Any]) -> None:
-        params = escape(json.dumps(data["params"]))
-        if data["status"] == "started":
-            self.console.print(f"[cyan]⚙ {data['name']}[/] {params}")
+    def _tool(self, data: ToolData) -> None:
+        params = escape(json.dumps(data.params))
+        if data.status == "started":
+            self.console.print(f"[cyan]⚙ {data.name}[/] {params}")
             return
-        result = escape((data.get("result") or "").strip()[:RESULT_PREVIEW])
-        took = f" ({data['duration_ms']:.0f} ms)" if data.get("duration_ms") is not None else ""
-        color = "green" if data["status"] == "finished" else "red"
-        self.console.print(f"  [{color}]{data['status']}[/]{took}: {result}")
+        result = escape((data.result or "").strip()[:RESULT_PREVIEW])
+        took = f" ({data.duration_ms:.0f} ms)" if data.duration_ms is not None else ""
+        color = "green" if data.status == "finished" else "red"
+        self.console.print(f"  [{color}]{data.status}[/]{took}: {result}")
 
 
 async def _pick_user(runtime: Runtime, username: str | None) -> User:
@@ -95,8 +106,9 @@ async def _pick_user(runtime: Runtime, username: str | None) -> User:
 
 
 async def _answer_approvals(
-    runtime: Runtime, user: User, event: RunEventOut, yes: bool, console: Console
+    runtime: Runtime, user: User, event: ApprovalRequiredEvent, yes: bool, console: Console
 ) -> None:
+    decision: Literal["approve", "deny"]
     if yes:
         decision = "approve"
     elif sys.stdin.isatty():
@@ -104,7 +116,7 @@ async def _answer_approvals(
         decision = "approve" if reply.strip().lower() in {"y", "yes"} else "deny"
     else:
         decision = "deny"
-    await runtime.runs.decide(user.id, event.data["approval_id"], decision)  # type: ignore[arg-type]
+    await runtime.runs.decide(user.id, event.data.approval_id, decision)
 
 
 async def run_in_terminal(
@@ -131,10 +143,10 @@ async def run_in_terminal(
                     if event.type in {"token", "thinking", "tool", "complete"}:
                         spinner.stop()
                     printer.show(event)
-                    if event.type == "approval_required":
+                    if isinstance(event, ApprovalRequiredEvent):
                         await _answer_approvals(runtime, user, event, yes, console)
-                    if event.type == "complete":
-                        status = event.data["status"]
+                    if isinstance(event, CompleteEvent):
+                        status = event.data.status
         except (KeyboardInterrupt, asyncio.CancelledError):
             with contextlib.suppress(OrchestratorError):  # it may have ended meanwhile
                 await runtime.runs.cancel(user.id, run.id)

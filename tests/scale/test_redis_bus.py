@@ -13,7 +13,7 @@ from sqlalchemy import update
 from orchestrator.core.config import Settings
 from orchestrator.db.models import Run
 from orchestrator.db.session import create_engine, create_session_factory
-from orchestrator.engine.events import CompleteData, RunEventOut, TokenData
+from orchestrator.engine.events import CompleteData, RunEventOut, TokenData, TokenEvent
 from orchestrator.runs.lease import Lease, LeaseLost
 from orchestrator.runs.log import RunEventLog
 from orchestrator.scale.redis_bus import RedisEventBus
@@ -39,6 +39,15 @@ class Process:
         await self.bus.close()
         await self.redis.aclose()
         await self.engine.dispose()
+
+
+def _text(event: RunEventOut) -> str:
+    assert isinstance(event, TokenEvent), event
+    return event.data.text
+
+
+def _text_or_none(event: RunEventOut) -> str | None:
+    return event.data.text if isinstance(event, TokenEvent) else None
 
 
 @pytest.fixture
@@ -80,7 +89,7 @@ async def test_follower_gets_unstored_tokens_from_journal_when_late(
         await writer.emit(CompleteData(status="succeeded", content="done", run_id=run_id))
         seen.extend([event async for event in follow])
         assert [e.seq for e in seen] == [1, 2, 3, 4, 5]
-        assert [e.data.get("text") for e in seen[:4]] == ["one", "two", "three", "four"]
+        assert [_text(e) for e in seen[:4]] == ["one", "two", "three", "four"]
         assert [e.seq for e in await api.log.read(run_id)] == [1, 2, 3, 4, 5]
         await writer.close()
     finally:
@@ -108,7 +117,7 @@ async def test_resumed_writer_adopts_tokens_published_by_crashed_writer(
         await writer.emit(TokenData(text="next"))
         await writer.close()
         stored = await resumed.log.read(run_id)
-        assert [(e.seq, e.data["text"]) for e in stored] == [
+        assert [(e.seq, _text(e)) for e in stored] == [
             (1, "lost"),
             (2, "unless"),
             (3, "adopted"),
@@ -152,7 +161,7 @@ async def test_writer_that_lost_its_lease_neither_publishes_nor_writes(
         await old.emit(TokenData(text="seen"))
         await stale.bus._outbox.join()
         follow = api.log.follow(run_id)
-        assert (await anext(follow)).data["text"] == "seen"
+        assert _text(await anext(follow)) == "seen"
         # It stalled past its lease; another process took the run over meanwhile.
         await lease_to("new")
         writer = await new.log.open(run_id, Lease(run_id, "new"))
@@ -167,9 +176,9 @@ async def test_writer_that_lost_its_lease_neither_publishes_nor_writes(
         await writer.emit(TokenData(text="fresh"))
         await writer.emit(CompleteData(status="succeeded", content="done", run_id=run_id))
         seen = [event async for event in follow]
-        assert [(e.seq, e.data.get("text")) for e in seen] == [(2, "fresh"), (3, None)]
+        assert [(e.seq, _text_or_none(e)) for e in seen] == [(2, "fresh"), (3, None)]
         stored = await api.log.read(run_id)
-        assert [(e.seq, e.data.get("text")) for e in stored] == [
+        assert [(e.seq, _text_or_none(e)) for e in stored] == [
             (1, "seen"),
             (2, "fresh"),
             (3, None),
@@ -180,3 +189,31 @@ async def test_writer_that_lost_its_lease_neither_publishes_nor_writes(
     finally:
         for process in (stale, new, api):
             await process.close()
+
+
+async def test_an_unknown_event_from_redis_is_dropped_and_the_follower_goes_on(
+    settings: Settings, run_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A newer process's event type (or garbage) on the run's channel and journal is
+    refused at the edge: it never reaches a follower, and what follows still does."""
+    api = Process(settings)
+    await api.bus.start()
+    try:
+        foreign = (
+            '{"type": "progress", "data": {"percent": 50}, "timestamp": "2026-01-01T00:00:00Z", '
+            f'"run_id": "{run_id}", "seq": 1}}'
+        )
+        await api.redis.xadd(api.bus.journal(run_id), {"e": foreign}, id="0-1")
+        assert await api.bus.unflushed(run_id, 0) == []
+        with api.bus.subscribe(run_id) as queue:
+            await api.bus.ready(run_id)
+            await api.redis.publish(api.bus.channel(run_id), foreign)
+            await api.redis.publish(api.bus.channel(run_id), b"\x00 not json")
+            writer = await api.log.open(run_id)
+            await writer.emit(TokenData(text="real"))
+            first = await queue.get()
+            assert first is not None and _text(first) == "real" and first.seq == 1
+            await writer.close()
+        assert "dropped a malformed run event" in caplog.text
+    finally:
+        await api.close()

@@ -5,7 +5,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pydantic import TypeAdapter
 from websockets.sync.client import ClientConnection, connect
+
+from orchestrator.schemas.runs import ServerMessage
+
+_server_messages: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
+
+
+def typed(frame: str | bytes) -> dict[str, Any]:
+    """A server frame, checked against the protocol's types: it parses as one of the
+    `ServerMessage` models, and that model gives back the very same JSON."""
+    event: dict[str, Any] = json.loads(frame)
+    message = _server_messages.validate_python(event)
+    assert _server_messages.dump_python(message, mode="json") == event
+    return event
 
 
 def open_socket(
@@ -21,7 +35,7 @@ def receive_until(ws: ClientConnection, kind: str, timeout: float = 20) -> list[
     """Events up to and including the first of type `kind`."""
     events: list[dict[str, Any]] = []
     while True:
-        event = json.loads(ws.recv(timeout=timeout))
+        event = typed(ws.recv(timeout=timeout))
         events.append(event)
         if event["type"] == kind:
             return events

@@ -1,4 +1,4 @@
-/** Named shapes from the generated schema, and the one the schema leaves open (tool parameters). */
+/** Named shapes from the generated schema (`schema.d.ts`), and the one the schema leaves open (tool parameters). */
 import type { Schemas } from './client'
 
 export type ModelInfo = Schemas['ModelInfo']
@@ -15,9 +15,22 @@ export type MemoryCreate = Omit<Schemas['MemoryCreate'], 'source'> & { source?: 
 export type MemoryUpdate = Schemas['MemoryUpdate']
 export type WorkspaceEntry = Schemas['FileInfo']
 
-/** A run's `status` (the schema types it as a plain string). */
-export type RunStatus = 'queued' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'cancelled'
-export const RUN_STATUSES: readonly RunStatus[] = ['queued', 'running', 'waiting', 'succeeded', 'failed', 'cancelled']
+/** A run's `status` and `kind`, as the schema enumerates them. */
+export type RunStatus = RunInfo['status']
+export type RunKind = RunInfo['kind']
+// Every status of the schema, in the order a run goes through them (a missing or extra
+// one fails to compile).
+const STATUS_ORDER: Record<RunStatus, number> = {
+  queued: 0,
+  running: 1,
+  waiting: 2,
+  succeeded: 3,
+  failed: 4,
+  cancelled: 5,
+}
+export const RUN_STATUSES: readonly RunStatus[] = (Object.keys(STATUS_ORDER) as RunStatus[]).sort(
+  (a, b) => STATUS_ORDER[a] - STATUS_ORDER[b],
+)
 export const LIVE_STATUSES: readonly RunStatus[] = ['queued', 'running', 'waiting']
 
 export function isRunStatus(value: string): value is RunStatus {

@@ -1085,8 +1085,45 @@ export interface components {
         ApprovalOut: {
             /** Approval Id */
             approval_id: string;
-            /** Status */
-            status: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "approved" | "denied";
+        };
+        /** ApprovalRequiredData */
+        ApprovalRequiredData: {
+            /** Approval Id */
+            approval_id: string;
+            /** Call Id */
+            call_id: string;
+            /** Tool */
+            tool: string;
+            /** Params */
+            params: {
+                [key: string]: unknown;
+            };
+            /** Risk */
+            risk: string;
+            tainted_by: components["schemas"]["TaintSource"] | null;
+        };
+        /** ApprovalRequiredEvent */
+        ApprovalRequiredEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "approval_required";
+            data: components["schemas"]["ApprovalRequiredData"];
+            /**
+             * Timestamp
+             * Format: date-time
+             */
+            timestamp: string;
+            /** Run Id */
+            run_id: string;
+            /** Seq */
+            seq: number;
         };
         /** Body_upload_document_api_v1_knowledge__collection_id__documents_post */
         Body_upload_document_api_v1_knowledge__collection_id__documents_post: {
@@ -1129,9 +1166,8 @@ export interface components {
          */
         ChatRequest: {
             /**
-             * Type
-             * @default message
-             * @constant
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
              */
             type: "message";
             /** Message */
@@ -1151,8 +1187,11 @@ export interface components {
         ChatResponse: {
             /** Content */
             content: string;
-            /** Status */
-            status: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running" | "waiting" | "succeeded" | "failed" | "cancelled";
             /** Conversation Id */
             conversation_id: string;
             /** Message Id */
@@ -1162,13 +1201,33 @@ export interface components {
             /** Tools Used */
             tools_used: string[];
             /** Citations */
-            citations?: {
-                [key: string]: unknown;
-            }[];
-            /** Error */
-            error?: {
-                [key: string]: string;
-            } | null;
+            citations?: components["schemas"]["Citation"][];
+            error?: components["schemas"]["ErrorData"] | null;
+        };
+        /**
+         * Citation
+         * @description A passage an answer cites as `[n]` (the knowledge base's `Citation`, as sent).
+         */
+        Citation: {
+            /** N */
+            n: number;
+            /** Document Id */
+            document_id: string;
+            /** Filename */
+            filename: string;
+            /** Chunk Id */
+            chunk_id: string;
+            /** Page */
+            page: number | null;
+            /** Collection Id */
+            collection_id: string | null;
+            /** Heading */
+            heading: string | null;
+            /**
+             * Text
+             * @default
+             */
+            text: string;
         };
         /** CollectionCreate */
         CollectionCreate: {
@@ -1202,6 +1261,45 @@ export interface components {
             name?: string | null;
             /** Description */
             description?: string | null;
+        };
+        /** CompleteData */
+        CompleteData: {
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running" | "waiting" | "succeeded" | "failed" | "cancelled";
+            /** Content */
+            content: string;
+            /** Run Id */
+            run_id: string;
+            /** Conversation Id */
+            conversation_id: string | null;
+            /** Message Id */
+            message_id: number | null;
+            /** Tools Used */
+            tools_used: string[];
+            usage: components["schemas"]["Usage"] | null;
+            /** Citations */
+            citations: components["schemas"]["Citation"][];
+        };
+        /** CompleteEvent */
+        CompleteEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "complete";
+            data: components["schemas"]["CompleteData"];
+            /**
+             * Timestamp
+             * Format: date-time
+             */
+            timestamp: string;
+            /** Run Id */
+            run_id: string;
+            /** Seq */
+            seq: number;
         };
         /** ConversationCreate */
         ConversationCreate: {
@@ -1286,6 +1384,31 @@ export interface components {
              * Format: date-time
              */
             updated_at: string;
+        };
+        /** ErrorData */
+        ErrorData: {
+            /** Message */
+            message: string;
+            /** Code */
+            code: string;
+        };
+        /** ErrorEvent */
+        ErrorEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "error";
+            data: components["schemas"]["ErrorData"];
+            /**
+             * Timestamp
+             * Format: date-time
+             */
+            timestamp: string;
+            /** Run Id */
+            run_id: string;
+            /** Seq */
+            seq: number;
         };
         /**
          * FileInfo
@@ -1784,13 +1907,6 @@ export interface components {
             /** Count */
             count: number;
         };
-        /** Page[RunEventOut] */
-        Page_RunEventOut_: {
-            /** Data */
-            data: components["schemas"]["RunEventOut"][];
-            /** Count */
-            count: number;
-        };
         /** Page[RunOut] */
         Page_RunOut_: {
             /** Data */
@@ -1842,6 +1958,39 @@ export interface components {
             current: string;
             /** New */
             new: string;
+        };
+        /** PhaseData */
+        PhaseData: {
+            /**
+             * Phase
+             * @enum {string}
+             */
+            phase: "spec" | "plan" | "execute" | "verify" | "repair";
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "started" | "finished";
+            /** Output */
+            output: unknown;
+        };
+        /** PhaseEvent */
+        PhaseEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "phase";
+            data: components["schemas"]["PhaseData"];
+            /**
+             * Timestamp
+             * Format: date-time
+             */
+            timestamp: string;
+            /** Run Id */
+            run_id: string;
+            /** Seq */
+            seq: number;
         };
         /**
          * RefreshRequest
@@ -1912,40 +2061,35 @@ export interface components {
             model?: string | null;
         };
         /**
-         * RunEventOut
-         * @description One event as stored and sent.
+         * RunEventPage
+         * @description A page of a run's events (each typed by its `type`).
          */
-        RunEventOut: {
-            /** Type */
-            type: string;
+        RunEventPage: {
             /** Data */
-            data: {
-                [key: string]: unknown;
-            };
-            /**
-             * Timestamp
-             * Format: date-time
-             */
-            timestamp: string;
-            /** Run Id */
-            run_id: string;
-            /** Seq */
-            seq: number;
+            data: (components["schemas"]["TokenEvent"] | components["schemas"]["ThinkingEvent"] | components["schemas"]["ToolEvent"] | components["schemas"]["ApprovalRequiredEvent"] | components["schemas"]["PhaseEvent"] | components["schemas"]["StepEvent"] | components["schemas"]["StatusEvent"] | components["schemas"]["ErrorEvent"] | components["schemas"]["CompleteEvent"])[];
+            /** Count */
+            count: number;
         };
         /** RunOut */
         RunOut: {
             /** Id */
             id: string;
-            /** Kind */
-            kind: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "chat" | "task" | "workflow" | "tool";
             /** Goal */
             goal: string;
             /** Agent */
             agent: string;
             /** Model */
             model: string | null;
-            /** Status */
-            status: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running" | "waiting" | "succeeded" | "failed" | "cancelled";
             /** Phase */
             phase: string | null;
             /** Result */
@@ -1986,6 +2130,128 @@ export interface components {
             uptime_seconds: number;
             system: components["schemas"]["ResourceUsage"];
             counts: components["schemas"]["Counts"];
+        };
+        /**
+         * StatusData
+         * @description The run's status changed (queued, running, waiting...).
+         */
+        StatusData: {
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running" | "waiting" | "succeeded" | "failed" | "cancelled";
+            /** Reason */
+            reason: string | null;
+        };
+        /** StatusEvent */
+        StatusEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "status";
+            data: components["schemas"]["StatusData"];
+            /**
+             * Timestamp
+             * Format: date-time
+             */
+            timestamp: string;
+            /** Run Id */
+            run_id: string;
+            /** Seq */
+            seq: number;
+        };
+        /**
+         * StepData
+         * @description A workflow step began or ended (EXECUTE phase).
+         */
+        StepData: {
+            /** Index */
+            index: number;
+            /** Title */
+            title: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "started" | "finished" | "failed";
+            /** Result */
+            result: string | null;
+        };
+        /** StepEvent */
+        StepEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "step";
+            data: components["schemas"]["StepData"];
+            /**
+             * Timestamp
+             * Format: date-time
+             */
+            timestamp: string;
+            /** Run Id */
+            run_id: string;
+            /** Seq */
+            seq: number;
+        };
+        /**
+         * TaintSource
+         * @description The untrusted content that tainted a run: the call that brought it in.
+         */
+        TaintSource: {
+            /** Tool */
+            tool: string;
+            /** Source */
+            source: string | null;
+        };
+        /** ThinkingData */
+        ThinkingData: {
+            /** Text */
+            text: string;
+        };
+        /** ThinkingEvent */
+        ThinkingEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "thinking";
+            data: components["schemas"]["ThinkingData"];
+            /**
+             * Timestamp
+             * Format: date-time
+             */
+            timestamp: string;
+            /** Run Id */
+            run_id: string;
+            /** Seq */
+            seq: number;
+        };
+        /** TokenData */
+        TokenData: {
+            /** Text */
+            text: string;
+        };
+        /** TokenEvent */
+        TokenEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "token";
+            data: components["schemas"]["TokenData"];
+            /**
+             * Timestamp
+             * Format: date-time
+             */
+            timestamp: string;
+            /** Run Id */
+            run_id: string;
+            /** Seq */
+            seq: number;
         };
         /** TokenOut */
         TokenOut: {
@@ -2036,6 +2302,44 @@ export interface components {
             /** Finished At */
             finished_at: string | null;
         };
+        /** ToolData */
+        ToolData: {
+            /** Call Id */
+            call_id: string;
+            /** Name */
+            name: string;
+            /** Params */
+            params: {
+                [key: string]: unknown;
+            };
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "started" | "finished" | "denied" | "failed";
+            /** Result */
+            result: string | null;
+            /** Duration Ms */
+            duration_ms: number | null;
+        };
+        /** ToolEvent */
+        ToolEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "tool";
+            data: components["schemas"]["ToolData"];
+            /**
+             * Timestamp
+             * Format: date-time
+             */
+            timestamp: string;
+            /** Run Id */
+            run_id: string;
+            /** Seq */
+            seq: number;
+        };
         /** ToolOut */
         ToolOut: {
             /** Name */
@@ -2080,6 +2384,22 @@ export interface components {
             /** Enabled */
             enabled: boolean;
         };
+        /**
+         * Usage
+         * @description Tokens a run's model calls read and wrote, as the model servers reported them.
+         */
+        Usage: {
+            /**
+             * Prompt Tokens
+             * @default 0
+             */
+            prompt_tokens: number;
+            /**
+             * Completion Tokens
+             * @default 0
+             */
+            completion_tokens: number;
+        };
         /** UserOut */
         UserOut: {
             /** Id */
@@ -2120,6 +2440,134 @@ export interface components {
             input?: unknown;
             /** Context */
             ctx?: Record<string, never>;
+        };
+        /** RunEventOut */
+        RunEventOut: components["schemas"]["TokenEvent"] | components["schemas"]["ThinkingEvent"] | components["schemas"]["ToolEvent"] | components["schemas"]["ApprovalRequiredEvent"] | components["schemas"]["PhaseEvent"] | components["schemas"]["StepEvent"] | components["schemas"]["StatusEvent"] | components["schemas"]["ErrorEvent"] | components["schemas"]["CompleteEvent"];
+        /**
+         * SocketError
+         * @description An `error` a socket sends that belongs to no run's log (a bad message, a refused
+         *     request): the shape of a run's `error` event, without a `seq`.
+         */
+        SocketError: {
+            /**
+             * Type
+             * @default error
+             * @constant
+             */
+            type: "error";
+            data: components["schemas"]["ErrorData"];
+            /**
+             * Timestamp
+             * Format: date-time
+             */
+            timestamp: string;
+            /**
+             * Run Id
+             * @default null
+             */
+            run_id: string | null;
+            /**
+             * Seq
+             * @default null
+             */
+            seq: null;
+        };
+        /** ServerMessage */
+        ServerMessage: (components["schemas"]["TokenEvent"] | components["schemas"]["ThinkingEvent"] | components["schemas"]["ToolEvent"] | components["schemas"]["ApprovalRequiredEvent"] | components["schemas"]["PhaseEvent"] | components["schemas"]["StepEvent"] | components["schemas"]["StatusEvent"] | components["schemas"]["ErrorEvent"] | components["schemas"]["CompleteEvent"]) | components["schemas"]["SocketError"];
+        /** ApprovalMessage */
+        ApprovalMessage: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "approval";
+            /** Approval Id */
+            approval_id: string;
+            /**
+             * Decision
+             * @enum {string}
+             */
+            decision: "approve" | "deny";
+        };
+        /** AuthMessage */
+        AuthMessage: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "auth";
+            /** Token */
+            token: string;
+        };
+        /** CancelMessage */
+        CancelMessage: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "cancel";
+            /** Run Id */
+            run_id: string;
+        };
+        /**
+         * ResumeMessage
+         * @description Replay a run's events after `after`, then follow it live.
+         */
+        ResumeMessage: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "resume";
+            /** Run Id */
+            run_id: string;
+            /**
+             * After
+             * @default 0
+             */
+            after: number;
+        };
+        /** ClientMessage */
+        ClientMessage: components["schemas"]["ChatRequest"] | components["schemas"]["CancelMessage"] | components["schemas"]["ApprovalMessage"] | components["schemas"]["ResumeMessage"] | components["schemas"]["AuthMessage"];
+        /**
+         * Spec
+         * @description SPEC: what done looks like.
+         */
+        Spec: {
+            /** Goal */
+            goal: string;
+            /** Acceptance Criteria */
+            acceptance_criteria: string[];
+        };
+        /** Step */
+        Step: {
+            /** Title */
+            title: string;
+            /** Instruction */
+            instruction: string;
+        };
+        /**
+         * Plan
+         * @description PLAN (and REPAIR): ordered steps.
+         */
+        Plan: {
+            /** Steps */
+            steps: components["schemas"]["Step"][];
+        };
+        /**
+         * Verdict
+         * @description VERIFY: do the results meet the criteria?
+         */
+        Verdict: {
+            /** Passed */
+            passed: boolean;
+            /** Failed Steps */
+            failed_steps: number[];
+            /**
+             * Notes
+             * @default
+             */
+            notes: string;
         };
     };
     responses: never;
@@ -2741,8 +3189,8 @@ export interface operations {
     list_runs_api_v1_runs_get: {
         parameters: {
             query?: {
-                status?: string | null;
-                kind?: string | null;
+                status?: ("queued" | "running" | "waiting" | "succeeded" | "failed" | "cancelled") | null;
+                kind?: ("chat" | "task" | "workflow" | "tool") | null;
                 limit?: number;
                 offset?: number;
             };
@@ -2856,7 +3304,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Page_RunEventOut_"];
+                    "application/json": components["schemas"]["RunEventPage"];
                 };
             };
             /** @description Validation Error */

@@ -4,7 +4,6 @@
  * a tool card's life from started to finished) are tested without a socket or a DOM.
  */
 import {
-  deltaText,
   type ApprovalRequiredData,
   type Citation,
   type CompleteData,
@@ -83,10 +82,10 @@ export function applyEvent(run: RunView, event: ServerEvent, acceptGap = false):
 
   switch (event.type) {
     case 'token':
-      run.content += deltaText(event.data)
+      run.content += event.data.text
       break
     case 'thinking':
-      run.thinking += deltaText(event.data)
+      run.thinking += event.data.text
       break
     case 'tool':
       applyTool(run, event.data)
@@ -171,7 +170,7 @@ function applyComplete(run: RunView, data: CompleteData): void {
   run.waiting = false
   if (typeof data.content === 'string' && data.content) run.content = data.content
   if (data.conversation_id) run.conversationId = data.conversation_id
-  if (data.message_id !== undefined) run.messageId = data.message_id
+  if (data.message_id != null) run.messageId = data.message_id
   if (data.run_id && !run.runId) run.runId = data.run_id
   if (Array.isArray(data.citations)) run.citations = data.citations
   if (data.status === 'cancelled') run.status = 'cancelled'

@@ -5,7 +5,6 @@
  * chat reducer's rules: each `seq` is applied once, and an event past a hole is refused.
  */
 import {
-  deltaText,
   PHASES,
   type ErrorData,
   type PhaseData,
@@ -85,10 +84,10 @@ export function applyTimelineEvent(timeline: RunTimeline, event: ServerEvent, ac
   }
   switch (event.type) {
     case 'token':
-      currentActivity(timeline).text += deltaText(event.data)
+      currentActivity(timeline).text += event.data.text
       break
     case 'thinking':
-      currentActivity(timeline).thinking += deltaText(event.data)
+      currentActivity(timeline).thinking += event.data.text
       break
     case 'tool':
       applyTool(currentActivity(timeline), event.data)

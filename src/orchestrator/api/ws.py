@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import WebSocket, WebSocketDisconnect
@@ -22,6 +20,7 @@ from orchestrator.api.cookies import ACCESS_COOKIE
 from orchestrator.api.deps import user_from_token
 from orchestrator.core.errors import OrchestratorError
 from orchestrator.db.models import User
+from orchestrator.engine.events import ErrorData
 from orchestrator.runtime import Runtime
 from orchestrator.schemas.runs import (
     ApprovalMessage,
@@ -30,6 +29,8 @@ from orchestrator.schemas.runs import (
     ChatRequest,
     ClientMessage,
     ResumeMessage,
+    ServerMessage,
+    SocketError,
 )
 
 log = logging.getLogger(__name__)
@@ -39,15 +40,11 @@ AUTH_SECONDS = 10
 _messages: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
 
 
-def protocol_error(message: str, code: str, run_id: str | None = None) -> dict[str, Any]:
+def protocol_error(message: str, code: str, run_id: str | None = None) -> SocketError:
     """An `error` event that belongs to no run's log (bad message, refused request)."""
-    return {
-        "type": "error",
-        "data": {"message": message, "code": code},
-        "timestamp": datetime.now(UTC).isoformat(),
-        "run_id": run_id,
-        "seq": None,
-    }
+    return SocketError(
+        data=ErrorData(message=message, code=code), timestamp=datetime.now(UTC), run_id=run_id
+    )
 
 
 def _cookie_token(websocket: WebSocket) -> str | None:
@@ -90,7 +87,7 @@ class RunSocket:
         self.websocket = websocket
         self.runtime = runtime
         self.user = user
-        self.outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self.outbox: asyncio.Queue[ServerMessage | None] = asyncio.Queue()
         self.followers: dict[str, asyncio.Task[None]] = {}
 
     async def serve(self, *, chat: bool) -> None:
@@ -126,12 +123,12 @@ class RunSocket:
 
     async def _forward(self, run_id: str, after: int) -> None:
         async for event in self.runtime.runs.follow(run_id, after):
-            await self.outbox.put(event.model_dump(mode="json"))
+            await self.outbox.put(event)
 
     async def _send_all(self) -> None:
         while (item := await self.outbox.get()) is not None:
             try:
-                await self.websocket.send_text(json.dumps(item))
+                await self.websocket.send_text(item.model_dump_json())
             except (WebSocketDisconnect, RuntimeError):
                 return
 

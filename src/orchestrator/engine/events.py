@@ -1,7 +1,9 @@
 """Run events: what a run's log stores and what the WebSocket sends.
 
 Each event is `{"type", "data", "timestamp", "run_id", "seq"}`; `data` is one of the
-payload models below, chosen by `type`.
+payload models below, chosen by `type`. `RunEventOut` is the discriminated union of the
+envelopes (one per type), so every edge (the log, the bus, the API, the sockets, the web
+app's generated types) sees typed events and refuses a type it does not know.
 """
 
 from __future__ import annotations
@@ -9,25 +11,33 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 ToolStatus = Literal["started", "finished", "denied", "failed"]
 PhaseName = Literal["spec", "plan", "execute", "verify", "repair"]
 RunStatus = Literal["queued", "running", "waiting", "succeeded", "failed", "cancelled"]
+RunKind = Literal["chat", "task", "workflow", "tool"]
 FINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 
 
-class TokenData(BaseModel):
+class Payload(BaseModel):
+    """An event's `data`. Fields with defaults are always sent, so the schema of what is
+    sent marks them required (the generated TypeScript types then need no `?`)."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+
+class TokenData(Payload):
     type: Literal["token"] = Field("token", exclude=True)
     text: str
 
 
-class ThinkingData(BaseModel):
+class ThinkingData(Payload):
     type: Literal["thinking"] = Field("thinking", exclude=True)
     text: str
 
 
-class ToolData(BaseModel):
+class ToolData(Payload):
     type: Literal["tool"] = Field("tool", exclude=True)
     call_id: str
     name: str
@@ -39,14 +49,14 @@ class ToolData(BaseModel):
     replayed: bool = Field(False, exclude=True)
 
 
-class TaintSource(BaseModel):
+class TaintSource(Payload):
     """The untrusted content that tainted a run: the call that brought it in."""
 
     tool: str
     source: str | None = None  # its URL, file or query, when the call named one
 
 
-class ApprovalRequiredData(BaseModel):
+class ApprovalRequiredData(Payload):
     type: Literal["approval_required"] = Field("approval_required", exclude=True)
     approval_id: str
     call_id: str
@@ -57,14 +67,14 @@ class ApprovalRequiredData(BaseModel):
     tainted_by: TaintSource | None = None
 
 
-class PhaseData(BaseModel):
+class PhaseData(Payload):
     type: Literal["phase"] = Field("phase", exclude=True)
     phase: PhaseName
     status: Literal["started", "finished"]
     output: Any = None
 
 
-class StepData(BaseModel):
+class StepData(Payload):
     """A workflow step began or ended (EXECUTE phase)."""
 
     type: Literal["step"] = Field("step", exclude=True)
@@ -74,7 +84,7 @@ class StepData(BaseModel):
     result: str | None = None
 
 
-class StatusData(BaseModel):
+class StatusData(Payload):
     """The run's status changed (queued, running, waiting...)."""
 
     type: Literal["status"] = Field("status", exclude=True)
@@ -82,13 +92,13 @@ class StatusData(BaseModel):
     reason: str | None = None
 
 
-class ErrorData(BaseModel):
+class ErrorData(Payload):
     type: Literal["error"] = Field("error", exclude=True)
     message: str
     code: str
 
 
-class Usage(BaseModel):
+class Usage(Payload):
     """Tokens a run's model calls read and wrote, as the model servers reported them."""
 
     prompt_tokens: int = 0
@@ -101,7 +111,20 @@ class Usage(BaseModel):
         )
 
 
-class CompleteData(BaseModel):
+class Citation(Payload):
+    """A passage an answer cites as `[n]` (the knowledge base's `Citation`, as sent)."""
+
+    n: int
+    document_id: str
+    filename: str
+    chunk_id: str
+    page: int | None = None
+    collection_id: str | None = None
+    heading: str | None = None
+    text: str = ""
+
+
+class CompleteData(Payload):
     type: Literal["complete"] = Field("complete", exclude=True)
     status: RunStatus
     content: str
@@ -110,8 +133,7 @@ class CompleteData(BaseModel):
     message_id: int | None = None
     tools_used: list[str] = Field(default_factory=list)
     usage: Usage | None = None  # None: not counted (a workflow, a cancelled run)
-    # Passages the answer cites as [n]: {n, document_id, filename, chunk_id, page?, ...}
-    citations: list[dict[str, Any]] = Field(default_factory=list)
+    citations: list[Citation] = Field(default_factory=list)  # passages cited as [n]
 
 
 EventData = Annotated[
@@ -128,17 +150,105 @@ EventData = Annotated[
 ]
 
 
-class RunEventOut(BaseModel):
-    """One event as stored and sent."""
+class Event(BaseModel):
+    """The envelope every event shares; the subclasses below fix `type` and `data`."""
 
     type: str
-    data: dict[str, Any]
+    data: Payload
     timestamp: datetime
     run_id: str
     seq: int
+
+
+class TokenEvent(Event):
+    type: Literal["token"]
+    data: TokenData
+
+
+class ThinkingEvent(Event):
+    type: Literal["thinking"]
+    data: ThinkingData
+
+
+class ToolEvent(Event):
+    type: Literal["tool"]
+    data: ToolData
+
+
+class ApprovalRequiredEvent(Event):
+    type: Literal["approval_required"]
+    data: ApprovalRequiredData
+
+
+class PhaseEvent(Event):
+    type: Literal["phase"]
+    data: PhaseData
+
+
+class StepEvent(Event):
+    type: Literal["step"]
+    data: StepData
+
+
+class StatusEvent(Event):
+    type: Literal["status"]
+    data: StatusData
+
+
+class ErrorEvent(Event):
+    type: Literal["error"]
+    data: ErrorData
+
+
+class CompleteEvent(Event):
+    type: Literal["complete"]
+    data: CompleteData
+
+
+RunEventOut = Annotated[
+    TokenEvent
+    | ThinkingEvent
+    | ToolEvent
+    | ApprovalRequiredEvent
+    | PhaseEvent
+    | StepEvent
+    | StatusEvent
+    | ErrorEvent
+    | CompleteEvent,
+    Field(discriminator="type"),
+]
+"""One event as stored and sent."""
+
+RUN_EVENT: TypeAdapter[RunEventOut] = TypeAdapter(RunEventOut)
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.model_fields["type"].annotation.__args__[0]: cls  # type: ignore[union-attr]
+    for cls in Event.__subclasses__()
+}
 
 
 def event_type(data: BaseModel) -> str:
     """The `type` of a payload model."""
     value: str = type(data).model_fields["type"].default
     return value
+
+
+def make_event(data: Payload, *, run_id: str, seq: int, timestamp: datetime) -> RunEventOut:
+    """The envelope of a payload; a payload that is no event type raises ValueError."""
+    kind = event_type(data) if "type" in type(data).model_fields else None
+    envelope = EVENT_TYPES.get(kind) if kind else None
+    if envelope is None or not isinstance(data, envelope.model_fields["data"].annotation):  # type: ignore[arg-type]
+        raise ValueError(f"{type(data).__name__} is not a run event payload")
+    event: RunEventOut = envelope(  # type: ignore[assignment]
+        type=kind, data=data, timestamp=timestamp, run_id=run_id, seq=seq
+    )
+    return event
+
+
+def parse_event(value: object) -> RunEventOut:
+    """An event from its JSON form (a dict); an unknown `type` raises ValidationError."""
+    return RUN_EVENT.validate_python(value)
+
+
+def parse_event_json(raw: str | bytes) -> RunEventOut:
+    """An event from JSON text; an unknown `type` raises ValidationError."""
+    return RUN_EVENT.validate_json(raw)

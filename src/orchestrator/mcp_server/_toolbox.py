@@ -10,6 +10,7 @@ from typing import Any
 from orchestrator.agents import AgentSpec
 from orchestrator.core.errors import OrchestratorError
 from orchestrator.db.models import Run, User
+from orchestrator.engine.events import CompleteEvent, ErrorEvent
 from orchestrator.runs.tool_call import tool_goal
 from orchestrator.runtime import Runtime
 from orchestrator.services import tool_stats
@@ -110,13 +111,13 @@ class McpToolbox:
     async def _outcome(self, run: Run) -> CallResult:
         error: str | None = None
         async for event in self.runtime.runs.follow(run.id):
-            if event.type == "error":
-                error = str(event.data.get("message"))
-            if event.type == "complete":
-                content = str(event.data.get("content") or "")
-                if event.data.get("status") == "succeeded":
+            if isinstance(event, ErrorEvent):
+                error = event.data.message
+            if isinstance(event, CompleteEvent):
+                content = event.data.content
+                if event.data.status == "succeeded":
                     return CallResult(content, False, run.id)
-                why = error or f"the run ended {event.data.get('status')}"
+                why = error or f"the run ended {event.data.status}"
                 return CallResult(content or why, True, run.id)
         raise AssertionError("a run's log always ends with complete")
 

@@ -10,7 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from orchestrator.core.errors import status_for_code
-from orchestrator.engine.events import RunEventOut
+from orchestrator.engine.events import (
+    ApprovalRequiredEvent,
+    CompleteData,
+    CompleteEvent,
+    ErrorEvent,
+    RunEventOut,
+    StatusEvent,
+    ThinkingEvent,
+    TokenEvent,
+    ToolEvent,
+)
 from orchestrator.openai_api._errors import error_body
 from orchestrator.openai_api._schemas import (
     AssistantMessage,
@@ -26,7 +36,6 @@ from orchestrator.openai_api._schemas import (
 
 # Budgets that cut an answer short: OpenAI calls that running out of length.
 _CUT_SHORT = frozenset({"max_iterations", "token_budget", "time_budget"})
-_NOTED = frozenset({"tool", "approval_required", "status"})
 
 
 @dataclass
@@ -59,27 +68,26 @@ class CompletionTranslator:
 
     def chunks(self, event: RunEventOut) -> list[ChatCompletionChunk]:
         """The chunks one event becomes (often one, sometimes none)."""
-        data = event.data
-        if event.type == "token":
-            self.text.append(data["text"])
-            return [self._chunk(Delta(content=data["text"]))]
-        if event.type == "thinking":
-            self.thinking.append(data["text"])
-            return [self._chunk(Delta(reasoning_content=data["text"]))]
-        if event.type == "error":
-            self.error = {"message": data["message"], "code": data["code"]}
+        if isinstance(event, TokenEvent):
+            self.text.append(event.data.text)
+            return [self._chunk(Delta(content=event.data.text))]
+        if isinstance(event, ThinkingEvent):
+            self.thinking.append(event.data.text)
+            return [self._chunk(Delta(reasoning_content=event.data.text))]
+        if isinstance(event, ErrorEvent):
+            self.error = {"message": event.data.message, "code": event.data.code}
             return []
-        if event.type == "complete":
+        if isinstance(event, CompleteEvent):
             streamed = bool(self.text)
-            self._complete(data)
+            self._complete(event.data)
             if self.failure is not None:
                 return []
             unstreamed = (
                 [] if streamed or not self.text else [self._chunk(Delta(content=self.text[0]))]
             )
             return [*unstreamed, self._chunk(Delta(), finish_reason=self.finish_reason)]
-        if event.type in _NOTED:
-            note = RunEventNote(type=event.type, data=data)
+        if isinstance(event, ToolEvent | ApprovalRequiredEvent | StatusEvent):
+            note = RunEventNote(type=event.type, data=event.data.model_dump(mode="json"))
             return [self._chunk(Delta(), note=note)]
         return []
 
@@ -111,21 +119,17 @@ class CompletionTranslator:
             tools_used=self.tools_used,
         )
 
-    def _complete(self, data: dict[str, object]) -> None:
-        counted = data.get("usage")
-        if isinstance(counted, dict):
-            prompt = int(counted.get("prompt_tokens") or 0)
-            completion = int(counted.get("completion_tokens") or 0)
+    def _complete(self, data: CompleteData) -> None:
+        if data.usage is not None:
+            prompt, completion = data.usage.prompt_tokens, data.usage.completion_tokens
             self.usage = CompletionUsage(
                 prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
             )
-        self.conversation_id = str(data.get("conversation_id") or "")
-        tools = data.get("tools_used")
-        self.tools_used = [str(t) for t in tools] if isinstance(tools, list) else []
-        if isinstance(data.get("content"), str) and not self.text:
-            self.text.append(str(data["content"]))  # an answer that was not streamed
-        status = data.get("status")
-        if status == "cancelled":
+        self.conversation_id = data.conversation_id or ""
+        self.tools_used = list(data.tools_used)
+        if not self.text:
+            self.text.append(data.content)  # an answer that was not streamed
+        if data.status == "cancelled":
             self.failure = RunFailure(409, error_body(409, "the run was cancelled", "cancelled"))
         elif self.error is not None and self.error["code"] in _CUT_SHORT:
             self.finish_reason = "length"

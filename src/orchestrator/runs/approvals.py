@@ -19,6 +19,7 @@ from orchestrator.core.errors import Conflict, NotFound
 from orchestrator.db.models import Approval, utcnow
 
 Decision = Literal["approve", "deny"]
+Decided = Literal["approved", "denied"]
 POLL_SECONDS = 2.0
 
 
@@ -82,7 +83,7 @@ class ApprovalBroker:
 
     async def decide(
         self, *, run_id: str, approval_id: str, user_id: int, decision: Decision
-    ) -> str:
+    ) -> Decided:
         """Record the user's decision; another user's approval answers `NotFound`."""
         async with self.sessions() as db:
             approval = await db.scalar(
@@ -94,7 +95,7 @@ class ApprovalBroker:
             )
         if approval is None:
             raise NotFound("approval not found")
-        status = "approved" if decision == "approve" else "denied"
+        status: Decided = "approved" if decision == "approve" else "denied"
         if not await self._set(approval_id, status):
             raise Conflict(f"this approval is already {await self._status(approval_id)}")
         self.wake(approval_id)

@@ -26,7 +26,7 @@ from orchestrator.memory import MemoryStore, UserMemory
 from orchestrator.runs.approvals import ApprovalBroker
 from orchestrator.runs.attachments import attached_paths, load_images
 from orchestrator.runs.delegation import Delegator
-from orchestrator.runs.log import RunWriter
+from orchestrator.runs.log import RunChanges, RunWriter
 from orchestrator.runs.processor import Outcome
 from orchestrator.runs.tool_gate import ToolGate
 from orchestrator.services.conversations import add_message
@@ -129,7 +129,7 @@ class AgentTurn:
                 if isinstance(event, ToolData) and event.replayed:
                     continue
                 if isinstance(event, StatusData):  # the run's row and its log, in one write
-                    await writer.emit(event, status=event.status)
+                    await writer.emit(event, RunChanges(status=event.status))
                     continue
                 if isinstance(event, TokenData):
                     text.append(event.text)

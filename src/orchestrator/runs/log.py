@@ -21,19 +21,41 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator.db.models import Run, RunEvent
-from orchestrator.engine.events import RunEventOut, event_type
+from orchestrator.engine.events import Payload, RunEventOut, RunStatus, make_event, parse_event
 from orchestrator.runs.bus import EventBus
 from orchestrator.runs.lease import Lease, LeaseLost
 
 BUFFERED_TYPES = frozenset({"token", "thinking"})
 POLL_SECONDS = 5.0
 GAP_RETRY_SECONDS = 0.05  # how often a follower looks again for events it skipped
+
+
+class RunChanges(BaseModel):
+    """Changes to a run's row, written with an event in one transaction. Only the fields
+    given are written (`lease_owner=None` clears the lease; leaving it out keeps it)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    status: RunStatus | None = None
+    phase: str | None = None
+    started_at: AwareDatetime | None = None
+    finished_at: AwareDatetime | None = None
+    result: str | None = None
+    error: str | None = None
+    checkpoint: dict[str, Any] | None = None
+    lease_owner: str | None = None
+    lease_expires_at: AwareDatetime | None = None
+
+    def columns(self) -> dict[str, object]:
+        """The columns to write, by name."""
+        return dict(self.model_dump(exclude_unset=True))
 
 
 class RunWriter:
@@ -51,31 +73,28 @@ class RunWriter:
         self._flush_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
-    async def emit(self, data: BaseModel, **run_changes: object) -> RunEventOut:
+    async def emit(self, data: Payload, changes: RunChanges | None = None) -> RunEventOut:
         """Append one event. Deltas are published at once and written soon; any other
-        event is written (with `run_changes` to the run's row, in the same transaction)
-        before it is published. `LeaseLost` once another process holds the run."""
+        event is written (with `changes` to the run's row, in the same transaction)
+        before it is published. `LeaseLost` once another process holds the run; a
+        payload that is no event type raises ValueError."""
         if self.lost:
             assert self.lease is not None
             raise LeaseLost(self.lease)
-        self.last_seq += 1
-        kind = event_type(data)
-        event = RunEventOut(
-            type=kind,
-            data=data.model_dump(mode="json"),
-            timestamp=datetime.now(UTC),
-            run_id=self.run_id,
-            seq=self.last_seq,
+        # The event holds `data` itself: payloads are not changed once emitted.
+        event = make_event(
+            data, run_id=self.run_id, seq=self.last_seq + 1, timestamp=datetime.now(UTC)
         )
+        self.last_seq = event.seq
         self.pending.append(event)
-        if kind in BUFFERED_TYPES and not run_changes:
+        if event.type in BUFFERED_TYPES and changes is None:
             self._log.bus.publish(event, self.lease)
             if len(self.pending) >= self._log.max_batch:
                 await self.flush()
             elif self._flush_task is None:
                 self._flush_task = asyncio.create_task(self._flush_later())
         else:
-            await self.flush(run_changes)
+            await self.flush(changes)
             self._log.bus.publish(event, self.lease)
         return event
 
@@ -95,7 +114,7 @@ class RunWriter:
             self._flush_task = None
         self._log.release(self)
 
-    async def flush(self, run_changes: dict[str, object] | None = None) -> None:
+    async def flush(self, run_changes: RunChanges | None = None) -> None:
         """Write every pending event, and changes to the run's row, in one transaction,
         if this writer's lease still holds (`LeaseLost` if not)."""
         async with self._lock:
@@ -103,11 +122,11 @@ class RunWriter:
                 assert self.lease is not None
                 raise LeaseLost(self.lease)
             batch = list(self.pending)  # emit may append while we write
-            if not batch and not run_changes:
+            if not batch and run_changes is None:
                 return
-            changes = dict(run_changes or {})
+            columns = run_changes.columns() if run_changes is not None else {}
             if batch:
-                changes["last_seq"] = batch[-1].seq
+                columns["last_seq"] = batch[-1].seq
             async with self._log.sessions() as db:
                 # First, so that it locks the lease's row until the commit: a takeover
                 # waits for this batch, or this batch sees the takeover and is dropped.
@@ -117,11 +136,16 @@ class RunWriter:
                     raise LeaseLost(self.lease)
                 db.add_all(
                     RunEvent(
-                        run_id=e.run_id, seq=e.seq, type=e.type, data=e.data, created_at=e.timestamp
+                        run_id=e.run_id,
+                        seq=e.seq,
+                        type=e.type,
+                        data=e.data.model_dump(mode="json"),
+                        created_at=e.timestamp,
                     )
                     for e in batch
                 )
-                await db.execute(update(Run).where(Run.id == self.run_id).values(**changes))
+                if columns:
+                    await db.execute(update(Run).where(Run.id == self.run_id).values(**columns))
                 await db.commit()
             # Only now: readers look at `pending` for what the database does not have yet.
             del self.pending[: len(batch)]
@@ -210,8 +234,14 @@ class RunEventLog:
                 .limit(limit)
             )
             events = [
-                RunEventOut(
-                    type=r.type, data=r.data, timestamp=r.created_at, run_id=r.run_id, seq=r.seq
+                parse_event(
+                    {
+                        "type": r.type,
+                        "data": r.data,
+                        "timestamp": r.created_at,
+                        "run_id": r.run_id,
+                        "seq": r.seq,
+                    }
                 )
                 for r in rows
             ]

@@ -19,9 +19,9 @@ from orchestrator.agents import AgentSpec
 from orchestrator.core.config import Settings
 from orchestrator.core.errors import OrchestratorError
 from orchestrator.db.models import Run, utcnow
-from orchestrator.engine.events import CompleteData, ErrorData, StatusData, Usage
+from orchestrator.engine.events import Citation, CompleteData, ErrorData, StatusData, Usage
 from orchestrator.runs.lease import LeaseLost, held_lease
-from orchestrator.runs.log import RunEventLog, RunWriter
+from orchestrator.runs.log import RunChanges, RunEventLog, RunWriter
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +74,12 @@ class RunProcessor:
             await self.finish(run, writer, Outcome("cancelled", ""))
             return
         try:
-            changes: dict[str, object] = {"status": "running"}
-            if run.started_at is None:
-                changes["started_at"] = utcnow()
-            await writer.emit(StatusData(status="running"), **changes)
+            changes = (
+                RunChanges(status="running", started_at=utcnow())
+                if run.started_at is None
+                else RunChanges(status="running")
+            )
+            await writer.emit(StatusData(status="running"), changes)
             outcome = await self._work_within_budget(run, writer)
         except asyncio.CancelledError:
             # A user's cancel (of this run or of the run that delegated to it) ends it;
@@ -140,17 +142,19 @@ class RunProcessor:
                 message_id=outcome.message_id,
                 tools_used=outcome.tools_used,
                 usage=outcome.usage,
-                citations=outcome.citations,
+                citations=[Citation.model_validate(c) for c in outcome.citations],
             )
             # The run's final state and its last event are written together.
             await writer.emit(
                 complete,
-                status=outcome.status,
-                result=outcome.content,
-                error=outcome.error.message if outcome.error else None,
-                finished_at=utcnow(),
-                lease_owner=None,
-                lease_expires_at=None,
+                RunChanges(
+                    status=outcome.status,
+                    result=outcome.content,
+                    error=outcome.error.message if outcome.error else None,
+                    finished_at=utcnow(),
+                    lease_owner=None,
+                    lease_expires_at=None,
+                ),
             )
         finally:
             await writer.close()

@@ -15,7 +15,7 @@ from orchestrator.core.config import Settings
 from orchestrator.core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
 from orchestrator.db.models import Approval, Conversation, Message, Run, User
 from orchestrator.engine.events import FINAL_STATUSES, RunEventOut, TaintSource
-from orchestrator.runs.approvals import ApprovalBroker, Decision
+from orchestrator.runs.approvals import ApprovalBroker, Decided, Decision
 from orchestrator.runs.attachments import attached_paths, with_note
 from orchestrator.runs.executor import RunExecutor, request_cancel
 from orchestrator.runs.log import RunEventLog
@@ -304,7 +304,7 @@ class RunService:
 
     async def decide(
         self, user_id: int, approval_id: str, decision: Decision, *, run_id: str | None = None
-    ) -> str:
+    ) -> Decided:
         """Approve or deny one of the user's pending tool calls (of `run_id`, if given)."""
         async with self.sessions() as db:
             found = await db.scalar(

@@ -13,7 +13,7 @@ from orchestrator.db.models import Run
 from orchestrator.engine.events import ErrorData, StatusData, ToolData
 from orchestrator.llm.base import ToolCall
 from orchestrator.runs.chat import AgentTurn
-from orchestrator.runs.log import RunWriter
+from orchestrator.runs.log import RunChanges, RunWriter
 from orchestrator.runs.processor import Outcome
 
 
@@ -47,7 +47,7 @@ class ToolCallRun:
         final: ToolData | None = None
         async for event in gate.run(call, "c0"):
             if isinstance(event, StatusData):  # the run's row and its log, in one write
-                await writer.emit(event, status=event.status)
+                await writer.emit(event, RunChanges(status=event.status))
                 continue
             if isinstance(event, ToolData) and event.status != "started":
                 final = event

@@ -16,7 +16,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from orchestrator.agents import AgentSpec
 from orchestrator.core.errors import OrchestratorError
@@ -25,7 +25,7 @@ from orchestrator.engine.events import ErrorData, PhaseData, PhaseName, StepData
 from orchestrator.engine.react import ModelClient
 from orchestrator.llm.base import ChatMessage, TextDelta
 from orchestrator.runs.chat import AgentTurn
-from orchestrator.runs.log import RunWriter
+from orchestrator.runs.log import RunChanges, RunWriter
 from orchestrator.runs.processor import Outcome
 
 Text = Annotated[str, StringConstraints(max_length=2000)]
@@ -53,6 +53,9 @@ class Plan(BaseModel):
 
 class Verdict(BaseModel):
     """VERIFY: do the results meet the criteria?"""
+
+    # Always sent with its defaults: the schema of what is sent says so (the web app's types).
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
 
     passed: bool
     failed_steps: list[int] = Field(default_factory=list, max_length=10)  # 1-based
@@ -131,7 +134,7 @@ class Workflow:
             PhaseData(
                 phase="execute", status="started", output={"steps": [i + 1 for i in pending]}
             ),
-            phase="execute",
+            RunChanges(phase="execute"),
         )
         for index in pending:
             step = state.steps[index]
@@ -151,7 +154,7 @@ class Workflow:
                 StepData(
                     index=index + 1, title=step.title, status="finished", result=result.content
                 ),
-                checkpoint=state.model_dump(mode="json"),
+                RunChanges(checkpoint=state.model_dump(mode="json")),
             )
         await writer.emit(
             PhaseData(phase="execute", status="finished", output={"completed": len(state.results)})
@@ -169,12 +172,12 @@ class Workflow:
         apply: Callable[[Checkpoint, M], None],
     ) -> None:
         """Ask for one structured output, apply it to the state, checkpoint and announce it."""
-        await writer.emit(PhaseData(phase=phase, status="started"), phase=phase)
+        await writer.emit(PhaseData(phase=phase, status="started"), RunChanges(phase=phase))
         output = await self._structured(run, schema, prompt)
         apply(state, output)
         await writer.emit(
             PhaseData(phase=phase, status="finished", output=output.model_dump()),
-            checkpoint=state.model_dump(mode="json"),
+            RunChanges(checkpoint=state.model_dump(mode="json")),
         )
 
     async def _structured(self, run: Run, schema: type[M], prompt: str) -> M:

@@ -32,11 +32,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from orchestrator.engine.events import RunEventOut
+from orchestrator.engine.events import RunEventOut, parse_event_json
 from orchestrator.runs.bus import EventBus
 from orchestrator.runs.lease import Lease
 from orchestrator.runs.log import BUFFERED_TYPES
@@ -145,7 +146,8 @@ class RedisEventBus(EventBus):
 
     async def unflushed(self, run_id: str, after: int) -> list[RunEventOut]:
         entries = await self.redis.xrange(self.journal(run_id), min=f"0-{after + 1}")
-        return [RunEventOut.model_validate_json(fields[b"e"]) for _, fields in entries]
+        events = (_parse(fields[b"e"]) for _, fields in entries)
+        return [e for e in events if e is not None]
 
     @contextmanager
     def subscribe(self, run_id: str) -> Iterator[asyncio.Queue[RunEventOut | None]]:
@@ -273,4 +275,16 @@ class RedisEventBus(EventBus):
         elif message["type"] == "message":
             data = message["data"]
             assert isinstance(data, bytes | str)
-            super().publish(RunEventOut.model_validate_json(data))
+            event = _parse(data)
+            if event is not None:
+                super().publish(event)
+
+
+def _parse(raw: bytes | str) -> RunEventOut | None:
+    """An event from Redis; one that is not a valid event (an unknown type, say, from a
+    newer process) is dropped with a warning instead of ending the listener."""
+    try:
+        return parse_event_json(raw)
+    except ValidationError as exc:
+        log.warning("dropped a malformed run event from Redis: %s", exc.errors()[0]["msg"])
+        return None

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from orchestrator.agents import AgentName
+from orchestrator.engine.events import Citation, ErrorData, RunEventOut, RunKind, RunStatus
 from orchestrator.schemas.conversations import ModelName
 
 UserText = Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
@@ -61,15 +62,32 @@ ClientMessage = Annotated[
 ]
 
 
+class SocketError(BaseModel):
+    """An `error` a socket sends that belongs to no run's log (a bad message, a refused
+    request): the shape of a run's `error` event, without a `seq`."""
+
+    type: Literal["error"] = "error"
+    data: ErrorData
+    timestamp: datetime
+    run_id: str | None = None
+    seq: None = None
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+
+# What the sockets send: a run's events, and errors of their own.
+ServerMessage = RunEventOut | SocketError
+
+
 class ChatResponse(BaseModel):
     content: str
-    status: str
+    status: RunStatus
     conversation_id: str
     message_id: int | None
     run_id: str
     tools_used: list[str]
-    citations: list[dict[str, Any]] = Field(default_factory=list)  # passages cited as [n]
-    error: dict[str, str] | None = None  # a budget ran out: what was said is in `content`
+    citations: list[Citation] = Field(default_factory=list)  # passages cited as [n]
+    error: ErrorData | None = None  # a budget ran out: what was said is in `content`
 
 
 class RunCreate(BaseModel):
@@ -84,11 +102,11 @@ class RunOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: str
-    kind: str
+    kind: RunKind
     goal: str
     agent: str
     model: str | None
-    status: str
+    status: RunStatus
     phase: str | None
     result: str | None
     error: str | None
@@ -109,4 +127,4 @@ class ApprovalDecision(BaseModel):
 
 class ApprovalOut(BaseModel):
     approval_id: str
-    status: str
+    status: Literal["approved", "denied"]

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from orchestrator.api.deps import CurrentUser, RuntimeDep, get_runtime
 from orchestrator.api.ws import RunSocket, authenticate
 from orchestrator.core.errors import status_for_code
+from orchestrator.engine.events import CompleteEvent, ErrorData, ErrorEvent
 from orchestrator.schemas.runs import ChatRequest, ChatResponse
 
 router = APIRouter(prefix="/chat", tags=["chat"])
@@ -17,36 +18,36 @@ router = APIRouter(prefix="/chat", tags=["chat"])
 async def chat(body: ChatRequest, user: CurrentUser, runtime: RuntimeDep) -> JSONResponse:
     """Send a message and wait for the agent's whole answer."""
     run = await runtime.runs.start_chat(user.id, body)
-    error: dict[str, str] | None = None
+    error: ErrorData | None = None
     async for event in runtime.runs.follow(run.id):
-        if event.type == "error":
+        if isinstance(event, ErrorEvent):
             error = event.data
-        if event.type == "complete":
+        if isinstance(event, CompleteEvent):
             data = event.data
             status = (
-                (status_for_code(error["code"]) or (500 if error["code"] == "internal" else None))
+                (status_for_code(error.code) or (500 if error.code == "internal" else None))
                 if error
                 else None
             )
             if error is not None and status is not None:
                 return JSONResponse(
                     {
-                        "detail": error["message"],
-                        "code": error["code"],
+                        "detail": error.message,
+                        "code": error.code,
                         "run_id": run.id,
-                        "conversation_id": data["conversation_id"],
+                        "conversation_id": data.conversation_id,
                     },
                     status_code=status,
                 )
             answer = ChatResponse(
-                content=data["content"],
-                status=data["status"],
-                conversation_id=data["conversation_id"],
-                message_id=data["message_id"],
+                content=data.content,
+                status=data.status,
+                conversation_id=data.conversation_id or "",
+                message_id=data.message_id,
                 run_id=run.id,
-                tools_used=data["tools_used"],
-                citations=data.get("citations", []),
-                error=error,
+                tools_used=data.tools_used,
+                citations=data.citations,
+                error=error.model_dump() if error else None,
             )
             return JSONResponse(answer.model_dump())
     raise AssertionError("a run's log always ends with complete")

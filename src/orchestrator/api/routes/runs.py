@@ -9,15 +9,16 @@ from fastapi import APIRouter, Query, WebSocket, status
 from orchestrator.api.deps import CurrentUser, RuntimeDep, SessionDep, get_runtime
 from orchestrator.api.ws import NOT_FOUND, RunSocket, authenticate
 from orchestrator.core.errors import NotFound
-from orchestrator.engine.events import RunEventOut
+from orchestrator.engine.events import RunEventOut, RunKind, RunStatus
 from orchestrator.runs import service
 from orchestrator.schemas.common import MAX_DB_INT, Offset, Page, Seq
 from orchestrator.schemas.runs import ApprovalDecision, ApprovalOut, RunCreate, RunOut
 
 router = APIRouter(prefix="/runs", tags=["runs"])
-RunStatusFilter = Annotated[
-    str | None, Query(pattern="^(queued|running|waiting|succeeded|failed|cancelled)$")
-]
+
+
+class RunEventPage(Page[RunEventOut]):
+    """A page of a run's events (each typed by its `type`)."""
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -32,8 +33,8 @@ async def create_run(body: RunCreate, user: CurrentUser, runtime: RuntimeDep) ->
 async def list_runs(
     user: CurrentUser,
     db: SessionDep,
-    status_: Annotated[RunStatusFilter, Query(alias="status")] = None,
-    kind: Annotated[str | None, Query(pattern="^(chat|task|workflow|tool)$")] = None,
+    status_: Annotated[RunStatus | None, Query(alias="status")] = None,
+    kind: RunKind | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Offset = 0,
 ) -> Page[RunOut]:
@@ -57,10 +58,10 @@ async def run_events(
     runtime: RuntimeDep,
     after: Seq = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-) -> Page[RunEventOut]:
+) -> RunEventPage:
     """The run's events with `seq` greater than `after`, oldest first."""
     events, count = await runtime.runs.events(user.id, run_id, after, limit)
-    return Page(data=events, count=count)
+    return RunEventPage(data=events, count=count)
 
 
 @router.post("/{run_id}/cancel")
