@@ -907,6 +907,196 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/schedules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Schedules
+         * @description The user's schedules.
+         */
+        get: operations["list_schedules_api_v1_schedules_get"];
+        put?: never;
+        /**
+         * Create Schedule
+         * @description Start a run towards `goal` at each time `cron` names in `timezone` (IANA).
+         */
+        post: operations["create_schedule_api_v1_schedules_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/schedules/{schedule_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Schedule
+         * @description One schedule.
+         */
+        get: operations["get_schedule_api_v1_schedules__schedule_id__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Schedule
+         * @description Remove a schedule; the runs it started stay.
+         */
+        delete: operations["delete_schedule_api_v1_schedules__schedule_id__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Schedule
+         * @description Change a schedule (a new timetable moves `next_run_at`).
+         */
+        patch: operations["update_schedule_api_v1_schedules__schedule_id__patch"];
+        trace?: never;
+    };
+    "/api/v1/schedules/{schedule_id}/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Schedule Runs
+         * @description The runs the schedule started, newest first.
+         */
+        get: operations["schedule_runs_api_v1_schedules__schedule_id__runs_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/triggers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Triggers
+         * @description The user's webhook triggers (their secrets are never shown again).
+         */
+        get: operations["list_triggers_api_v1_triggers_get"];
+        put?: never;
+        /**
+         * Create Trigger
+         * @description A webhook that starts a run; the answer holds its secret, shown this once.
+         */
+        post: operations["create_trigger_api_v1_triggers_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/triggers/{trigger_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Trigger
+         * @description One trigger.
+         */
+        get: operations["get_trigger_api_v1_triggers__trigger_id__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Trigger
+         * @description Remove a trigger; its URL answers 404 from now on.
+         */
+        delete: operations["delete_trigger_api_v1_triggers__trigger_id__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Trigger
+         * @description Change a trigger (its secret stays).
+         */
+        patch: operations["update_trigger_api_v1_triggers__trigger_id__patch"];
+        trace?: never;
+    };
+    "/api/v1/hooks/{trigger_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deliver Hook
+         * @description Start the trigger's run with the raw body as its (untrusted) input. Sign
+         *     `TIMESTAMP + "." + body` with HMAC-SHA256 under the secret; send `X-Timestamp` (Unix
+         *     seconds, within 300 s) and `X-Signature: sha256=HEX`.
+         */
+        post: operations["deliver_hook_api_v1_hooks__trigger_id__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/evals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Evals
+         * @description Each model's latest scores, one row per model and suite version.
+         */
+        get: operations["list_evals_api_v1_models_evals_get"];
+        put?: never;
+        /**
+         * Start Eval
+         * @description Run the suite on a model in the background; poll `GET /models/evals/{id}`.
+         */
+        post: operations["start_eval_api_v1_models_evals_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/evals/{eval_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Eval
+         * @description One evaluation, with each task's calls, answer and scores.
+         */
+        get: operations["get_eval_api_v1_models_evals__eval_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/system/health": {
         parameters: {
             query?: never;
@@ -1411,6 +1601,128 @@ export interface components {
             seq: number;
         };
         /**
+         * ErrorOut
+         * @description Every error answer.
+         */
+        ErrorOut: {
+            /** Detail */
+            detail: string | {
+                [key: string]: unknown;
+            }[];
+            /** Code */
+            code?: string | null;
+        };
+        /**
+         * EvalDetail
+         * @description One evaluation with its per-task results.
+         */
+        EvalDetail: {
+            /** Id */
+            id: string;
+            /** Model */
+            model: string;
+            /** Suite Version */
+            suite_version: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "running" | "succeeded" | "failed";
+            /** Retrieval */
+            retrieval: boolean;
+            /** Repair */
+            repair: boolean;
+            /** Tasks */
+            tasks: number;
+            /** Valid Calls */
+            valid_calls: number | null;
+            /** Right Tool */
+            right_tool: number | null;
+            /** Right Args */
+            right_args: number | null;
+            /** Task Success */
+            task_success: number | null;
+            /** Tokens */
+            tokens: number;
+            /** Seconds */
+            seconds: number;
+            /** Error */
+            error?: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Finished At */
+            finished_at?: string | null;
+            /** Results */
+            results?: {
+                [key: string]: unknown;
+            }[];
+        };
+        /**
+         * EvalOut
+         * @description A model's latest scores on one suite version; the rates are ratios from 0 to 1.
+         */
+        EvalOut: {
+            /** Id */
+            id: string;
+            /** Model */
+            model: string;
+            /** Suite Version */
+            suite_version: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "running" | "succeeded" | "failed";
+            /** Retrieval */
+            retrieval: boolean;
+            /** Repair */
+            repair: boolean;
+            /** Tasks */
+            tasks: number;
+            /** Valid Calls */
+            valid_calls: number | null;
+            /** Right Tool */
+            right_tool: number | null;
+            /** Right Args */
+            right_args: number | null;
+            /** Task Success */
+            task_success: number | null;
+            /** Tokens */
+            tokens: number;
+            /** Seconds */
+            seconds: number;
+            /** Error */
+            error?: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Finished At */
+            finished_at?: string | null;
+        };
+        /**
+         * EvalRequest
+         * @description `POST /models/evals`: run the suite on a model.
+         */
+        EvalRequest: {
+            /** Model */
+            model: string;
+            /**
+             * Retrieval
+             * @default true
+             */
+            retrieval: boolean;
+            /**
+             * Repair
+             * @default true
+             */
+            repair: boolean;
+        };
+        /**
          * FileInfo
          * @description One workspace entry as the HTTP API shows it.
          */
@@ -1448,6 +1760,11 @@ export interface components {
             version: string;
             /** Database */
             database: string;
+        };
+        /** HookAccepted */
+        HookAccepted: {
+            /** Run Id */
+            run_id: string;
         };
         /** LoginRequest */
         LoginRequest: {
@@ -1865,6 +2182,13 @@ export interface components {
             /** Count */
             count: number;
         };
+        /** Page[EvalOut] */
+        Page_EvalOut_: {
+            /** Data */
+            data: components["schemas"]["EvalOut"][];
+            /** Count */
+            count: number;
+        };
         /** Page[FileInfo] */
         Page_FileInfo_: {
             /** Data */
@@ -1914,6 +2238,13 @@ export interface components {
             /** Count */
             count: number;
         };
+        /** Page[ScheduleOut] */
+        Page_ScheduleOut_: {
+            /** Data */
+            data: components["schemas"]["ScheduleOut"][];
+            /** Count */
+            count: number;
+        };
         /** Page[ToolCallOut] */
         Page_ToolCallOut_: {
             /** Data */
@@ -1925,6 +2256,13 @@ export interface components {
         Page_ToolOut_: {
             /** Data */
             data: components["schemas"]["ToolOut"][];
+            /** Count */
+            count: number;
+        };
+        /** Page[TriggerOut] */
+        Page_TriggerOut_: {
+            /** Data */
+            data: components["schemas"]["TriggerOut"][];
             /** Count */
             count: number;
         };
@@ -2113,6 +2451,98 @@ export interface components {
             finished_at: string | null;
             /** Cancel Requested At */
             cancel_requested_at?: string | null;
+        };
+        /** ScheduleCreate */
+        ScheduleCreate: {
+            /** Name */
+            name: string;
+            /**
+             * Cron
+             * @description five fields: minute hour day-of-month month weekday
+             */
+            cron: string;
+            /**
+             * Timezone
+             * @default UTC
+             */
+            timezone: string;
+            /** Goal */
+            goal: string;
+            /** Agent */
+            agent?: string | null;
+            /** Model */
+            model?: string | null;
+            /**
+             * Enabled
+             * @default true
+             */
+            enabled: boolean;
+            /**
+             * Misfire
+             * @default run_once
+             * @enum {string}
+             */
+            misfire: "run_once" | "skip";
+        };
+        /** ScheduleOut */
+        ScheduleOut: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Cron */
+            cron: string;
+            /** Timezone */
+            timezone: string;
+            /** Goal */
+            goal: string;
+            /** Agent */
+            agent: string;
+            /** Model */
+            model: string | null;
+            /** Enabled */
+            enabled: boolean;
+            /**
+             * Misfire
+             * @enum {string}
+             */
+            misfire: "run_once" | "skip";
+            /** Next Run At */
+            next_run_at: string | null;
+            /** Last Run Id */
+            last_run_id: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /**
+         * ScheduleUpdate
+         * @description Fields to change; a changed timetable (or re-enabling) recomputes `next_run_at`.
+         */
+        ScheduleUpdate: {
+            /** Name */
+            name?: string | null;
+            /** Cron */
+            cron?: string | null;
+            /** Timezone */
+            timezone?: string | null;
+            /** Goal */
+            goal?: string | null;
+            /** Agent */
+            agent?: string | null;
+            /** Model */
+            model?: string | null;
+            /** Enabled */
+            enabled?: boolean | null;
+            /** Misfire */
+            misfire?: ("run_once" | "skip") | null;
         };
         /**
          * SkippedTool
@@ -2383,6 +2813,64 @@ export interface components {
         ToolUpdate: {
             /** Enabled */
             enabled: boolean;
+        };
+        /** TriggerCreate */
+        TriggerCreate: {
+            /** Name */
+            name: string;
+            /**
+             * Goal Template
+             * @description the run's goal; {body} is the request body
+             */
+            goal_template: string;
+            /** Agent */
+            agent?: string | null;
+            /** Model */
+            model?: string | null;
+            /**
+             * Enabled
+             * @default true
+             */
+            enabled: boolean;
+        };
+        /** TriggerOut */
+        TriggerOut: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Agent */
+            agent: string;
+            /** Model */
+            model: string | null;
+            /** Goal Template */
+            goal_template: string;
+            /** Enabled */
+            enabled: boolean;
+            /** Url */
+            url: string;
+            /** Last Run Id */
+            last_run_id: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Secret */
+            secret?: string | null;
+        };
+        /** TriggerUpdate */
+        TriggerUpdate: {
+            /** Name */
+            name?: string | null;
+            /** Goal Template */
+            goal_template?: string | null;
+            /** Agent */
+            agent?: string | null;
+            /** Model */
+            model?: string | null;
+            /** Enabled */
+            enabled?: boolean | null;
         };
         /**
          * Usage
@@ -4578,6 +5066,481 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Page_PassageOut_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_schedules_api_v1_schedules_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_ScheduleOut_"];
+                };
+            };
+        };
+    };
+    create_schedule_api_v1_schedules_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScheduleCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_schedule_api_v1_schedules__schedule_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                schedule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_schedule_api_v1_schedules__schedule_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                schedule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    update_schedule_api_v1_schedules__schedule_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                schedule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScheduleUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    schedule_runs_api_v1_schedules__schedule_id__runs_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                schedule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_RunOut_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_triggers_api_v1_triggers_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_TriggerOut_"];
+                };
+            };
+        };
+    };
+    create_trigger_api_v1_triggers_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TriggerCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TriggerOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_trigger_api_v1_triggers__trigger_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                trigger_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TriggerOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_trigger_api_v1_triggers__trigger_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                trigger_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    update_trigger_api_v1_triggers__trigger_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                trigger_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TriggerUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TriggerOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    deliver_hook_api_v1_hooks__trigger_id__post: {
+        parameters: {
+            query?: never;
+            header?: {
+                "x-timestamp"?: string | null;
+                "x-signature"?: string | null;
+            };
+            path: {
+                trigger_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HookAccepted"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_evals_api_v1_models_evals_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_EvalOut_"];
+                };
+            };
+        };
+    };
+    start_eval_api_v1_models_evals_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EvalRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvalOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_eval_api_v1_models_evals__eval_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                eval_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvalDetail"];
                 };
             };
             /** @description Validation Error */
