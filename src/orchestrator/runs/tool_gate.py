@@ -81,7 +81,8 @@ class ToolGate:
         if previous is not None and previous.status in {"finished", "failed", "denied"}:
             if previous.status == "finished" and call.name in self.registry:
                 replayed_tool = self.registry.get(call.name)
-                if replayed_tool.untrusted:  # a restarted run stays tainted
+                # A restarted run stays tainted.
+                if replayed_tool.brings_untrusted(previous.arguments):
                     await self._taint(replayed_tool, previous.arguments)
             replay = outcome(previous.status, previous.result or "", previous.duration_ms)
             yield replay.model_copy(update={"replayed": True})
@@ -140,7 +141,7 @@ class ToolGate:
             if tracking is not None and self.recorder is not None:
                 await self.recorder.after(tracking)  # a failed command may have changed files
         duration = (time.perf_counter() - started) * 1000
-        if status == "finished" and tool.untrusted:
+        if status == "finished" and tool.brings_untrusted(arguments):
             await self._taint(tool, arguments)
         await self._finish(record_id, status, result, duration)
         yield outcome(status, result, round(duration, 2))

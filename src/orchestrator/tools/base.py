@@ -11,7 +11,9 @@ bad argument becomes a `ToolArgumentError` the model can read and correct.
 A tool that brings content from outside into the turn (a web page, a search result,
 an MCP server's answer, an uploaded document) declares `untrusted=True`: once such a
 call has finished, the tool gate makes every later `exec` or `network` call of the run
-wait for approval, naming the call that tainted it (see `Tool.source_of`).
+wait for approval, naming the call that tainted it (see `Tool.source_of`). A tool whose
+content is untrusted only for some arguments (`read_file` on `uploads/`) declares
+`untrusted_when=predicate` instead.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import TYPE_CHECKING, Any, get_type_hints
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from orchestrator.core.config import Settings
-from orchestrator.core.errors import ToolArgumentError
+from orchestrator.core.errors import ToolArgumentError, ToolError
 from orchestrator.llm.base import ToolSpec
 
 if TYPE_CHECKING:  # memory's tools import this module
@@ -95,6 +97,19 @@ class Tool:
 
     # Its results are content from outside (web, MCP, uploads): they taint the run.
     untrusted: bool = False
+    # Or only for some (validated) arguments: e.g. a file read beneath uploads/.
+    untrusted_when: Callable[[Mapping[str, Any]], bool] | None = field(default=None, repr=False)
+
+    def brings_untrusted(self, arguments: Mapping[str, Any]) -> bool:
+        """Whether a finished call with these arguments brought untrusted content in."""
+        if self.untrusted:
+            return True
+        if self.untrusted_when is None:
+            return False
+        try:
+            return self.untrusted_when(arguments)
+        except (ToolError, KeyError, TypeError):
+            return True  # arguments it cannot read: the safe side
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -170,6 +185,7 @@ def tool(
     name: str | None = None,
     touches: TouchedPaths | None = None,
     untrusted: bool = False,
+    untrusted_when: Callable[[Mapping[str, Any]], bool] | None = None,
 ) -> Callable[[ToolFunction], Tool]:
     """Turn `async def f(ctx: ToolContext, ...)` into a `Tool` (`untrusted`: see above)."""
 
@@ -200,6 +216,7 @@ def tool(
             arguments_model=model,
             touches=touches,
             untrusted=untrusted,
+            untrusted_when=untrusted_when,
         )
 
     return wrap

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import Field
 
 from orchestrator.tools.base import Risk, ToolContext, tool
-from orchestrator.tools.workspace import MAX_PATH_LENGTH, MAX_WRITE_BYTES, Workspace, ops
+from orchestrator.tools.workspace import (
+    MAX_PATH_LENGTH,
+    MAX_WRITE_BYTES,
+    Workspace,
+    ops,
+    split_relative,
+)
+
+UPLOADS_FOLDER = "uploads"  # where the web app puts users' files (attachments)
 
 RelativePath = Annotated[
     str,
@@ -28,7 +37,12 @@ DirectoryPath = Annotated[
 ]
 
 
-@tool(category="files", risk=Risk.READ)
+def _in_uploads(arguments: Mapping[str, Any]) -> bool:
+    """Whether a path lies beneath uploads/, where users' files arrive (untrusted)."""
+    return split_relative(str(arguments["path"]))[:1] == [UPLOADS_FOLDER]
+
+
+@tool(category="files", risk=Risk.READ, untrusted_when=_in_uploads)
 async def read_file(ctx: ToolContext, path: RelativePath) -> str:
     """Read a text file from the workspace (the first 1 MiB of it)."""
     found = await asyncio.to_thread(Workspace.for_tool(ctx).read_text, path)
