@@ -43,7 +43,7 @@ from orchestrator.engine.events import (
     ToolData,
 )
 from orchestrator.runs.bus import EventBus
-from orchestrator.runs.log import RunEventLog
+from orchestrator.runs.log import RunChanges, RunEventLog
 from orchestrator.runs.workflow import Checkpoint, Spec, Step
 
 POSTGRES_URL = "postgresql+asyncpg://root@127.0.0.1:5432/test"
@@ -200,7 +200,7 @@ async def stream(database: Database, followers: int, count: int) -> StreamResult
         sent[event.seq], kinds[event.seq] = at, event.type
         await asyncio.sleep(0)
     await writer.emit(
-        CompleteData(status="succeeded", content="", run_id=run_id), status="succeeded"
+        CompleteData(status="succeeded", content="", run_id=run_id), RunChanges(status="succeeded")
     )
     await asyncio.wait_for(asyncio.gather(*tasks), 120)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
