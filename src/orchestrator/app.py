@@ -16,6 +16,7 @@ from orchestrator.api.log_masking import install_credential_mask
 from orchestrator.api.middleware import BodySizeLimit, SecurityHeaders, UploadLimit
 from orchestrator.api.rate_limit import RateLimit
 from orchestrator.api.router import api_router
+from orchestrator.conversations import MAX_FILE_BYTES as CONVERSATION_FILE_BYTES
 from orchestrator.core.config import Settings
 from orchestrator.core.security import PasswordHasher
 from orchestrator.llm.gateway import ModelGateway
@@ -77,11 +78,17 @@ def create_app(
     hooks = UploadLimit(
         prefix="/api/v1/hooks/", method="POST", max_bytes=2**62, message="body too large"
     )
+    imports = UploadLimit(
+        prefix="/api/v1/conversations/import",
+        method="POST",
+        max_bytes=CONVERSATION_FILE_BYTES,
+        message=f"the file is over {CONVERSATION_FILE_BYTES // (1024 * 1024)} MB",
+    )
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_request_bytes,
         upload=upload,
-        uploads=(documents, hooks),
+        uploads=(documents, hooks, imports),
     )
     app.add_middleware(RateLimit)
     app.add_middleware(SecurityHeaders)

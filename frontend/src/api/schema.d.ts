@@ -226,7 +226,8 @@ export interface paths {
         };
         /**
          * List Conversations
-         * @description The user's conversations, most recent first; `search` filters titles.
+         * @description The user's conversations, most recent first; with `query` (or `search`), those
+         *     whose title or messages hold its words, best match first, with the matched text.
          */
         get: operations["list_conversations_api_v1_conversations_get"];
         put?: never;
@@ -235,6 +236,27 @@ export interface paths {
          * @description Start an empty conversation.
          */
         post: operations["create_conversation_api_v1_conversations_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/conversations/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Conversation File
+         * @description A new conversation of the caller's from a JSON export (body: the file), with new
+         *     ids; a file that is not a valid export is refused with the reason.
+         */
+        post: operations["import_conversation_file_api_v1_conversations_import_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -257,7 +279,8 @@ export interface paths {
         post?: never;
         /**
          * Delete Conversation
-         * @description Delete a conversation and its messages.
+         * @description Delete a conversation, its messages, and its runs with their events and records
+         *     (409 while one of its runs is going).
          */
         delete: operations["delete_conversation_api_v1_conversations__conversation_id__delete"];
         options?: never;
@@ -278,9 +301,138 @@ export interface paths {
         };
         /**
          * List Messages
-         * @description The conversation's messages, oldest first, with the tools each answer used.
+         * @description The active branch, first message first: each message with its parent, the other
+         *     versions beside it (`sibling_ids`), the tools it used and the caller's rating.
          */
         get: operations["list_messages_api_v1_conversations__conversation_id__messages_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/conversations/{conversation_id}/active": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Switch Branch
+         * @description Make the branch through `message_id` the active one (down to its newest end);
+         *     answers the new active branch.
+         */
+        put: operations["switch_branch_api_v1_conversations__conversation_id__active_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/conversations/{conversation_id}/messages/{message_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete Message Branch
+         * @description Delete a message and everything below it, with the runs that wrote them (their
+         *     events and records); 409 while one of them is going.
+         */
+        delete: operations["delete_message_branch_api_v1_conversations__conversation_id__messages__message_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/conversations/{conversation_id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export
+         * @description The conversation as JSON (every branch, tools, citations; `POST /conversations/
+         *     import` takes it back) or as Markdown (the active branch), as a download.
+         */
+        get: operations["export_api_v1_conversations__conversation_id__export_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/messages/{message_id}/feedback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rate Answer
+         * @description Rate one of your answers (1 or -1, with an optional comment); again replaces it.
+         */
+        post: operations["rate_answer_api_v1_messages__message_id__feedback_post"];
+        /**
+         * Unrate Answer
+         * @description Take back your rating of an answer.
+         */
+        delete: operations["unrate_answer_api_v1_messages__message_id__feedback_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/feedback/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Feedback Stats
+         * @description Everyone's ratings per agent and per model (admins).
+         */
+        get: operations["feedback_stats_api_v1_feedback_stats_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/feedback/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Feedback
+         * @description Every rated answer as JSON lines `{prompt, answer, rating, comment, agent, model,
+         *     ...}`, for fine-tuning (admins).
+         */
+        get: operations["export_feedback_api_v1_feedback_export_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1162,6 +1314,14 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
+         * ActiveBranchUpdate
+         * @description Switch to the branch through this message (down to its newest end).
+         */
+        ActiveBranchUpdate: {
+            /** Message Id */
+            message_id: number;
+        };
+        /**
          * AgentSpec
          * @description One agent.
          */
@@ -1372,6 +1532,8 @@ export interface components {
             attachments?: string[];
             /** Knowledge */
             knowledge?: string[] | null;
+            /** Parent Message Id */
+            parent_message_id?: number | null;
         };
         /** ChatResponse */
         ChatResponse: {
@@ -1500,6 +1662,18 @@ export interface components {
             /** Agent */
             agent?: string | null;
         };
+        /**
+         * ConversationMatch
+         * @description Why a search found a conversation: its best match, cut and marked.
+         */
+        ConversationMatch: {
+            /** Rank */
+            rank: number;
+            /** Message Id */
+            message_id: number | null;
+            /** Snippet */
+            snippet: components["schemas"]["SearchHit"][];
+        };
         /** ConversationOut */
         ConversationOut: {
             /** Id */
@@ -1520,6 +1694,7 @@ export interface components {
              * Format: date-time
              */
             updated_at: string;
+            match?: components["schemas"]["ConversationMatch"] | null;
         };
         /** ConversationUpdate */
         ConversationUpdate: {
@@ -1721,6 +1896,42 @@ export interface components {
              * @default true
              */
             repair: boolean;
+        };
+        /**
+         * FeedbackIn
+         * @description A thumbs up (1) or down (-1) on an answer, with an optional comment.
+         */
+        FeedbackIn: {
+            /**
+             * Rating
+             * @enum {integer}
+             */
+            rating: 1 | -1;
+            /** Comment */
+            comment?: string | null;
+        };
+        /**
+         * FeedbackOut
+         * @description The caller's rating of an answer.
+         */
+        FeedbackOut: {
+            /**
+             * Rating
+             * @enum {integer}
+             */
+            rating: 1 | -1;
+            /** Comment */
+            comment?: string | null;
+        };
+        /**
+         * FeedbackStats
+         * @description Everyone's ratings, per agent and per model.
+         */
+        FeedbackStats: {
+            /** By Agent */
+            by_agent: components["schemas"]["RatingTotalsOut"][];
+            /** By Model */
+            by_model: components["schemas"]["RatingTotalsOut"][];
         };
         /**
          * FileInfo
@@ -2100,6 +2311,10 @@ export interface components {
             id: number;
             /** Conversation Id */
             conversation_id: string;
+            /** Parent Id */
+            parent_id?: number | null;
+            /** Sibling Ids */
+            sibling_ids?: number[];
             /**
              * Role
              * @enum {string}
@@ -2113,6 +2328,7 @@ export interface components {
             citations?: unknown[] | null;
             /** Run Id */
             run_id: string | null;
+            feedback?: components["schemas"]["FeedbackOut"] | null;
             /**
              * Created At
              * Format: date-time
@@ -2331,6 +2547,18 @@ export interface components {
             seq: number;
         };
         /**
+         * RatingTotalsOut
+         * @description Ratings of one agent's or one model's answers.
+         */
+        RatingTotalsOut: {
+            /** Name */
+            name: string;
+            /** Up */
+            up: number;
+            /** Down */
+            down: number;
+        };
+        /**
          * RefreshRequest
          * @description A program's refresh token; the web app sends none and uses its cookie.
          */
@@ -2543,6 +2771,16 @@ export interface components {
             enabled?: boolean | null;
             /** Misfire */
             misfire?: ("run_once" | "skip") | null;
+        };
+        /**
+         * SearchHit
+         * @description A piece of matched text; `match` marks the words the query found.
+         */
+        SearchHit: {
+            /** Text */
+            text: string;
+            /** Match */
+            match: boolean;
         };
         /**
          * SkippedTool
@@ -3449,6 +3687,7 @@ export interface operations {
     list_conversations_api_v1_conversations_get: {
         parameters: {
             query?: {
+                query?: string | null;
                 search?: string | null;
                 limit?: number;
                 offset?: number;
@@ -3508,6 +3747,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    import_conversation_file_api_v1_conversations_import_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationOut"];
                 };
             };
         };
@@ -3637,6 +3896,209 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    switch_branch_api_v1_conversations__conversation_id__active_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ActiveBranchUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_MessageOut_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_message_branch_api_v1_conversations__conversation_id__messages__message_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: string;
+                message_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    export_api_v1_conversations__conversation_id__export_get: {
+        parameters: {
+            query?: {
+                format?: "json" | "markdown";
+            };
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                    "text/markdown": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    rate_answer_api_v1_messages__message_id__feedback_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                message_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FeedbackIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FeedbackOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    unrate_answer_api_v1_messages__message_id__feedback_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                message_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    feedback_stats_api_v1_feedback_stats_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FeedbackStats"];
+                };
+            };
+        };
+    };
+    export_feedback_api_v1_feedback_export_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": unknown;
                 };
             };
         };

@@ -11,10 +11,10 @@ from alembic.config import Config
 from orchestrator.core.config import Settings
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-# What no model describes: the knowledge keyword index (a SQLite FTS5 table and its
-# shadow tables; a Postgres expression index).
-UNMODELLED_TABLES = ("knowledge_fts",)
-UNMODELLED_INDEXES = ("ix_knowledge_chunks_fts",)
+# What no model describes: the knowledge and conversation keyword indexes (SQLite FTS5
+# tables and their shadow tables; Postgres expression indexes).
+UNMODELLED_TABLES = ("knowledge_fts", "conversation_fts")
+UNMODELLED_INDEXES = ("ix_knowledge_chunks_fts", "ix_messages_fts", "ix_conversations_fts")
 
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, other: Any) -> bool:

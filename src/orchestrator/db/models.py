@@ -95,25 +95,48 @@ class Conversation(Base):
     title: Mapped[str] = mapped_column(String(200), default="New conversation")
     model: Mapped[str | None] = mapped_column(String(200))
     agent: Mapped[str | None] = mapped_column(String(64))
+    # The last message of the branch shown and continued (messages form a tree).
+    active_message_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Message(Base):
+    """One message of a conversation's tree: below `parent_id` (None: a first message)."""
+
     __tablename__ = "messages"
     __table_args__ = (
         Index("ix_messages_conversation", "conversation_id", "id"),
+        Index("ix_messages_parent", "parent_id"),
         {"sqlite_autoincrement": True},  # message ids are named by events and paths
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(Text, default="")
     tools_used: Mapped[list[Any]] = mapped_column(default=list)
     citations: Mapped[list[Any] | None] = mapped_column()  # passages the answer cites as [n]
     run_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MessageFeedback(Base):
+    """A user's rating of an answer (1 or -1) with an optional comment; one per message."""
+
+    __tablename__ = "message_feedback"
+    __table_args__ = (
+        Index("ix_message_feedback_message_user", "message_id", "user_id", unique=True),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    rating: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Run(Base):

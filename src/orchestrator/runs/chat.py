@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator.agents import AgentSpec
 from orchestrator.changes import ChangeRecorder, Snapshots
+from orchestrator.conversations import load_tree
 from orchestrator.core.config import Settings
 from orchestrator.core.errors import OrchestratorError
 from orchestrator.db.models import Conversation, Message, Run, User
@@ -29,7 +30,7 @@ from orchestrator.runs.delegation import Delegator
 from orchestrator.runs.log import RunChanges, RunWriter
 from orchestrator.runs.processor import Outcome
 from orchestrator.runs.tool_gate import ToolGate
-from orchestrator.services.conversations import add_message
+from orchestrator.services.conversations import APPEND, add_message
 from orchestrator.tools.base import Tool, ToolContext
 from orchestrator.tools.registry import ToolRegistry
 from orchestrator.tools.workspace import Workspace
@@ -262,17 +263,16 @@ class ChatTurn:
         )
 
     async def _history(self, run: Run) -> list[ChatMessage]:
-        """The conversation's latest messages that fit the context budget, oldest first."""
+        """The branch that ends at the run's question (only that branch: the model never
+        sees the other versions), its latest messages that fit the context budget."""
         budget = self.turn.settings.context_chars
         picked: list[ChatMessage] = []
         async with self.turn.sessions() as db:
-            rows = await db.scalars(
-                select(Message)
-                .where(Message.conversation_id == run.conversation_id)
-                .order_by(Message.id.desc())
-                .limit(200)
-            )
-            for row in rows:
+            question = await self._question(db, run)
+            branch = []
+            if question is not None and run.conversation_id is not None:
+                branch = (await load_tree(db, run.conversation_id)).path(question)
+            for row in reversed(branch):
                 # "system": instructions an OpenAI-compatible client sent (`/v1`)
                 if row.role not in {"user", "assistant", "system"} or not row.content:
                     continue
@@ -282,6 +282,20 @@ class ChatTurn:
                 picked.append(ChatMessage(role=row.role, content=row.content))
         history = picked[::-1] or [ChatMessage(role="user", content=run.goal)]
         return await self._with_images(run, history)
+
+    @staticmethod
+    async def _question(db: AsyncSession, run: Run) -> int | None:
+        """The id of the user's message the run answers."""
+        return await db.scalar(
+            select(Message.id)
+            .where(
+                Message.conversation_id == run.conversation_id,
+                Message.run_id == run.id,
+                Message.role == "user",
+            )
+            .order_by(Message.id)
+            .limit(1)
+        )
 
     async def _with_images(self, run: Run, history: list[ChatMessage]) -> list[ChatMessage]:
         """The newest user message carries the images it attached (see `runs.attachments`)."""
@@ -307,6 +321,7 @@ class ChatTurn:
             conversation = await db.get(Conversation, run.conversation_id)
             if conversation is None:  # deleted while the run went on
                 return None
+            question = await self._question(db, run)
             message = await add_message(
                 db,
                 conversation,
@@ -315,6 +330,9 @@ class ChatTurn:
                 tools_used=result.call_records(),
                 run_id=run.id,
                 citations=result.citations,
+                parent_id=question if question is not None else APPEND,
+                # The answer ends the active branch unless the user moved to another meanwhile.
+                activate=question is None or conversation.active_message_id == question,
             )
             return message.id
 

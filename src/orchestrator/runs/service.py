@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator.agents import DEFAULT_AGENT, DEFAULT_RUN_AGENT
+from orchestrator.conversations import resolve_parent
 from orchestrator.core.config import Settings
 from orchestrator.core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
 from orchestrator.db.models import Approval, Conversation, Message, Run, User
@@ -21,7 +22,7 @@ from orchestrator.runs.executor import RunExecutor, request_cancel
 from orchestrator.runs.log import RunEventLog
 from orchestrator.runs.processor import RunProcessor
 from orchestrator.schemas.runs import ChatRequest
-from orchestrator.services.conversations import add_message, get_conversation
+from orchestrator.services.conversations import APPEND, add_message, get_conversation
 from orchestrator.tools.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -50,10 +51,14 @@ async def start_chat_turn(
     agent: str | None,
     knowledge: list[str] | None = None,
     tainted_by: TaintSource | None = None,
+    parent_id: int | None = APPEND,
 ) -> tuple[Run, Conversation, Message]:
-    """Store the user's message and a queued chat run for it (a new conversation if none);
-    `tainted_by`: the untrusted content the turn starts with (its attachments)."""
+    """Store the user's message (below `parent_id`, by default at the end of the active
+    branch) and a queued chat run for it (a new conversation if none); `tainted_by`: the
+    untrusted content the turn starts with (its attachments)."""
     if conversation_id is None:
+        if parent_id is not APPEND and parent_id is not None:
+            raise InvalidInput("parent_message_id needs the conversation_id it belongs to")
         conversation = Conversation(
             user_id=user_id, title=title_from(message), model=model, agent=agent
         )
@@ -61,6 +66,8 @@ async def start_chat_turn(
         await db.flush()
     else:
         conversation = await get_conversation(db, user_id, conversation_id)
+        if parent_id is not APPEND and parent_id is not None:
+            parent_id = await resolve_parent(db, conversation, parent_id)
         if conversation.title == DEFAULT_TITLE:
             conversation.title = title_from(message)
     run = Run(
@@ -75,7 +82,9 @@ async def start_chat_turn(
     )
     db.add(run)
     await db.flush()
-    user_message = await add_message(db, conversation, "user", message, run_id=run.id)
+    user_message = await add_message(
+        db, conversation, "user", message, run_id=run.id, parent_id=parent_id
+    )
     return run, conversation, user_message
 
 
@@ -180,6 +189,7 @@ class RunService:
                 agent=request.agent,
                 knowledge=request.knowledge,
                 tainted_by=taint,
+                parent_id=request.parent_message_id if request.parent_given else APPEND,
             )
         await self.executor.submit(run.id)
         return run

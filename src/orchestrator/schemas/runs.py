@@ -13,6 +13,7 @@ from orchestrator.schemas.conversations import ModelName
 
 UserText = Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+MessageId = Annotated[int, Field(ge=1, le=2**31 - 1)]  # messages.id is a 32-bit integer
 
 
 class ChatRequest(BaseModel):
@@ -30,6 +31,14 @@ class ChatRequest(BaseModel):
         default_factory=list, max_length=10
     )
     knowledge: list[Id] | None = Field(None, max_length=20)  # knowledge collections to search
+    # The message the new one goes below. Absent: the end of the active branch; an
+    # explicit null (with a conversation_id): a new first message. See `parent_given`.
+    parent_message_id: MessageId | None = None
+
+    @property
+    def parent_given(self) -> bool:
+        """Whether the request named a parent (null included)."""
+        return "parent_message_id" in self.model_fields_set
 
 
 class CancelMessage(BaseModel):

@@ -2,22 +2,75 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orchestrator.conversations import (
+    Hit,
+    MessageTree,
+    delete_conversation_tree,
+    highlight,
+    load_tree,
+    search,
+)
 from orchestrator.core.errors import NotFound
 from orchestrator.db.models import Conversation, Message, utcnow
 
+APPEND: Any = object()  # `add_message`'s default parent: the end of the active branch
+
+
+@dataclass
+class Found:
+    """A conversation a search found, and the marked text of its best match."""
+
+    conversation: Conversation
+    hit: Hit
+    snippet: list[tuple[str, bool]]
+
+
+async def search_conversations(
+    db: AsyncSession, user_id: int, query: str, *, limit: int = 100, offset: int = 0
+) -> tuple[list[Found], int]:
+    """The user's conversations whose title or messages match `query`, best first."""
+    hits = await search(db, user_id, query)
+    page = hits[offset : offset + limit]
+    ids = [hit.conversation_id for hit in page]
+    rows = {
+        c.id: c
+        for c in await db.scalars(
+            select(Conversation).where(Conversation.user_id == user_id, Conversation.id.in_(ids))
+        )
+    }
+    message_ids = [hit.message_id for hit in page if hit.message_id is not None]
+    found_texts = await db.execute(
+        select(Message.id, Message.content).where(Message.id.in_(message_ids))
+    )
+    texts = {message_id: content for message_id, content in found_texts}
+    found = [
+        Found(
+            rows[hit.conversation_id],
+            hit,
+            highlight(
+                rows[hit.conversation_id].title
+                if hit.message_id is None
+                else texts.get(hit.message_id, ""),
+                query,
+            ),
+        )
+        for hit in page
+        if hit.conversation_id in rows
+    ]
+    return found, len(hits)
+
 
 async def list_conversations(
-    db: AsyncSession, user_id: int, *, search: str | None = None, limit: int = 100, offset: int = 0
+    db: AsyncSession, user_id: int, *, limit: int = 100, offset: int = 0
 ) -> tuple[list[Conversation], int]:
     """The user's conversations, most recently active first."""
     query = select(Conversation).where(Conversation.user_id == user_id)
-    if search:
-        query = query.where(Conversation.title.icontains(search, autoescape=True))
     total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = await db.scalars(
         query.order_by(Conversation.updated_at.desc()).limit(limit).offset(offset)
@@ -60,20 +113,18 @@ async def update_conversation(
 
 
 async def delete_conversation(db: AsyncSession, user_id: int, conversation_id: str) -> None:
+    """Delete the conversation, its messages, and its runs with their events and records."""
     conversation = await get_conversation(db, user_id, conversation_id)
-    await db.delete(conversation)
-    await db.commit()
+    await delete_conversation_tree(db, conversation)
 
 
-async def list_messages(
-    db: AsyncSession, user_id: int, conversation_id: str, *, limit: int = 500, offset: int = 0
-) -> tuple[list[Message], int]:
-    """The conversation's messages, oldest first."""
-    await get_conversation(db, user_id, conversation_id)
-    query = select(Message).where(Message.conversation_id == conversation_id)
-    total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = await db.scalars(query.order_by(Message.id).limit(limit).offset(offset))
-    return list(rows), total
+async def active_branch(
+    db: AsyncSession, user_id: int, conversation_id: str
+) -> tuple[list[Message], MessageTree]:
+    """The conversation's active branch, first message first, and the whole tree."""
+    conversation = await get_conversation(db, user_id, conversation_id)
+    tree = await load_tree(db, conversation.id)
+    return tree.active_branch(conversation), tree
 
 
 async def add_message(
@@ -85,10 +136,17 @@ async def add_message(
     tools_used: list[Any] | None = None,
     run_id: str | None = None,
     citations: list[Any] | None = None,
+    parent_id: int | None = APPEND,
+    activate: bool = True,
 ) -> Message:
-    """Append a message and bump the conversation's activity time."""
+    """Add a message below `parent_id` (by default, at the end of the active branch),
+    make it the end of the active branch unless `activate` is false, and bump the
+    conversation's activity time."""
+    if parent_id is APPEND:
+        parent_id = conversation.active_message_id
     message = Message(
         conversation_id=conversation.id,
+        parent_id=parent_id,
         role=role,
         content=content,
         tools_used=tools_used or [],
@@ -96,6 +154,9 @@ async def add_message(
         citations=citations or None,
     )
     db.add(message)
+    await db.flush()
+    if activate:
+        conversation.active_message_id = message.id
     conversation.updated_at = utcnow()
     await db.commit()
     return message
