@@ -44,6 +44,8 @@ class AgentSpec(BaseModel):
     model: Annotated[str, StringConstraints(max_length=200)] | None = None
     max_iterations: int | None = Field(None, ge=1, le=100)  # None: MAX_ITERATIONS
     mode: Literal["chat", "workflow"] = "chat"
+    # Judges a workflow's VERIFY (None: VERIFIER_MODEL, else the run's model).
+    verifier_model: Annotated[str, StringConstraints(max_length=200)] | None = None
     # Knowledge collections its turns search (only its owner's: others are never reached).
     knowledge: list[Annotated[str, StringConstraints(max_length=64)]] = Field(
         default_factory=list, max_length=20
@@ -62,6 +64,7 @@ class AgentUpdate(BaseModel):
     model: Annotated[str, StringConstraints(max_length=200)] | None = None
     max_iterations: int | None = Field(None, ge=1, le=100)
     mode: Literal["chat", "workflow"] | None = None
+    verifier_model: Annotated[str, StringConstraints(max_length=200)] | None = None
     knowledge: list[Annotated[str, StringConstraints(max_length=64)]] | None = Field(
         None, max_length=20
     )

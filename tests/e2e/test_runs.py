@@ -37,7 +37,8 @@ def script_workflow(model: ScriptedModelServer) -> None:
     model.enqueue(tool_calls=[("calculate", {"expression": "17*23"})])
     model.enqueue(text="17 x 23 = **391**")
     model.enqueue(text="The product is 391.")
-    enqueue_json(model, {"passed": True, "failed_steps": [], "notes": "391 is right"})
+    met = {"criterion": "the product is 391", "met": True, "quote": "The product is 391."}
+    enqueue_json(model, {"passed": True, "criteria": [met], "notes": "391 is right"})
 
 
 def start_run(page: Page, goal: str) -> None:

@@ -96,7 +96,8 @@ def test_kill_9_mid_run_resumes_without_repeating_finished_work(
     # record, not run), then answers; then verification passes.
     model.enqueue(tool_calls=[("calculate", {"expression": "4*5"})])
     model.enqueue(text="twenty")
-    model.enqueue(text=json.dumps({"passed": True, "failed_steps": [], "notes": "ok"}))
+    met = {"criterion": "both done", "met": True, "quote": "six"}
+    model.enqueue(text=json.dumps({"passed": True, "criteria": [met], "notes": "ok"}))
     with server_process(tmp_path, model.url, port):
         client = httpx.Client(base_url=base, timeout=10, headers=client.headers)
         deadline = time.monotonic() + 30

@@ -37,7 +37,15 @@ def test_workflow_repairs_a_failed_verification(chat_api: Api, model: ScriptedMo
     enqueue_json(model, {"passed": False, "failed_steps": [2], "notes": "step 2 says 4"})
     enqueue_json(model, {"steps": [{"title": "Restate", "instruction": "say the sum correctly"}]})
     model.enqueue(text="The sum is 3")
-    enqueue_json(model, {"passed": True, "failed_steps": [], "notes": "all good"})
+    enqueue_json(
+        model,
+        {
+            "passed": True,
+            "criteria": [{"criterion": "the sum is 3", "met": True, "quote": "The sum is 3"}],
+            "failed_steps": [],
+            "notes": "all good",
+        },
+    )
 
     created = chat_api.client.post(
         "/runs", json={"goal": "Add 1 and 2, then say the sum"}, headers=user.headers
@@ -94,7 +102,8 @@ def _forgetful_model(body: dict[str, Any]) -> Reply:
         step = {"title": "Write it", "instruction": "Create the file the goal asks for."}
         return Reply(json.dumps({"steps": [step]}))
     if "passed" in properties:
-        return Reply(json.dumps({"passed": True, "failed_steps": [], "notes": "ok"}))
+        met = {"criterion": "a note exists", "met": True, "quote": "Written."}
+        return Reply(json.dumps({"passed": True, "criteria": [met], "notes": "ok"}))
     last = body["messages"][-1]
     if last["role"] == "tool":
         return Reply("Written.")

@@ -526,6 +526,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/runs/{run_id}/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verify Run
+         * @description Verify a finished workflow run again: new `phase` events (seq goes on), the new
+         *     verdict in the run's report events; 409 for a run that is not a finished workflow.
+         */
+        post: operations["verify_run_api_v1_runs__run_id__verify_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/runs/{run_id}/cancel": {
         parameters: {
             query?: never;
@@ -1344,6 +1365,8 @@ export interface components {
              * @enum {string}
              */
             mode: "chat" | "workflow";
+            /** Verifier Model */
+            verifier_model?: string | null;
             /** Knowledge */
             knowledge?: string[];
             /**
@@ -1369,6 +1392,8 @@ export interface components {
             max_iterations?: number | null;
             /** Mode */
             mode?: ("chat" | "workflow") | null;
+            /** Verifier Model */
+            verifier_model?: string | null;
             /** Knowledge */
             knowledge?: string[] | null;
         };
@@ -3281,12 +3306,30 @@ export interface components {
             steps: components["schemas"]["Step"][];
         };
         /**
+         * CriterionCheck
+         * @description One acceptance criterion judged: met only with a quote from the evidence.
+         */
+        CriterionCheck: {
+            /** Criterion */
+            criterion: string;
+            /** Met */
+            met: boolean;
+            /**
+             * Quote
+             * @default
+             */
+            quote: string;
+        };
+        /**
          * Verdict
-         * @description VERIFY: do the results meet the criteria?
+         * @description VERIFY: do the results meet the criteria? `passed` is recomputed from `criteria`:
+         *     a criterion marked met whose quote is not found in the evidence counts as not met.
          */
         Verdict: {
             /** Passed */
             passed: boolean;
+            /** Criteria */
+            criteria: components["schemas"]["CriterionCheck"][];
             /** Failed Steps */
             failed_steps: number[];
             /**
@@ -4255,6 +4298,37 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RunEventPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    verify_run_api_v1_runs__run_id__verify_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunOut"];
                 };
             };
             /** @description Validation Error */

@@ -21,6 +21,7 @@ from orchestrator.runs.attachments import attached_paths, with_note
 from orchestrator.runs.executor import RunExecutor, request_cancel
 from orchestrator.runs.log import RunEventLog
 from orchestrator.runs.processor import RunProcessor
+from orchestrator.runs.workflow import Workflow
 from orchestrator.schemas.runs import ChatRequest
 from orchestrator.services.conversations import APPEND, add_message, get_conversation
 from orchestrator.tools.workspace import Workspace
@@ -155,6 +156,7 @@ class RunService:
         self.executor = executor
         self.event_log = event_log
         self.approvals = approvals
+        self._verifying: set[str] = set()  # runs whose VERIFY runs again right now
 
     async def start_chat(self, user_id: int, request: ChatRequest) -> Run:
         """Check the agent and model, store the message, and queue the chat turn."""
@@ -327,6 +329,32 @@ class RunService:
         return await self.approvals.decide(
             run_id=found, approval_id=approval_id, user_id=user_id, decision=decision
         )
+
+    async def verify_again(self, user_id: int, run_id: str) -> Run:
+        """VERIFY the user's finished workflow run once more: new `phase` events on its
+        log (seq goes on) and the new verdict in its checkpoint. `NotFound` for another
+        user's run, `Conflict` for a run that is not a finished workflow."""
+        run = await self.get(user_id, run_id)
+        if run.kind != "workflow" or run.status not in {"succeeded", "failed"}:
+            raise Conflict(
+                f"only a finished workflow run can be verified (this one: {run.kind}, {run.status})"
+            )
+        workflow = self.processor.kinds.get("workflow")
+        if not isinstance(workflow, Workflow):
+            raise Conflict("workflow runs are not executed by this server")
+        if run_id in self._verifying:
+            raise Conflict("this run is being verified already")
+        self._verifying.add(run_id)
+        try:
+            writer = await self.event_log.open(run_id)
+            try:
+                await workflow.verify_again(run, writer)
+                await writer.flush()
+            finally:
+                self.event_log.release(writer)
+        finally:
+            self._verifying.discard(run_id)
+        return await self.get(user_id, run_id)
 
     async def join(self, run_id: str) -> None:
         """Wait until this process has finished executing the run (at once if it does not

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from sqlalchemy import select
 
 from orchestrator.agents import AgentSpec
-from orchestrator.core.errors import OrchestratorError
-from orchestrator.db.models import Run
+from orchestrator.core.errors import Conflict, OrchestratorError
+from orchestrator.db.models import Run, ToolCallRecord
 from orchestrator.engine.events import ErrorData, PhaseData, PhaseName, StepData
 from orchestrator.engine.react import ModelClient
 from orchestrator.llm.base import ChatMessage, TextDelta
@@ -29,8 +30,10 @@ from orchestrator.runs.log import RunChanges, RunWriter
 from orchestrator.runs.processor import Outcome
 
 Text = Annotated[str, StringConstraints(max_length=2000)]
-MAX_REPAIRS = 2
 STRUCTURED_ATTEMPTS = 2
+EVIDENCE_CHARS = 12_000  # step results and tool outputs shown to the verifier, at most
+TOOL_OUTPUT_CHARS = 1500  # of each tool output
+MIN_QUOTE = 2  # characters a quote needs to count as evidence ("42")
 
 
 class Spec(BaseModel):
@@ -51,13 +54,23 @@ class Plan(BaseModel):
     steps: list[Step] = Field(min_length=1, max_length=10)
 
 
+class CriterionCheck(BaseModel):
+    """One acceptance criterion judged: met only with a quote from the evidence."""
+
+    criterion: Text
+    met: bool
+    quote: Text = ""  # copied verbatim from the step results or tool outputs
+
+
 class Verdict(BaseModel):
-    """VERIFY: do the results meet the criteria?"""
+    """VERIFY: do the results meet the criteria? `passed` is recomputed from `criteria`:
+    a criterion marked met whose quote is not found in the evidence counts as not met."""
 
     # Always sent with its defaults: the schema of what is sent says so (the web app's types).
     model_config = ConfigDict(json_schema_serialization_defaults_required=True)
 
     passed: bool
+    criteria: list[CriterionCheck] = Field(default_factory=list, max_length=10)
     failed_steps: list[int] = Field(default_factory=list, max_length=10)  # 1-based
     notes: Text = ""
 
@@ -75,6 +88,10 @@ class Checkpoint(BaseModel):
 
 class WorkflowFailed(OrchestratorError):
     code = "workflow_failed"
+
+
+class NothingToVerify(Conflict):
+    code = "nothing_to_verify"
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -102,23 +119,16 @@ class Workflow:
                 error = await self._execute(run, writer, agent, state)
                 if error is not None:
                     return Outcome("failed", self._report(state), state.tools_used, error=error)
-                await self._phase(
-                    run,
-                    writer,
-                    state,
-                    "verify",
-                    Verdict,
-                    self._verify_prompt(run, state),
-                    _set_verdict,
-                )
+                await self.verify(run, writer, agent, state)
             assert state.verdict is not None
             if state.verdict.passed:
                 return Outcome("succeeded", self._report(state), state.tools_used)
-            if state.attempt >= MAX_REPAIRS:
+            cycles = self.turn.settings.max_repair_cycles
+            if state.attempt >= cycles:
                 error = ErrorData(
                     code="verification_failed",
                     message="the results still fail "
-                    f"verification after {MAX_REPAIRS} repairs: {state.verdict.notes}",
+                    f"verification after {cycles} repairs: {state.verdict.notes}",
                 )
                 return Outcome("failed", self._report(state), state.tools_used, error=error)
             await self._phase(
@@ -161,6 +171,67 @@ class Workflow:
         )
         return None
 
+    async def verify(
+        self, run: Run, writer: RunWriter, agent: AgentSpec, state: Checkpoint
+    ) -> Verdict:
+        """VERIFY by the verifier model (the agent's `verifier_model`, else VERIFIER_MODEL,
+        else the run's model), on the step results and the run's tool outputs as evidence;
+        every criterion marked met must quote that evidence."""
+        evidence = await self._evidence(run, state)
+        model = agent.verifier_model or self.turn.settings.verifier_model or run.model
+
+        def checked(current: Checkpoint, verdict: Verdict) -> None:
+            _set_verdict(current, check_quotes(verdict, current, evidence))
+
+        await self._phase(
+            run,
+            writer,
+            state,
+            "verify",
+            Verdict,
+            self._verify_prompt(run, state, evidence),
+            checked,
+            model=model,
+        )
+        assert state.verdict is not None
+        return state.verdict
+
+    async def verify_again(self, run: Run, writer: RunWriter) -> Verdict:
+        """VERIFY a finished run once more; new `phase` events go on the same log."""
+        agent = await self.agents(run.agent)
+        state = Checkpoint.model_validate(run.checkpoint or {})
+        if state.spec is None or not state.steps:
+            raise NothingToVerify("the run never got to a plan: there is nothing to verify")
+        try:
+            return await self.verify(run, writer, agent, state)
+        except WorkflowFailed as exc:  # no usable verdict: that is a failed verification
+            verdict = Verdict(passed=False, notes=exc.message[:2000])
+            state.verdict = verdict
+            await writer.emit(
+                PhaseData(phase="verify", status="finished", output=verdict.model_dump()),
+                RunChanges(checkpoint=state.model_dump(mode="json")),
+            )
+            return verdict
+
+    async def _evidence(self, run: Run, state: Checkpoint) -> str:
+        """The step results, then each tool call's output, as the verifier sees them."""
+        async with self.turn.sessions() as db:
+            calls = await db.scalars(
+                select(ToolCallRecord)
+                .where(ToolCallRecord.run_id == run.id, ToolCallRecord.status != "started")
+                .order_by(ToolCallRecord.created_at, ToolCallRecord.call_key)
+            )
+            lines = [
+                f"Step {i + 1} result ({state.steps[i].title}): {state.results[i]}"
+                for i in sorted(state.results)
+                if i < len(state.steps)
+            ]
+            for call in calls:
+                output = (call.result or "")[:TOOL_OUTPUT_CHARS]
+                arguments = json.dumps(call.arguments, ensure_ascii=False)[:300]
+                lines.append(f"Tool {call.tool} {arguments} ({call.status}): {output}")
+        return "\n".join(lines)[:EVIDENCE_CHARS]
+
     async def _phase(
         self,
         run: Run,
@@ -170,17 +241,21 @@ class Workflow:
         schema: type[M],
         prompt: str,
         apply: Callable[[Checkpoint, M], None],
+        *,
+        model: str | None = None,
     ) -> None:
         """Ask for one structured output, apply it to the state, checkpoint and announce it."""
         await writer.emit(PhaseData(phase=phase, status="started"), RunChanges(phase=phase))
-        output = await self._structured(run, schema, prompt)
+        output = await self._structured(run, schema, prompt, model=model or run.model)
         apply(state, output)
+        if isinstance(output, Verdict):  # announce what counts: the checked verdict
+            output = state.verdict  # type: ignore[assignment]
         await writer.emit(
             PhaseData(phase=phase, status="finished", output=output.model_dump()),
             RunChanges(checkpoint=state.model_dump(mode="json")),
         )
 
-    async def _structured(self, run: Run, schema: type[M], prompt: str) -> M:
+    async def _structured(self, run: Run, schema: type[M], prompt: str, *, model: str | None) -> M:
         """The model's answer as `schema`; a malformed one is sent back once to be fixed."""
         json_schema = schema.model_json_schema()
         messages = [
@@ -194,7 +269,7 @@ class Workflow:
         problem = ""
         for _ in range(STRUCTURED_ATTEMPTS):
             text = ""
-            stream = self.models.chat(run.model, messages, None, json_schema=json_schema)
+            stream = self.models.chat(model, messages, None, json_schema=json_schema)
             async with aclosing(stream) as chunks:  # type: ignore[type-var]
                 async for chunk in chunks:
                     if isinstance(chunk, TextDelta):
@@ -250,24 +325,29 @@ class Workflow:
         )
 
     @staticmethod
-    def _verify_prompt(run: Run, state: Checkpoint) -> str:
-        results = "\n".join(
-            f"Step {i + 1} ({state.steps[i].title}): {state.results.get(i, '')}"
-            for i in range(len(state.steps))
-        )
+    def _verify_prompt(run: Run, state: Checkpoint, evidence: str) -> str:
         return (
             Workflow._goal(run, state)
-            + f"\n\nResults:\n{results}\n\nDo the results meet the user's goal and every "
-            "criterion? List the numbers of the steps that failed."
+            + f"\n\nEvidence (the steps' results and the tools' outputs):\n{evidence}\n\n"
+            "For each acceptance criterion, in order, say whether it is met. A criterion is "
+            "met only if you can quote the evidence that shows it: copy the words exactly "
+            "into `quote`. List the numbers of the steps that failed."
         )
 
     @staticmethod
     def _repair_prompt(run: Run, state: Checkpoint) -> str:
         assert state.verdict is not None
         failed = ", ".join(str(i) for i in state.verdict.failed_steps) or "unknown"
+        unmet = "; ".join(c.criterion for c in state.verdict.criteria if not c.met)
+        results = "\n".join(
+            f"Step {i + 1} ({state.steps[i].title}): {state.results.get(i, '')}"
+            for i in range(len(state.steps))
+        )
         return (
-            Workflow._verify_prompt(run, state) + f"\n\nVerification failed (steps {failed}): "
-            f"{state.verdict.notes}\nWrite the new steps that fix this."
+            Workflow._goal(run, state)
+            + f"\n\nResults:\n{results}\n\nVerification failed (steps {failed}; "
+            f"criteria not shown met: {unmet or 'none named'}): {state.verdict.notes}\n"
+            "Write the new steps that fix this."
         )
 
     @staticmethod
@@ -302,6 +382,40 @@ def _set_plan(state: Checkpoint, plan: Plan) -> None:
 
 def _set_verdict(state: Checkpoint, verdict: Verdict) -> None:
     state.verdict = verdict
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.lower().replace("`", "").replace('"', "").split())
+
+
+def check_quotes(verdict: Verdict, state: Checkpoint, evidence: str) -> Verdict:
+    """The verdict as it counts: each of the spec's criteria (in order) is met only if the
+    verifier marked it met with a quote found in the evidence (case and spacing aside);
+    `passed` only if every criterion is met."""
+    wanted = state.spec.acceptance_criteria if state.spec else []
+    haystack = _plain(evidence)
+    checks: list[CriterionCheck] = []
+    for index, criterion in enumerate(wanted):
+        given = verdict.criteria[index] if index < len(verdict.criteria) else None
+        quote = given.quote.strip() if given else ""
+        found = len(_plain(quote)) >= MIN_QUOTE and _plain(quote) in haystack
+        checks.append(
+            CriterionCheck(
+                criterion=criterion, met=bool(given and given.met and found), quote=quote
+            )
+        )
+    unquoted = [
+        c.criterion for c, g in zip(checks, verdict.criteria, strict=False) if g.met and not c.met
+    ]
+    notes = verdict.notes
+    if unquoted:
+        notes = (notes + " " if notes else "") + (
+            "Marked met without a quote found in the evidence: " + "; ".join(unquoted)
+        )[:1500]
+    passed = verdict.passed and bool(checks) and all(c.met for c in checks)
+    return Verdict(
+        passed=passed, criteria=checks, failed_steps=verdict.failed_steps, notes=notes[:2000]
+    )
 
 
 def _add_repair(state: Checkpoint, plan: Plan) -> None:

@@ -64,6 +64,13 @@ async def run_events(
     return RunEventPage(data=events, count=count)
 
 
+@router.post("/{run_id}/verify")
+async def verify_run(run_id: str, user: CurrentUser, runtime: RuntimeDep) -> RunOut:
+    """Verify a finished workflow run again: new `phase` events (seq goes on), the new
+    verdict in the run's report events; 409 for a run that is not a finished workflow."""
+    return RunOut.model_validate(await runtime.runs.verify_again(user.id, run_id))
+
+
 @router.post("/{run_id}/cancel")
 async def cancel_run(run_id: str, user: CurrentUser, runtime: RuntimeDep) -> RunOut:
     """Stop the run, its running tool included."""
