@@ -29,6 +29,7 @@ from orchestrator.db.session import create_engine, create_session_factory
 from orchestrator.engine.retrieval import ToolRetriever
 from orchestrator.evals import EvalBook
 from orchestrator.knowledge import Ingester, KnowledgeBase, create_knowledge_base
+from orchestrator.llm.connections import ConnectionStore
 from orchestrator.llm.gateway import ModelGateway
 from orchestrator.mcp import McpClient, SecretBox
 from orchestrator.memory import MemoryStore, create_memory_store
@@ -74,6 +75,7 @@ class Runtime:
     evals: EvalBook
     scheduler: Scheduler
     triggers: TriggerBook
+    connections: ConnectionStore
     redis: RedisServices | None = None
     hasher: PasswordHasher = field(default_factory=PasswordHasher)
     # Every part that keeps per-user data outside the rows; account deletion calls each.
@@ -103,7 +105,9 @@ class Runtime:
         approvals = ApprovalBroker(
             sessions, announce=redis.control.announce_approval if redis else None
         )
-        models = models or ModelGateway(settings)
+        # Model connections live in the database; a gateway passed in (tests) keeps its own.
+        connections = ConnectionStore(settings, sessions)
+        models = models or ModelGateway(settings, connections=connections)
         tools = tools if tools is not None else ToolRegistry.from_entry_points()
 
         async def disabled_tools() -> frozenset[str]:
@@ -148,6 +152,8 @@ class Runtime:
             settings=settings,
             knowledge=knowledge,
         )
+        evals = EvalBook(settings, sessions, models, turn.retriever)
+        models.eval_scores = evals.latest_scores  # /system/models shows each model's score
         return cls(
             settings=settings,
             engine=engine,
@@ -172,7 +178,8 @@ class Runtime:
             schedules=ScheduleBook(sessions, runs),
             scheduler=Scheduler(sessions, runs, poll_seconds=settings.schedule_poll_seconds),
             triggers=TriggerBook(sessions, runs, SecretBox(settings.signing_key())),
-            evals=EvalBook(settings, sessions, models, turn.retriever),
+            evals=evals,
+            connections=connections,
             redis=redis,
             mcp=mcp,
             hasher=hasher or PasswordHasher(settings.password_hash_slots),
@@ -181,7 +188,9 @@ class Runtime:
         )
 
     async def start(self) -> None:
-        """Begin executing runs (and resume those a previous process left)."""
+        """Seed the model connections, begin executing runs (and resume those a previous
+        process left)."""
+        await self.connections.seed()
         await self.executor.start()
         await self.memory.start()
         await self.ingester.start()

@@ -35,6 +35,7 @@ def build_app(server: ScriptedModelServer) -> Starlette:
             Route("/api/show", proto.ollama_show, methods=["POST"]),
             Route("/api/embed", proto.ollama_embed, methods=["POST"]),
             Route("/api/version", proto.ollama_version, methods=["GET"]),
+            Route("/api/pull", proto.ollama_pull, methods=["POST"]),
             Route("/v1/chat/completions", proto.openai_chat, methods=["POST"]),
             Route("/v1/models", proto.openai_models, methods=["GET"]),
             Route("/v1/embeddings", proto.openai_embeddings, methods=["POST"]),
@@ -190,6 +191,32 @@ class _Protocols:
         return JSONResponse(
             {"model": body["model"], "embeddings": vectors, "prompt_eval_count": len(texts)}
         )
+
+    async def ollama_pull(self, request: Request) -> Response:
+        """Like Ollama: 200 and NDJSON progress; an unknown model is an error line."""
+        body = await self._body(request)
+        name = str(body.get("model") or body.get("name") or "")
+        model = self.server.pullable_model(name)
+        digest = "sha256:" + hashlib.sha256(name.encode()).hexdigest()
+        steps = self.server.pull_steps
+
+        async def lines() -> AsyncIterator[str]:
+            yield json.dumps({"status": "pulling manifest"}) + "\n"
+            if model is None:
+                yield json.dumps({"error": "pull model manifest: file does not exist"}) + "\n"
+                return
+            total = 1000 * steps
+            for step in range(steps + 1):
+                progress = {"status": f"pulling {digest[7:19]}", "digest": digest, "total": total}
+                yield json.dumps({**progress, "completed": 1000 * step}) + "\n"
+                if self.server.token_delay:
+                    await asyncio.sleep(self.server.token_delay)
+            for status in ("verifying sha256 digest", "writing manifest"):
+                yield json.dumps({"status": status}) + "\n"
+            self.server.finish_pull(model)
+            yield json.dumps({"status": "success"}) + "\n"
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
 
     async def ollama_version(self, request: Request) -> Response:
         await self._body(request)

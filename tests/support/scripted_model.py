@@ -14,6 +14,7 @@ spirit of simonw/llm's `MockModel.enqueue()`; no test depends on a real model's 
         settings = Settings(ollama_url=server.url, openai_base_url=server.openai_url)
         ...
         server.chat_requests[-1].body["tools"]                   # what the model was sent
+        server.allow_pull("qwen3:0.6b")       # /api/pull streams progress, then lists it
 
     async with ScriptedModelServer() as server: ...              # the same from async code
 
@@ -129,6 +130,8 @@ class ScriptedModelServer:
         self._replies: deque[Reply] = deque()
         self._requests: list[RecordedRequest] = []
         self._models: list[ScriptedModel] = []
+        self._pullable: dict[str, ScriptedModel] = {}
+        self.pull_steps = 4  # progress lines of a pull, after "pulling manifest"
         self.set_models(models)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -157,11 +160,29 @@ class ScriptedModelServer:
         with self._lock:
             self._models = [m if isinstance(m, ScriptedModel) else ScriptedModel(m) for m in models]
 
+    def allow_pull(self, model: ScriptedModel | str) -> None:
+        """Let /api/pull download `model` (a pull of any other name fails like Ollama's)."""
+        model = model if isinstance(model, ScriptedModel) else ScriptedModel(model)
+        with self._lock:
+            self._pullable[model.name] = model
+
+    def pullable_model(self, name: str) -> ScriptedModel | None:
+        """The model a pull of `name` gets, if the "registry" has it."""
+        with self._lock:
+            return self._pullable.get(name) or self._pullable.get(name.removesuffix(":latest"))
+
+    def finish_pull(self, model: ScriptedModel) -> None:
+        """A pull is done: the model is listed from now on."""
+        with self._lock:
+            if all(m.name != model.name for m in self._models):
+                self._models.append(model)
+
     def reset(self) -> None:
-        """Forget queued replies and recorded requests."""
+        """Forget queued replies, recorded requests and pullable models."""
         with self._lock:
             self._replies.clear()
             self._requests.clear()
+            self._pullable.clear()
 
     @property
     def pending(self) -> int:

@@ -9,6 +9,7 @@ from orchestrator.api.routes import (
     auth,
     changes,
     chat,
+    connections,
     conversations,
     evals,
     feedback,
@@ -42,6 +43,7 @@ for module in (
     schedules,
     triggers,
     evals,
+    connections,
     system,
 ):
     api_router.include_router(module.router)

@@ -27,7 +27,8 @@ OrchestratorError
     ├── ProviderUnavailable  503 (model server down)
     ├── ModelNotFound        404
     ├── ToolsNotSupported         (internal: switch to the text protocol)
-    └── StreamInterrupted    502
+    ├── StreamInterrupted    502
+    └── UnusableToolCalls    502 (a turn's error: the model kept writing calls that cannot be used)
 """
 
 from __future__ import annotations
@@ -195,6 +196,14 @@ class ToolsNotSupported(LLMError):
 class StreamInterrupted(LLMError):
     status_code = 502
     code = "stream_interrupted"
+
+
+class UnusableToolCalls(LLMError):
+    """The code a turn ends with when the model wrote tool calls that could not be used,
+    step after step (`engine.react.MAX_INVALID_STEPS`); `/v1` answers it as a 502."""
+
+    status_code = 502
+    code = "invalid_tool_calls"
 
 
 def status_for_code(code: str) -> int | None:

@@ -510,3 +510,45 @@ class ModelEval(Base):
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class ModelConnection(Base):
+    """A model server an admin connected (Ollama, OpenAI-compatible) or the bundled model."""
+
+    __tablename__ = "model_connections"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(16))  # ollama | openai | embedded
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    base_url: Mapped[str] = mapped_column(String(2048), default="")
+    api_key: Mapped[str | None] = mapped_column(Text)  # encrypted; never shown back
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)  # who answers a shared name first
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelConnectionSeed(Base):
+    """A connection the environment (OLLAMA_URL, OPENAI_BASE_URL, the bundled model) made
+    once: a seed is applied one time, so a connection an admin removed stays removed."""
+
+    __tablename__ = "model_connection_seeds"
+
+    key: Mapped[str] = mapped_column(String(2100), primary_key=True)  # "kind:base_url"
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelSetting(Base):
+    """An admin's settings for one model of one connection (None: the probe or default)."""
+
+    __tablename__ = "model_settings"
+
+    connection_id: Mapped[str] = mapped_column(
+        ForeignKey("model_connections.id", ondelete="CASCADE"), primary_key=True
+    )
+    model: Mapped[str] = mapped_column(String(300), primary_key=True)
+    native_tools: Mapped[str] = mapped_column(String(8), default="auto")  # auto | on | off
+    context_length: Mapped[int | None] = mapped_column(Integer)
+    temperature: Mapped[float | None] = mapped_column(Float)
+    vision: Mapped[bool | None] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -41,7 +41,12 @@ from orchestrator.llm.base import (
 )
 
 MAX_IDENTICAL_CALLS = 2
-StopReason = Literal["answer", "max_iterations", "time_budget", "token_budget"]
+# Steps in a row whose only output was unusable tool calls: then the turn ends, saying so,
+# rather than spending every remaining step on a model that cannot write a call.
+MAX_INVALID_STEPS = 3
+StopReason = Literal[
+    "answer", "max_iterations", "time_budget", "token_budget", "invalid_tool_calls"
+]
 
 
 class ModelClient(Protocol):
@@ -90,6 +95,8 @@ class Final:
     usage: Usage = field(default_factory=Usage)  # the turn's tokens in and out, every step
     repairs: int = 0  # calls mended before they ran (see `engine.repair`)
     offered: list[list[str]] = field(default_factory=list)  # the tools offered at each step
+    # Why it stopped, when the reason needs one (the last invalid call); keyword-only.
+    detail: str = field(default="", kw_only=True)
 
 
 EngineEvent = TokenData | ThinkingData | ToolData | ApprovalRequiredData | StatusData | Final
@@ -146,6 +153,7 @@ class ReactEngine:
         task = next((m.content for m in reversed(messages) if m.role == "user"), "")
         specs = {t.name: t for t in tools}
         called: set[str] = set()  # tools this turn has called: always offered again
+        invalid_steps = 0
         for step in range(limits.max_iterations):
             turn = _Turn()
             offered = tools
@@ -181,6 +189,21 @@ class ReactEngine:
                 repairs += sum(1 for m in mended if m.changes)
                 turn.calls = [m.call for m in mended]
             called.update(call.name for call in turn.calls if call.name in specs)
+            invalid_steps = invalid_steps + 1 if turn.invalid and not turn.calls else 0
+            if invalid_steps >= MAX_INVALID_STEPS:
+                yield Final(
+                    content,
+                    "invalid_tool_calls",
+                    tools_used,
+                    history,
+                    tokens,
+                    calls,
+                    usage,
+                    repairs,
+                    offered_log,
+                    detail=turn.invalid[-1].error,
+                )
+                return
             history.append(ChatMessage(role="assistant", content=content, tool_calls=turn.calls))
             for bad in turn.invalid:
                 history.append(

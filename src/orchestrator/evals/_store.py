@@ -43,6 +43,16 @@ class EvalBook:
             )
             return list(rows)
 
+    async def latest_scores(self) -> dict[str, float]:
+        """Each model's task success in its latest finished evaluation (for the model list)."""
+        async with self.sessions() as db:
+            rows = await db.execute(
+                select(ModelEval.model, ModelEval.task_success)
+                .where(ModelEval.status == "succeeded", ModelEval.task_success.is_not(None))
+                .order_by(ModelEval.finished_at)
+            )
+            return {model: score for model, score in rows if score is not None}
+
     async def get(self, eval_id: str) -> ModelEval:
         async with self.sessions() as db:
             row = await db.get(ModelEval, eval_id)

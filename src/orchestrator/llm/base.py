@@ -60,6 +60,8 @@ class GenerationOptions(BaseModel):
     # "required": the turn must call a tool, where the backend can enforce it
     # (OpenAI-compatible servers, the embedded model's grammar); None/"auto": model's choice.
     tool_choice: Literal["auto", "required"] | None = None
+    # The context window to ask for (Ollama's num_ctx); from a model's settings.
+    context_length: int | None = None
 
 
 class TextDelta(BaseModel):
@@ -98,14 +100,19 @@ StreamChunk = Annotated[
 
 
 class ModelInfo(BaseModel):
-    """A model one provider offers."""
+    """A model one provider offers (the gateway adds where it comes from)."""
 
     name: str
-    provider: str
+    provider: str  # the kind of server: ollama, openai, embedded
     capabilities: list[Capability] = Field(default_factory=list)
     context_length: int | None = None
     size_bytes: int | None = None
     demo: bool = False  # a tiny model that proves the pipeline, not a useful assistant
+    # What picks this model: its name, or "NAME@CONNECTION" when two connections serve it.
+    id: str = ""
+    connection_id: str | None = None
+    connection: str | None = None  # the connection's name
+    eval_score: float | None = None  # task success of its latest evaluation (0-1), if any
 
 
 class ProviderHealth(BaseModel):

@@ -61,6 +61,7 @@ class OllamaProvider:
         self,
         base_url: str,
         *,
+        api_key: str | None = None,
         timeout: float = 300.0,
         connect_timeout: float = 5.0,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -68,8 +69,14 @@ class OllamaProvider:
         self.base_url = base_url.rstrip("/")
         self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
         extra: dict[str, Any] = {"transport": transport} if transport else {}
+        # An Ollama behind a proxy that wants a bearer token (Ollama itself wants none).
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = ollama.AsyncClient(
-            host=self.base_url, timeout=self._timeout, verify=shared_ssl_context(), **extra
+            host=self.base_url,
+            timeout=self._timeout,
+            verify=shared_ssl_context(),
+            headers=self._headers,
+            **extra,
         )
         self._transport = transport
         self._show_cache: dict[tuple[str, str], ollama.ShowResponse] = {}
@@ -156,6 +163,16 @@ class OllamaProvider:
         """Map a client or transport error onto the LLMError tree."""
         where = f"Ollama at {self.base_url}"
         if isinstance(exc, ollama.ResponseError):
+            if exc.status_code in (401, 403):
+                raise LLMError(
+                    f"{where} refused the credentials ({exc.status_code}): check the API key",
+                    reason="unauthorized",
+                ) from exc
+            if exc.status_code == 404 and not model:
+                raise LLMError(
+                    f"{where} has no Ollama API (404 on /api/tags): is the URL right?",
+                    reason="not_api",
+                ) from exc
             if exc.status_code == 404:
                 raise ModelNotFound(
                     f"{where} has no model {model!r}: {exc.error}", model=model
@@ -170,11 +187,19 @@ class OllamaProvider:
                 raise LLMError(f"{where} failed: {exc.error}") from exc
             raise LLMError(f"{where} refused the request ({exc.status_code}): {exc.error}") from exc
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | ConnectionError):
-            raise ProviderUnavailable(f"cannot reach Ollama at {self.base_url}: {exc}") from exc
+            raise ProviderUnavailable(
+                f"cannot reach Ollama at {self.base_url}: {exc}", reason="unreachable"
+            ) from exc
         if isinstance(exc, httpx.TimeoutException) and not started:
-            raise ProviderUnavailable(f"{where} did not answer in time ({exc!r})") from exc
+            raise ProviderUnavailable(
+                f"{where} did not answer in time ({exc!r})", reason="unreachable"
+            ) from exc
         if isinstance(exc, json.JSONDecodeError | pydantic.ValidationError) and not started:
-            raise LLMError(f"{where} sent a reply this client cannot read: {exc}") from exc
+            raise LLMError(
+                f"{where} answered something that is not Ollama's API (an HTML page?): "
+                "is the URL right?",
+                reason="not_api",
+            ) from exc
         raise StreamInterrupted(f"{where} broke off the answer: {exc!r}") from exc
 
     async def list_models(self) -> list[ModelInfo]:
@@ -185,7 +210,13 @@ class OllamaProvider:
             shows = await asyncio.gather(
                 *(self._show(m.model or "", m.digest or "") for m in entries)
             )
-        except (ollama.ResponseError, httpx.HTTPError, ConnectionError) as exc:
+        except (
+            ollama.ResponseError,
+            httpx.HTTPError,
+            ConnectionError,
+            json.JSONDecodeError,
+            pydantic.ValidationError,
+        ) as exc:
             self._raise(exc, "", started=False)
         return [_model_info(entry, show) for entry, show in zip(entries, shows, strict=True)]
 
@@ -215,6 +246,7 @@ class OllamaProvider:
                 timeout=5.0,
                 transport=self._transport,
                 verify=shared_ssl_context(),
+                headers=self._headers,
             ) as client:
                 reply = await client.get("/api/version")
                 reply.raise_for_status()
@@ -262,6 +294,7 @@ def _to_ollama_options(options: GenerationOptions | None) -> dict[str, Any] | No
         "temperature": options.temperature,
         "num_predict": options.max_tokens,
         "seed": options.seed,
+        "num_ctx": options.context_length,
     }
     return {key: value for key, value in values.items() if value is not None} or None
 

@@ -164,7 +164,25 @@ class OpenAICompatProvider:
             reason = f"{exc} ({exc.__cause__})" if exc.__cause__ else str(exc)
             if started:
                 raise StreamInterrupted(f"{where} broke off the answer: {reason}") from exc
-            raise ProviderUnavailable(f"cannot reach {where}: {reason}") from exc
+            raise ProviderUnavailable(
+                f"cannot reach {where}: {reason}", reason="unreachable"
+            ) from exc
+        if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+            raise LLMError(
+                f"{where} refused the credentials ({exc.status_code}): check the API key",
+                reason="unauthorized",
+            ) from exc
+        if isinstance(exc, openai.NotFoundError) and not model:
+            raise LLMError(
+                f"{where} has no /models (404): an OpenAI-compatible base URL usually ends in /v1",
+                reason="not_api",
+            ) from exc
+        if isinstance(exc, openai.APIResponseValidationError):
+            raise LLMError(
+                f"{where} answered something that is not an OpenAI-compatible API "
+                "(an HTML page?): is the URL right?",
+                reason="not_api",
+            ) from exc
         if isinstance(exc, openai.NotFoundError):
             raise ModelNotFound(
                 f"{where} has no model {model!r}: {_message(exc)}", model=model
@@ -189,9 +207,16 @@ class OpenAICompatProvider:
         """The server's /models (capabilities unknown: the gateway tries native tools first)."""
         try:
             page = await self._client.models.list()
+            ids = [model.id for model in page.data]
         except openai.OpenAIError as exc:
             self._raise(exc, "", started=False)
-        return [ModelInfo(name=model.id, provider=self.name) for model in page.data]
+        except (AttributeError, TypeError, ValueError) as exc:  # a body that is no model list
+            raise LLMError(
+                f"the server at {self.base_url} answered something that is not an "
+                "OpenAI-compatible API (an HTML page?): is the URL right?",
+                reason="not_api",
+            ) from exc
+        return [ModelInfo(name=model_id, provider=self.name) for model_id in ids]
 
     async def embed(self, model: str, texts: list[str]) -> list[list[float]]:
         """One vector per text, from /embeddings."""

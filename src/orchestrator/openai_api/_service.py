@@ -64,7 +64,9 @@ class CompletionService:
         for info in await self.runtime.models.list_models():
             if info.capabilities and "completion" not in info.capabilities:
                 continue  # embedding models cannot answer
-            cards.append(ModelCard(id=info.name, created=created, owned_by=info.provider))
+            cards.append(
+                ModelCard(id=info.id or info.name, created=created, owned_by=info.provider)
+            )
         return ModelList(data=cards)
 
     async def model(self, model_id: str) -> ModelCard:

@@ -19,7 +19,7 @@ from orchestrator.core.config import Settings
 from orchestrator.core.errors import OrchestratorError
 from orchestrator.db.models import Conversation, Message, Run, User
 from orchestrator.engine.events import ErrorData, StatusData, TokenData, ToolData, Usage
-from orchestrator.engine.react import Final, Limits, ModelClient, ReactEngine
+from orchestrator.engine.react import MAX_INVALID_STEPS, Final, Limits, ModelClient, ReactEngine
 from orchestrator.engine.retrieval import ToolRetriever
 from orchestrator.knowledge import PROMPT_SECTION, KnowledgeBase, TurnKnowledge, collection_scope
 from orchestrator.llm.base import ChatMessage
@@ -41,6 +41,10 @@ STOP_MESSAGES = {
     "max_iterations": "the agent reached its limit of {n} steps without a final answer",
     "time_budget": "the agent ran out of time",
     "token_budget": "the agent used up its token budget",
+    "invalid_tool_calls": (
+        "the model wrote {k} tool calls in a row that could not be used (last: {detail}); "
+        "try another model, or set this model's native_tools on the Models page"
+    ),
 }
 
 
@@ -235,7 +239,9 @@ class AgentTurn:
     def _stop_error(final: Final, limits: Limits) -> ErrorData | None:
         if final.stop_reason == "answer":
             return None
-        message = STOP_MESSAGES[final.stop_reason].format(n=limits.max_iterations)
+        message = STOP_MESSAGES[final.stop_reason].format(
+            n=limits.max_iterations, k=MAX_INVALID_STEPS, detail=final.detail[:300]
+        )
         return ErrorData(message=message, code=final.stop_reason)
 
 

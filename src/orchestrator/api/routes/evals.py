@@ -22,7 +22,7 @@ async def list_evals(_: CurrentUser, runtime: RuntimeDep) -> Page[EvalOut]:
 @router.post("", status_code=status.HTTP_202_ACCEPTED)
 async def start_eval(body: EvalRequest, admin: AdminUser, runtime: RuntimeDep) -> EvalOut:
     """Run the suite on a model in the background; poll `GET /models/evals/{id}`."""
-    known = {m.name for m in await runtime.models.list_models()}
+    known = {name for m in await runtime.models.list_models() for name in (m.name, m.id)}
     if body.model not in known:
         raise ModelNotFound(f"no model named {body.model!r} is available")
     row = await runtime.evals.start(

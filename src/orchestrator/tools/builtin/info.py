@@ -114,6 +114,8 @@ async def list_models(ctx: ToolContext) -> dict[str, Any]:
         "models": [
             {
                 "name": m.name,
+                "id": m.id or m.name,  # what picks it: NAME@CONNECTION when two serve it
+                "connection": m.connection,
                 "provider": m.provider,
                 "capabilities": [str(c) for c in m.capabilities],
                 "context_length": m.context_length,
