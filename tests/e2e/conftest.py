@@ -101,11 +101,14 @@ def start_site(
     model.default = demo_reply  # what nobody scripted still gets a sensible answer
     with ExitStack() as stack:
 
-        def start(**overrides: object) -> Site:
+        def start(*, connections_from_db: bool = False, **overrides: object) -> Site:
+            """`connections_from_db`: the gateway reads the model connections from the
+            database (OLLAMA_URL, the scripted model, seeds the first), as in production."""
             configured = settings.model_copy(
                 update={"ollama_url": model.url, "default_model": "scripted", **overrides}
             )
-            app = create_app(configured, models=scripted_gateway(configured, model))
+            models = None if connections_from_db else scripted_gateway(configured, model)
+            app = create_app(configured, models=models)
             site = Site(stack.enter_context(serve_in_thread(app)), model)
             stack.callback(site.api.client.close)
             return site

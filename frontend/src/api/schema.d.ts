@@ -1270,6 +1270,123 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/models/connections": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Connections
+         * @description Every connection in answering order, with its health (admins).
+         */
+        get: operations["list_connections_api_v1_models_connections_get"];
+        put?: never;
+        /**
+         * Create Connection
+         * @description Add a connection; the answer says at once whether it answers, and if not why.
+         */
+        post: operations["create_connection_api_v1_models_connections_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/connections/{connection_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Connection
+         * @description One connection with its health.
+         */
+        get: operations["get_connection_api_v1_models_connections__connection_id__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Connection
+         * @description Remove a connection and its models' settings.
+         */
+        delete: operations["delete_connection_api_v1_models_connections__connection_id__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Connection
+         * @description Change a connection (`api_key: null` forgets the key); it is checked again.
+         */
+        patch: operations["update_connection_api_v1_models_connections__connection_id__patch"];
+        trace?: never;
+    };
+    "/api/v1/models/connections/{connection_id}/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check Connection
+         * @description List the connection's models now and answer its health.
+         */
+        post: operations["check_connection_api_v1_models_connections__connection_id__check_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Model Settings
+         * @description Every model's stored settings (models without any use the defaults).
+         */
+        get: operations["list_model_settings_api_v1_models_settings_get"];
+        /**
+         * Set Model Settings
+         * @description Set one model's `native_tools`, context length, temperature and vision.
+         */
+        put: operations["set_model_settings_api_v1_models_settings_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/pull": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pull Model
+         * @description Pull a model onto an Ollama connection: NDJSON `PullProgress` lines, the last with
+         *     status "success" or "error". A model the registry lacks is a 404 before any line.
+         */
+        post: operations["pull_model_api_v1_models_pull_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/system/health": {
         parameters: {
             query?: never;
@@ -1677,6 +1794,100 @@ export interface components {
             run_id: string;
             /** Seq */
             seq: number;
+        };
+        /**
+         * ConnectionHealth
+         * @description Whether the connection answered its last model listing, and why not.
+         */
+        ConnectionHealth: {
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "ok" | "unreachable" | "unauthorized" | "not_api" | "error" | "disabled" | "unknown";
+            /**
+             * Detail
+             * @default
+             */
+            detail: string;
+            /** Checked At */
+            checked_at?: string | null;
+            /** Models */
+            models?: number | null;
+        };
+        /**
+         * ConnectionIn
+         * @description A connection as an admin writes it.
+         */
+        ConnectionIn: {
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "ollama" | "openai";
+            /** Name */
+            name: string;
+            /** Base Url */
+            base_url: string;
+            /** Api Key */
+            api_key?: string | null;
+            /**
+             * Enabled
+             * @default true
+             */
+            enabled: boolean;
+        };
+        /**
+         * ConnectionOut
+         * @description A connection as the API shows it (the key only as `has_api_key`).
+         */
+        ConnectionOut: {
+            /** Id */
+            id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "ollama" | "openai" | "embedded";
+            /** Name */
+            name: string;
+            /** Base Url */
+            base_url: string;
+            /** Has Api Key */
+            has_api_key: boolean;
+            /** Enabled */
+            enabled: boolean;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /**
+             * @default {
+             *       "status": "unknown",
+             *       "detail": ""
+             *     }
+             */
+            health: components["schemas"]["ConnectionHealth"];
+        };
+        /**
+         * ConnectionUpdate
+         * @description Fields to change; `api_key: null` forgets the stored key, leaving it out keeps it.
+         */
+        ConnectionUpdate: {
+            /** Name */
+            name?: string | null;
+            /** Base Url */
+            base_url?: string | null;
+            /** Api Key */
+            api_key?: string | null;
+            /** Enabled */
+            enabled?: boolean | null;
         };
         /** ConversationCreate */
         ConversationCreate: {
@@ -2362,7 +2573,7 @@ export interface components {
         };
         /**
          * ModelInfo
-         * @description A model one provider offers.
+         * @description A model one provider offers (the gateway adds where it comes from).
          */
         ModelInfo: {
             /** Name */
@@ -2380,6 +2591,64 @@ export interface components {
              * @default false
              */
             demo: boolean;
+            /**
+             * Id
+             * @default
+             */
+            id: string;
+            /** Connection Id */
+            connection_id?: string | null;
+            /** Connection */
+            connection?: string | null;
+            /** Eval Score */
+            eval_score?: number | null;
+        };
+        /**
+         * ModelSettingsIn
+         * @description An admin's settings for one model of one connection; None leaves the probe's
+         *     answer (capabilities) or the server's default (context length, temperature).
+         */
+        ModelSettingsIn: {
+            /** Connection Id */
+            connection_id: string;
+            /** Model */
+            model: string;
+            /**
+             * Native Tools
+             * @default auto
+             * @enum {string}
+             */
+            native_tools: "auto" | "on" | "off";
+            /** Context Length */
+            context_length?: number | null;
+            /** Temperature */
+            temperature?: number | null;
+            /** Vision */
+            vision?: boolean | null;
+        };
+        /** ModelSettingsOut */
+        ModelSettingsOut: {
+            /** Connection Id */
+            connection_id: string;
+            /** Model */
+            model: string;
+            /**
+             * Native Tools
+             * @default auto
+             * @enum {string}
+             */
+            native_tools: "auto" | "on" | "off";
+            /** Context Length */
+            context_length?: number | null;
+            /** Temperature */
+            temperature?: number | null;
+            /** Vision */
+            vision?: boolean | null;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
         };
         /** Page[AgentSpec] */
         Page_AgentSpec_: {
@@ -2406,6 +2675,13 @@ export interface components {
         Page_CollectionOut_: {
             /** Data */
             data: components["schemas"]["CollectionOut"][];
+            /** Count */
+            count: number;
+        };
+        /** Page[ConnectionOut] */
+        Page_ConnectionOut_: {
+            /** Data */
+            data: components["schemas"]["ConnectionOut"][];
             /** Count */
             count: number;
         };
@@ -2462,6 +2738,13 @@ export interface components {
         Page_ModelInfo_: {
             /** Data */
             data: components["schemas"]["ModelInfo"][];
+            /** Count */
+            count: number;
+        };
+        /** Page[ModelSettingsOut] */
+        Page_ModelSettingsOut_: {
+            /** Data */
+            data: components["schemas"]["ModelSettingsOut"][];
             /** Count */
             count: number;
         };
@@ -2570,6 +2853,32 @@ export interface components {
             run_id: string;
             /** Seq */
             seq: number;
+        };
+        /**
+         * PullIn
+         * @description `POST /models/pull`: a model for an Ollama connection to download.
+         */
+        PullIn: {
+            /** Connection Id */
+            connection_id: string;
+            /** Model */
+            model: string;
+        };
+        /**
+         * PullProgress
+         * @description One line of a pull's NDJSON stream; the last has status "success" or "error".
+         */
+        PullProgress: {
+            /** Status */
+            status: string;
+            /** Digest */
+            digest?: string | null;
+            /** Total */
+            total?: number | null;
+            /** Completed */
+            completed?: number | null;
+            /** Error */
+            error?: string | null;
         };
         /**
          * RatingTotalsOut
@@ -6077,6 +6386,272 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["EvalDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_connections_api_v1_models_connections_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_ConnectionOut_"];
+                };
+            };
+        };
+    };
+    create_connection_api_v1_models_connections_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConnectionIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_connection_api_v1_models_connections__connection_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_connection_api_v1_models_connections__connection_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    update_connection_api_v1_models_connections__connection_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConnectionUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    check_connection_api_v1_models_connections__connection_id__check_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_model_settings_api_v1_models_settings_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_ModelSettingsOut_"];
+                };
+            };
+        };
+    };
+    set_model_settings_api_v1_models_settings_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ModelSettingsIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelSettingsOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    pull_model_api_v1_models_pull_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PullIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": unknown;
+                    "application/json": components["schemas"]["PullProgress"];
                 };
             };
             /** @description Validation Error */

@@ -28,6 +28,7 @@ export function buildRouter(): Router {
           { path: 'memory', name: 'memory', component: () => import('@/views/MemoryView.vue'), meta: { title: 'Memory' } },
           { path: 'knowledge', name: 'knowledge', component: () => import('@/views/KnowledgeView.vue'), meta: { title: 'Knowledge' } },
           { path: 'tools', name: 'tools', component: () => import('@/views/ToolsView.vue'), meta: { title: 'Tools' } },
+          { path: 'models', name: 'models', component: () => import('@/views/ModelsView.vue'), meta: { title: 'Models' } },
           { path: 'mcp', name: 'mcp', component: () => import('@/views/McpView.vue'), meta: { title: 'MCP servers' } },
           { path: 'settings', name: 'settings', component: () => import('@/views/SettingsView.vue'), meta: { title: 'Settings' } },
         ],

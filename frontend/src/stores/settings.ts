@@ -47,10 +47,11 @@ export const useSettingsStore = defineStore('settings', () => {
   /** The model a new chat starts with: the saved default if offered, else the first real one. */
   const preferredModel = computed(() => {
     const offered = models.value
-    if (defaultModel.value && (offered.length === 0 || offered.some((m) => m.name === defaultModel.value))) {
+    if (defaultModel.value && (offered.length === 0 || offered.some((m) => (m.id || m.name) === defaultModel.value))) {
       return defaultModel.value
     }
-    return (offered.find((m) => !m.demo) ?? offered[0])?.name ?? ''
+    const first = offered.find((m) => !m.demo) ?? offered[0]
+    return first ? first.id || first.name : ''
   })
 
   async function loadModels(): Promise<void> {
