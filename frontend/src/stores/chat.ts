@@ -19,6 +19,16 @@ export interface Turn {
   createdAt: string
   /** Assistant turns: the run that produced (or is producing) the answer. */
   run: RunView | null
+  /** Stored turns: the message's id, its parent and the other versions beside it. */
+  id?: number
+  parentId?: number | null
+  siblingIds?: number[]
+  feedback?: Feedback | null
+}
+
+export interface Feedback {
+  rating: 1 | -1
+  comment?: string | null
 }
 
 interface LiveExchange {
@@ -37,7 +47,17 @@ export function socketUrl(): string {
 }
 
 function turnFromHistory(message: StoredMessage): Turn {
-  const turn: Turn = { key: `m${message.id}`, role: message.role, content: message.content, createdAt: message.created_at, run: null }
+  const turn: Turn = {
+    key: `m${message.id}`,
+    role: message.role,
+    content: message.content,
+    createdAt: message.created_at,
+    run: null,
+    id: message.id,
+    parentId: message.parent_id ?? null,
+    siblingIds: message.sibling_ids ?? [],
+    feedback: (message.feedback as Feedback | null | undefined) ?? null,
+  }
   if (message.role === 'assistant') {
     turn.run = {
       ...newRun(message.run_id),
@@ -119,6 +139,45 @@ export const useChatStore = defineStore('chat', () => {
   function finished(run: RunView): void {
     const id = run.conversationId ?? conversationId.value
     if (id) void useConversationsStore().touch(id)
+    // The stored branch names the new messages (ids, versions): edit, regenerate, rate.
+    if (id && id === conversationId.value && !live.value.some((x) => x.conversationId === id && isActive(x.assistant.run))) {
+      void reload()
+    }
+  }
+
+  /** Shows the open conversation's active branch as stored. */
+  async function reload(): Promise<void> {
+    const id = conversationId.value
+    if (!id) return
+    const { data } = await api.GET('/api/v1/conversations/{conversation_id}/messages', {
+      params: { path: { conversation_id: id } },
+    })
+    if (!data || conversationId.value !== id) return
+    showBranch(id, data.data)
+  }
+
+  function showBranch(id: string, messages: StoredMessage[]): void {
+    // Finished exchanges are in the stored history now; one still streaming stays live.
+    // A stored message of an exchange this tab watched keeps its turn's key and run (the
+    // thinking and the open cards stay as they were), and gains its id and versions.
+    const watched = new Map<string, LiveExchange>()
+    for (const x of live.value) {
+      if (x.conversationId === id && !isActive(x.assistant.run) && x.assistant.run.runId) watched.set(x.assistant.run.runId, x)
+    }
+    live.value = live.value.filter((x) => x.conversationId !== id || isActive(x.assistant.run))
+    const streaming = new Set(live.value.filter((x) => x.conversationId === id).map((x) => x.user.content))
+    history.value = messages
+      .filter((m, i, all) => !(i === all.length - 1 && m.role === 'user' && streaming.has(m.content)))
+      .map((message) => {
+        const turn = turnFromHistory(message)
+        const seen = message.run_id ? watched.get(message.run_id) : undefined
+        if (seen && message.role === 'user') turn.key = seen.user.key
+        if (seen && message.role === 'assistant') {
+          turn.key = seen.assistant.key
+          turn.run = seen.assistant.run
+        }
+        return turn
+      })
   }
 
   /** Fills a hole in `seq` from the run's event log, then applies what the socket sent meanwhile. */
@@ -206,16 +265,15 @@ export const useChatStore = defineStore('chat', () => {
       historyError.value = errorMessage(error, 'Could not load this conversation')
       return
     }
-    // Finished exchanges are in the stored history now; one still streaming stays live.
-    live.value = live.value.filter((x) => x.conversationId !== id || isActive(x.assistant.run))
-    const streaming = new Set(live.value.filter((x) => x.conversationId === id).map((x) => x.user.content))
-    history.value = data.data
-      .filter((m, i, all) => !(i === all.length - 1 && m.role === 'user' && streaming.has(m.content)))
-      .map(turnFromHistory)
+    showBranch(id, data.data)
   }
 
-  /** Sends a message; creates the conversation first when there is none. Returns its id. */
-  async function send(text: string, attachments: string[] = []): Promise<string | null> {
+  /**
+   * Sends a message; creates the conversation first when there is none. Returns its id.
+   * `parentId` (a message id, or null for a new first message) starts a sibling branch
+   * below that message; the turns shown after it give way to the new exchange.
+   */
+  async function send(text: string, attachments: string[] = [], parentId?: number | null): Promise<string | null> {
     const message = text.trim()
     if (!message) return conversationId.value
     if (!socket.value || socketStatus.value !== 'open') {
@@ -234,6 +292,10 @@ export const useChatStore = defineStore('chat', () => {
         return null
       }
     }
+    if (parentId !== undefined) {
+      const index = parentId === null ? -1 : history.value.findIndex((t) => t.id === parentId)
+      history.value = history.value.slice(0, index + 1)
+    }
     const now = new Date().toISOString()
     const run = newRun()
     run.conversationId = id
@@ -251,6 +313,7 @@ export const useChatStore = defineStore('chat', () => {
       ...(agent.value ? { agent: agent.value } : {}),
       ...(attachments.length ? { attachments } : {}),
       ...(knowledge.value.length ? { knowledge: [...knowledge.value] } : {}),
+      ...(parentId !== undefined ? { parent_message_id: parentId } : {}),
     })
     if (!sent) {
       unbound.splice(unbound.indexOf(tracked), 1)
@@ -258,6 +321,48 @@ export const useChatStore = defineStore('chat', () => {
       tracked.error = { message: 'The connection dropped before the message left.', code: 'disconnected' }
     }
     return id
+  }
+
+  /** Resends an edited user message as a new version beside it. */
+  async function edit(turn: Turn, text: string): Promise<string | null> {
+    return send(text, [], turn.parentId ?? null)
+  }
+
+  /** Asks again: the question of this answer, resent below the same parent. */
+  async function regenerate(turn: Turn): Promise<string | null> {
+    const question = history.value.find((t) => t.id === turn.parentId && t.role === 'user')
+    if (!question) return null
+    return send(question.content, [], question.parentId ?? null)
+  }
+
+  /** Shows another version: the branch through `messageId`. */
+  async function switchTo(messageId: number): Promise<void> {
+    const id = conversationId.value
+    if (!id) return
+    const { data, error } = await api.PUT('/api/v1/conversations/{conversation_id}/active', {
+      params: { path: { conversation_id: id } },
+      body: { message_id: messageId },
+    })
+    if (!data) {
+      sendError.value = errorMessage(error, 'Could not show that version')
+      return
+    }
+    if (conversationId.value === id) showBranch(id, data.data)
+  }
+
+  /** Rates an answer (null takes the rating back). */
+  async function rate(turn: Turn, feedback: Feedback | null): Promise<void> {
+    if (turn.id === undefined) return
+    const path = { params: { path: { message_id: turn.id } } }
+    const { error, response } = feedback
+      ? await api.POST('/api/v1/messages/{message_id}/feedback', { ...path, body: { rating: feedback.rating, comment: feedback.comment || null } })
+      : await api.DELETE('/api/v1/messages/{message_id}/feedback', path)
+    if (!response.ok) {
+      sendError.value = errorMessage(error, 'Could not save the rating')
+      return
+    }
+    const shown = history.value.find((t) => t.id === turn.id)
+    if (shown) shown.feedback = feedback
   }
 
   function sendCancel(run: RunView): void {
@@ -316,6 +421,11 @@ export const useChatStore = defineStore('chat', () => {
     retryNow,
     open,
     send,
+    edit,
+    regenerate,
+    switchTo,
+    rate,
+    reload,
     stop,
     decide,
     reset,

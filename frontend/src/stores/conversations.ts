@@ -15,7 +15,7 @@ export const useConversationsStore = defineStore('conversations', () => {
     loading.value = true
     const query = search.value.trim()
     const { data, error: failure } = await api.GET('/api/v1/conversations', {
-      params: { query: query ? { search: query } : {} },
+      params: { query: query ? { query } : {} },
     })
     if (ticket !== latestLoad) return // a newer search answered first
     loading.value = false
