@@ -27,6 +27,7 @@ export const useRunTimelineStore = defineStore('runTimeline', () => {
   const loadError = ref<string | null>(null)
   const actionError = ref<string | null>(null)
   const cancelling = ref(false)
+  const verifying = ref(false)
   const socketStatus = ref<SocketStatus>('idle')
   const retryInMs = ref<number | null>(null)
   const socket = shallowRef<ReconnectingSocket | null>(null)
@@ -131,6 +132,21 @@ export const useRunTimelineStore = defineStore('runTimeline', () => {
     }
   }
 
+  /** VERIFY a finished workflow run again; its new phase events are read back. */
+  async function verifyAgain(): Promise<void> {
+    const current = run.value
+    if (!current || verifying.value) return
+    verifying.value = true
+    actionError.value = null
+    const { data, error } = await api.POST('/api/v1/runs/{run_id}/verify', { params: { path: { run_id: current.id } } })
+    verifying.value = false
+    if (!data) {
+      actionError.value = `Could not verify the run again: ${errorMessage(error)}`
+      return
+    }
+    await open(current.id)
+  }
+
   async function decide(approval: ApprovalView, decision: 'approve' | 'deny'): Promise<void> {
     const current = timeline.value
     if (!current) return
@@ -158,5 +174,5 @@ export const useRunTimelineStore = defineStore('runTimeline', () => {
     retryInMs.value = null
   }
 
-  return { run, timeline, loading, loadError, actionError, cancelling, socketStatus, retryInMs, live, open, cancel, decide, retryNow, close }
+  return { run, timeline, loading, loadError, actionError, cancelling, verifying, socketStatus, retryInMs, live, open, cancel, verifyAgain, decide, retryNow, close }
 })
