@@ -48,6 +48,7 @@ from orchestrator.schedules import ScheduleBook, Scheduler, TriggerBook
 from orchestrator.services.accounts import LoginThrottle
 from orchestrator.services.agents import AgentCatalog
 from orchestrator.tools.registry import ToolRegistry
+from orchestrator.usage import Quotas
 
 
 @dataclass
@@ -68,6 +69,7 @@ class Runtime:
     agents: AgentCatalog
     memory: MemoryStore
     runs: RunService
+    quotas: Quotas
     mcp: McpClient
     knowledge: KnowledgeBase
     ingester: Ingester
@@ -116,7 +118,10 @@ class Runtime:
                 return frozenset(rows)
 
         mcp = McpClient(settings, sessions)
+        quotas = Quotas(settings, sessions)
         turn = AgentTurn(settings, sessions, models, tools, approvals, disabled_tools)
+        turn.quotas = quotas
+        turn.accounting = settings.usage_accounting
         turn.extra_tools = mcp.tools
         agents = AgentCatalog(sessions)
         processor = RunProcessor(settings, event_log, {}, agents.get)
@@ -142,7 +147,7 @@ class Runtime:
         )
         runs = RunService(
             sessions,
-            concurrent_runs=settings.quota_concurrent_runs,
+            quotas=quotas,
             agents=agents,
             models=models,
             processor=processor,
@@ -173,6 +178,7 @@ class Runtime:
             memory=memory,
             executor=executor,
             runs=runs,
+            quotas=quotas,
             knowledge=knowledge,
             ingester=Ingester(knowledge, lease_seconds=settings.knowledge_lease_seconds),
             schedules=ScheduleBook(sessions, runs),

@@ -14,7 +14,7 @@ import pytest
 
 from tests.scale.conftest import Follower, User
 from tests.support.cluster import BIN, Cluster, pg
-from tests.support.scripted_model import ScriptedModelServer
+from tests.support.scripted_model import Reply, ScriptedModelServer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -236,3 +236,38 @@ def test_worker_frozen_past_its_lease_is_fenced_off_when_it_wakes(
     time.sleep(0.5)  # whatever the old holder still had to say has been said by now
     assert user.events(run_id, api=1) == log
     assert any(p.pid == frozen and p.poll() is None for p in deployment.workers)
+
+
+def test_concurrent_run_quota_holds_across_both_api_processes(
+    deployment: Cluster, user: User, model: ScriptedModelServer
+) -> None:
+    """Twelve starts at once, half on each API process, for a user allowed two runs at a
+    time: exactly two are admitted (the user's row is locked while one is admitted)."""
+    me = user.apis[0].get("/auth/me").json()["id"]
+    pg(
+        deployment.dsn,
+        "INSERT INTO user_quotas (user_id, concurrent_runs, updated_at) "
+        f"VALUES ({int(me)}, 2, now())",
+    )
+    model.default = lambda body: Reply(tool_calls=[("execute_command", {"command": "true"})])
+    barrier = threading.Barrier(12)
+    answers: list[int] = []
+
+    def start(index: int) -> None:
+        barrier.wait()
+        response = user.apis[index % 2].post("/runs", json={"goal": "g", "agent": "assistant"})
+        answers.append(response.status_code)
+        if response.status_code == 429:
+            assert response.json()["code"] == "quota_exceeded"
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(answers) == [201, 201] + [429] * 10
+    runs = user.apis[1].get("/runs").json()["data"]
+    assert len(runs) == 2
+    for run in runs:
+        user.apis[0].post(f"/runs/{run['id']}/cancel")
+        user.wait_for(run["id"], "cancelled")

@@ -21,6 +21,7 @@ from orchestrator.api.routes import (
     system,
     tools,
     triggers,
+    usage,
     users,
     workspace,
 )
@@ -45,5 +46,6 @@ for module in (
     evals,
     connections,
     system,
+    usage,
 ):
     api_router.include_router(module.router)

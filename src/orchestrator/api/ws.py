@@ -20,7 +20,6 @@ from orchestrator.api.cookies import ACCESS_COOKIE
 from orchestrator.api.deps import user_from_token
 from orchestrator.core.errors import OrchestratorError
 from orchestrator.db.models import User
-from orchestrator.engine.events import ErrorData
 from orchestrator.runtime import Runtime
 from orchestrator.schemas.runs import (
     ApprovalMessage,
@@ -31,6 +30,7 @@ from orchestrator.schemas.runs import (
     ResumeMessage,
     ServerMessage,
     SocketError,
+    SocketErrorData,
 )
 
 log = logging.getLogger(__name__)
@@ -40,10 +40,15 @@ AUTH_SECONDS = 10
 _messages: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
 
 
-def protocol_error(message: str, code: str, run_id: str | None = None) -> SocketError:
-    """An `error` event that belongs to no run's log (bad message, refused request)."""
+def protocol_error(
+    message: str, code: str, run_id: str | None = None, *, reset_at: str | None = None
+) -> SocketError:
+    """An `error` event that belongs to no run's log (bad message, refused request);
+    `reset_at`: when a quota that refused it frees."""
     return SocketError(
-        data=ErrorData(message=message, code=code), timestamp=datetime.now(UTC), run_id=run_id
+        data=SocketErrorData(message=message, code=code, reset_at=reset_at),
+        timestamp=datetime.now(UTC),
+        run_id=run_id,
     )
 
 
@@ -152,7 +157,12 @@ class RunSocket:
             await self._dispatch(message, chat=chat)
         except OrchestratorError as exc:
             run_id = getattr(message, "run_id", None)
-            await self.outbox.put(protocol_error(exc.message, exc.code, run_id))
+            reset_at = exc.fields.get("reset_at") if exc.code == "quota_exceeded" else None
+            await self.outbox.put(
+                protocol_error(
+                    exc.message, exc.code, run_id, reset_at=str(reset_at) if reset_at else None
+                )
+            )
 
     async def _dispatch(self, message: ClientMessage, *, chat: bool) -> None:
         user_id = self.user.id

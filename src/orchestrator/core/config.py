@@ -152,6 +152,14 @@ class Settings(BaseSettings):
     run_max_seconds: float = Field(3600.0, gt=0)  # wall-clock budget of a whole run
     turn_max_tokens: int | None = Field(None, ge=1)  # model tokens one agent turn may use
     quota_concurrent_runs: int | None = Field(20, ge=1)  # active runs per user (role user)
+    quota_tokens_per_day: int | None = Field(None, ge=1)  # model tokens per UTC day (role user)
+    quota_runs_per_day: int | None = Field(None, ge=1)  # runs started per UTC day (role user)
+    usage_accounting: bool = True  # each model call recorded (off: benchmarks' baseline)
+    metrics: bool = True  # /metrics and the counters behind it
+    metrics_token: str | None = None  # /metrics wants it as a bearer; unset: loopback only
+    tracing: bool = True  # OpenTelemetry spans (exported when OTEL_EXPORTER_OTLP_ENDPOINT is set)
+    otel_exporter_otlp_endpoint: str | None = None
+    log_format: Literal["text", "json"] = "text"
     max_delegation_depth: int = Field(2, ge=0, le=5)  # nested runs below a top-level run
     run_lease_seconds: float = Field(30.0, ge=1)  # a vanished holder's runs resume after this
     db_pool_size: int = Field(10, ge=1, le=500)  # Postgres connections kept per process

@@ -551,4 +551,40 @@ class ModelSetting(Base):
     context_length: Mapped[int | None] = mapped_column(Integer)
     temperature: Mapped[float | None] = mapped_column(Float)
     vision: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class ModelUsage(Base):
+    """One model call: tokens in and out and seconds, against its run, user, agent and
+    model. Written in the transaction of the run's `usage` event, so it is never lost
+    or counted twice."""
+
+    __tablename__ = "model_usage"
+    __table_args__ = (
+        Index("ix_model_usage_user_created", "user_id", "created_at"),
+        Index("ix_model_usage_created", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)  # the `usage` event that reported it
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    agent: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(200))
+    tokens_in: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_out: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UserQuota(Base):
+    """An admin's quota for one user; a None field falls back to the role's setting."""
+
+    __tablename__ = "user_quotas"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    tokens_per_day: Mapped[int | None] = mapped_column(Integer)
+    runs_per_day: Mapped[int | None] = mapped_column(Integer)
+    concurrent_runs: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

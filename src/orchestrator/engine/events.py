@@ -111,6 +111,18 @@ class Usage(Payload):
         )
 
 
+class UsageData(Payload):
+    """One model call ended: its tokens in and out and its seconds (the run's usage
+    accounting is written with this event, in the same transaction)."""
+
+    type: Literal["usage"] = Field("usage", exclude=True)
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    first_token_seconds: float | None = None  # None: the call streamed nothing
+
+
 class Citation(Payload):
     """A passage an answer cites as `[n]` (the knowledge base's `Citation`, as sent)."""
 
@@ -145,6 +157,7 @@ EventData = Annotated[
     | StepData
     | StatusData
     | ErrorData
+    | UsageData
     | CompleteData,
     Field(discriminator="type"),
 ]
@@ -200,6 +213,11 @@ class ErrorEvent(Event):
     data: ErrorData
 
 
+class UsageEvent(Event):
+    type: Literal["usage"]
+    data: UsageData
+
+
 class CompleteEvent(Event):
     type: Literal["complete"]
     data: CompleteData
@@ -214,6 +232,7 @@ RunEventOut = Annotated[
     | StepEvent
     | StatusEvent
     | ErrorEvent
+    | UsageEvent
     | CompleteEvent,
     Field(discriminator="type"),
 ]

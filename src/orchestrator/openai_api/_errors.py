@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from orchestrator.core.errors import AuthError, OrchestratorError, RateLimited
+from orchestrator.core.errors import AuthError, OrchestratorError, QuotaExceeded, RateLimited
 from orchestrator.openai_api._schemas import ErrorBody, ErrorResponse
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,11 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
         headers["Retry-After"] = str(retry_after)
     if type(exc) is AuthError:
         headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, QuotaExceeded):  # OpenAI's shape, and when the quota frees
+        body = ErrorResponse(error=error_body(exc.status_code, exc.message, exc.code))
+        payload = body.model_dump()
+        payload["error"]["reset_at"] = exc.fields.get("reset_at")
+        return JSONResponse(payload, status_code=exc.status_code, headers=headers)
     return error_response(exc.status_code, exc.message, exc.code, headers=headers)
 
 

@@ -34,6 +34,8 @@ from orchestrator.services.conversations import APPEND, add_message
 from orchestrator.tools.base import Tool, ToolContext
 from orchestrator.tools.registry import ToolRegistry
 from orchestrator.tools.workspace import Workspace
+from orchestrator.usage import MeteredModels, Quotas
+from orchestrator.usage._meter import CallSpans
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,27 @@ class AgentTurn:
     snapshots: Snapshots | None = None  # workspace change recording; None: not recorded
     knowledge: KnowledgeBase | None = None
     retriever: ToolRetriever | None = None  # many tools: offer the nearest (engine.retrieval)
+    quotas: Quotas | None = None  # the daily token quota, checked after each model call
+    accounting: bool = True  # USAGE_ACCOUNTING: each model call becomes a `usage` event
+    spans: CallSpans | None = None  # tracing: a span per model call
+
+    async def metered(
+        self, run: Run, writer: RunWriter, models: ModelClient | None = None
+    ) -> ModelClient:
+        """The model client (`models`, else the turn's) for the run's calls: accounted,
+        quota-checked and traced."""
+        models = models or self.models
+        if not self.accounting:
+            return models
+        limit = await self.quotas.token_limit(run.user_id) if self.quotas is not None else None
+        return MeteredModels(
+            models,
+            writer.emit,
+            user_id=run.user_id,
+            quotas=self.quotas,
+            token_limit=limit,
+            spans=self.spans,
+        )
 
     async def run(
         self,
@@ -98,7 +121,9 @@ class AgentTurn:
         scope = collection_scope(agent.knowledge, run.knowledge)
         knowledge = TurnKnowledge(self.knowledge, run.user_id, scope) if self.knowledge else None
         gate = await self.gate(run, self._allowed(agent.tools, scope), user_memory, knowledge)
-        engine = ReactEngine(self.models, gate, retriever=self.retriever, repair=True)
+        engine = ReactEngine(
+            await self.metered(run, writer), gate, retriever=self.retriever, repair=True
+        )
         limits = Limits(
             max_iterations=agent.max_iterations or self.settings.max_iterations,
             max_seconds=self.settings.turn_seconds,

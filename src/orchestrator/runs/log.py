@@ -21,16 +21,26 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orchestrator.db.models import Run, RunEvent
-from orchestrator.engine.events import Payload, RunEventOut, RunStatus, make_event, parse_event
+from orchestrator.db.models import ModelUsage, Run, RunEvent
+from orchestrator.engine.events import (
+    Payload,
+    RunEventOut,
+    RunStatus,
+    UsageData,
+    make_event,
+    parse_event,
+)
 from orchestrator.runs.bus import EventBus
 from orchestrator.runs.lease import Lease, LeaseLost
+
+if TYPE_CHECKING:
+    from orchestrator.observability import EventMetrics
 
 BUFFERED_TYPES = frozenset({"token", "thinking"})
 POLL_SECONDS = 5.0
@@ -62,13 +72,22 @@ class RunWriter:
     """The single writer of one run's log in this process."""
 
     def __init__(
-        self, log: RunEventLog, run_id: str, last_seq: int, lease: Lease | None = None
+        self,
+        log: RunEventLog,
+        run_id: str,
+        last_seq: int,
+        lease: Lease | None = None,
+        *,
+        user_id: int | None = None,
+        agent: str = "",
     ) -> None:
         self._log = log
         self.run_id = run_id
         self.last_seq = last_seq
         self.lease = lease  # the fencing token of every write and publish (None: unfenced)
         self.lost = False  # the lease went to another process: this writer is done
+        self.user_id = user_id  # whom the run's `usage` events are accounted to
+        self.agent = agent
         self.pending: list[RunEventOut] = []
         self._flush_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -87,6 +106,8 @@ class RunWriter:
         )
         self.last_seq = event.seq
         self.pending.append(event)
+        if self._log.metrics is not None:
+            self._log.metrics.observe(event)
         if event.type in BUFFERED_TYPES and changes is None:
             self._log.bus.publish(event, self.lease)
             if len(self.pending) >= self._log.max_batch:
@@ -144,11 +165,29 @@ class RunWriter:
                     )
                     for e in batch
                 )
+                # Usage is accounted with the event that reports it: both or neither.
+                db.add_all(self._usage(e) for e in batch if e.type == "usage")
                 if columns:
                     await db.execute(update(Run).where(Run.id == self.run_id).values(**columns))
                 await db.commit()
             # Only now: readers look at `pending` for what the database does not have yet.
             del self.pending[: len(batch)]
+
+    def _usage(self, event: RunEventOut) -> ModelUsage:
+        data = event.data
+        assert isinstance(data, UsageData)
+        assert self.user_id is not None, "a run's writer knows its owner"
+        return ModelUsage(
+            run_id=self.run_id,
+            seq=event.seq,
+            user_id=self.user_id,
+            agent=self.agent,
+            model=data.model[:200],
+            tokens_in=data.prompt_tokens,
+            tokens_out=data.completion_tokens,
+            seconds=data.seconds,
+            created_at=event.timestamp,
+        )
 
     async def close(self) -> None:
         """Write what is pending and let go of the run (nothing, if the lease is lost)."""
@@ -185,8 +224,10 @@ class RunEventLog:
         *,
         flush_interval: float = 0.05,
         max_batch: int = 256,
+        metrics: EventMetrics | None = None,
     ) -> None:
         self.sessions = sessions
+        self.metrics = metrics  # counts runs, tool calls and tokens from the events
         self.bus = bus
         self.flush_interval = flush_interval
         self.max_batch = max_batch
@@ -204,7 +245,11 @@ class RunEventLog:
                 await db.commit()
         async with self.sessions() as db:
             last = await db.scalar(select(func.max(RunEvent.seq)).where(RunEvent.run_id == run_id))
-        writer = RunWriter(self, run_id, last or 0, lease)
+            owner = (
+                await db.execute(select(Run.user_id, Run.agent).where(Run.id == run_id))
+            ).first()
+        user_id, agent = owner if owner is not None else (None, "")
+        writer = RunWriter(self, run_id, last or 0, lease, user_id=user_id, agent=agent)
         adopted = contiguous(await self.bus.unflushed(run_id, writer.last_seq), writer.last_seq)
         if adopted:  # deltas a vanished writer published but never wrote
             writer.pending.extend(adopted)

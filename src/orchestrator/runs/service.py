@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from orchestrator.agents import DEFAULT_AGENT, DEFAULT_RUN_AGENT
 from orchestrator.conversations import resolve_parent
 from orchestrator.core.config import Settings
-from orchestrator.core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
-from orchestrator.db.models import Approval, Conversation, Message, Run, User
+from orchestrator.core.errors import Conflict, InvalidInput, NotFound
+from orchestrator.db.models import Approval, Conversation, Message, Run
 from orchestrator.engine.events import FINAL_STATUSES, RunEventOut, TaintSource
 from orchestrator.runs.approvals import ApprovalBroker, Decided, Decision
 from orchestrator.runs.attachments import attached_paths, with_note
@@ -25,6 +25,7 @@ from orchestrator.runs.workflow import Workflow
 from orchestrator.schemas.runs import ChatRequest
 from orchestrator.services.conversations import APPEND, add_message, get_conversation
 from orchestrator.tools.workspace import Workspace
+from orchestrator.usage import Quotas
 
 if TYPE_CHECKING:
     from orchestrator.knowledge import KnowledgeBase
@@ -135,7 +136,7 @@ class RunService:
         self,
         sessions: async_sessionmaker[AsyncSession],
         *,
-        concurrent_runs: int | None = None,
+        quotas: Quotas,
         agents: AgentCatalog,
         models: ModelGateway,
         processor: RunProcessor,
@@ -147,7 +148,7 @@ class RunService:
     ) -> None:
         self.settings = settings  # for attachments: where the users' workspaces are
         self.sessions = sessions
-        self.concurrent_runs = concurrent_runs  # QUOTA_CONCURRENT_RUNS, for the role user
+        self.quotas = quotas
         self._admitting = asyncio.Lock()  # the count and the new row, one start at a time
         self.knowledge = knowledge
         self.agents = agents
@@ -262,28 +263,9 @@ class RunService:
         return run
 
     async def _admit(self, db: AsyncSession, user_id: int) -> None:
-        """`QuotaExceeded` when a user (not an admin) already has QUOTA_CONCURRENT_RUNS
-        active runs (nested runs count with their parent)."""
-        if self.concurrent_runs is None:
-            return
-        role = await db.scalar(select(User.role).where(User.id == user_id))
-        if role == "admin":
-            return
-        active = await db.scalar(
-            select(func.count())
-            .select_from(Run)
-            .where(
-                Run.user_id == user_id,
-                Run.parent_run_id.is_(None),
-                Run.status.in_(("queued", "running", "waiting")),
-            )
-        )
-        if (active or 0) >= self.concurrent_runs:
-            raise QuotaExceeded(
-                f"you have {active} runs going (QUOTA_CONCURRENT_RUNS = "
-                f"{self.concurrent_runs}): wait for one to end, or cancel one",
-                reset_at=None,
-            )
+        """`QuotaExceeded` when a new run would take the user over a quota (runs at once,
+        runs or tokens today); the user's row stays locked until the run is stored."""
+        await self.quotas.admit(db, user_id)
 
     async def get(self, user_id: int, run_id: str) -> Run:
         """The user's run, or `NotFound`."""

@@ -246,7 +246,7 @@ class Workflow:
     ) -> None:
         """Ask for one structured output, apply it to the state, checkpoint and announce it."""
         await writer.emit(PhaseData(phase=phase, status="started"), RunChanges(phase=phase))
-        output = await self._structured(run, schema, prompt, model=model or run.model)
+        output = await self._structured(run, writer, schema, prompt, model=model or run.model)
         apply(state, output)
         if isinstance(output, Verdict):  # announce what counts: the checked verdict
             output = state.verdict  # type: ignore[assignment]
@@ -255,7 +255,9 @@ class Workflow:
             RunChanges(checkpoint=state.model_dump(mode="json")),
         )
 
-    async def _structured(self, run: Run, schema: type[M], prompt: str, *, model: str | None) -> M:
+    async def _structured(
+        self, run: Run, writer: RunWriter, schema: type[M], prompt: str, *, model: str | None
+    ) -> M:
         """The model's answer as `schema`; a malformed one is sent back once to be fixed."""
         json_schema = schema.model_json_schema()
         messages = [
@@ -267,9 +269,10 @@ class Workflow:
             ChatMessage(role="user", content=prompt),
         ]
         problem = ""
+        models = await self.turn.metered(run, writer, self.models)
         for _ in range(STRUCTURED_ATTEMPTS):
             text = ""
-            stream = self.models.chat(model, messages, None, json_schema=json_schema)
+            stream = models.chat(model, messages, None, json_schema=json_schema)
             async with aclosing(stream) as chunks:  # type: ignore[type-var]
                 async for chunk in chunks:
                     if isinstance(chunk, TextDelta):

@@ -10,6 +10,7 @@ from orchestrator.api.ws import RunSocket, authenticate
 from orchestrator.core.errors import status_for_code
 from orchestrator.engine.events import CompleteEvent, ErrorData, ErrorEvent
 from orchestrator.schemas.runs import ChatRequest, ChatResponse
+from orchestrator.usage import next_reset
 
 router = APIRouter(prefix="/chat", tags=["chat"])
 
@@ -36,6 +37,12 @@ async def chat(body: ChatRequest, user: CurrentUser, runtime: RuntimeDep) -> JSO
                         "code": error.code,
                         "run_id": run.id,
                         "conversation_id": data.conversation_id,
+                        # A turn stopped by the token quota: it frees at the next UTC day.
+                        **(
+                            {"reset_at": next_reset().isoformat()}
+                            if error.code == "quota_exceeded"
+                            else {}
+                        ),
                     },
                     status_code=status,
                 )

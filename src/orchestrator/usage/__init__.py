@@ -1,0 +1,18 @@
+"""Usage accounting and quotas: what each model call cost, per user, model, agent and run,
+and the limits that stop a user at their daily tokens, daily runs or runs at once."""
+
+from orchestrator.usage._meter import MeteredModels
+from orchestrator.usage._quotas import QuotaLimits, Quotas, QuotaUse, day_start, next_reset
+from orchestrator.usage._report import GroupBy, UsageReport, usage_report
+
+__all__ = [
+    "GroupBy",
+    "MeteredModels",
+    "QuotaLimits",
+    "QuotaUse",
+    "Quotas",
+    "UsageReport",
+    "day_start",
+    "next_reset",
+    "usage_report",
+]

@@ -1,0 +1,194 @@
+"""Quotas: tokens and runs per UTC day and runs at once, per role and per user.
+
+The role `user` has the settings' defaults (`QUOTA_TOKENS_PER_DAY`, `QUOTA_RUNS_PER_DAY`,
+`QUOTA_CONCURRENT_RUNS`); an admin's own quota for one user (`user_quotas`) replaces any
+of them, for admins too. Admission counts and inserts under a lock on the user's row, so
+two API processes cannot both let the last run in (on SQLite, one process holds the
+database and its own lock serialises admissions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from orchestrator.core.config import Settings
+from orchestrator.core.errors import NotFound, QuotaExceeded
+from orchestrator.db.models import ModelUsage, Run, User, UserQuota, utcnow
+
+ACTIVE_STATUSES = ("queued", "running", "waiting")
+
+
+def day_start(now: datetime | None = None) -> datetime:
+    """The start of the current UTC day."""
+    now = now or utcnow()
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def next_reset(now: datetime | None = None) -> datetime:
+    """When the daily counts start again: the next UTC midnight."""
+    return day_start(now) + timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class QuotaLimits:
+    """A user's limits in force; None: unlimited."""
+
+    tokens_per_day: int | None = None
+    runs_per_day: int | None = None
+    concurrent_runs: int | None = None
+
+
+@dataclass(frozen=True)
+class QuotaUse:
+    """What a user used today, and what runs now."""
+
+    tokens_today: int
+    runs_today: int
+    active_runs: int
+
+
+class Quotas:
+    """Reads and sets quotas, admits runs and checks the token quota during a turn."""
+
+    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.settings = settings
+        self.sessions = sessions
+
+    def role_limits(self, role: str) -> QuotaLimits:
+        """The settings' defaults for a role (only `user` has any)."""
+        if role != "user":
+            return QuotaLimits()
+        s = self.settings
+        return QuotaLimits(s.quota_tokens_per_day, s.quota_runs_per_day, s.quota_concurrent_runs)
+
+    async def override(self, db: AsyncSession, user_id: int) -> UserQuota | None:
+        """The admin's own quota for `user_id`, if any (`NotFound` for no such user)."""
+        if await db.scalar(select(User.id).where(User.id == user_id)) is None:
+            raise NotFound("user not found")
+        return await db.get(UserQuota, user_id)
+
+    async def set_override(
+        self,
+        db: AsyncSession,
+        user_id: int,
+        *,
+        tokens_per_day: int | None,
+        runs_per_day: int | None,
+        concurrent_runs: int | None,
+    ) -> UserQuota:
+        """Replace the user's own quota (None fields: the role's default)."""
+        row = await self.override(db, user_id)
+        if row is None:
+            row = UserQuota(user_id=user_id)
+            db.add(row)
+        row.tokens_per_day = tokens_per_day
+        row.runs_per_day = runs_per_day
+        row.concurrent_runs = concurrent_runs
+        row.updated_at = utcnow()
+        await db.commit()
+        return row
+
+    async def limits(self, db: AsyncSession, user_id: int, *, lock: bool = False) -> QuotaLimits:
+        """The limits in force for `user_id`; `lock` takes the user's row for the
+        transaction (admissions)."""
+        query = select(User.role).where(User.id == user_id)
+        role = await db.scalar(query.with_for_update() if lock else query)
+        defaults = self.role_limits(role or "user")
+        own = await db.get(UserQuota, user_id)
+        if own is None:
+            return defaults
+        return QuotaLimits(
+            _first(own.tokens_per_day, defaults.tokens_per_day),
+            _first(own.runs_per_day, defaults.runs_per_day),
+            _first(own.concurrent_runs, defaults.concurrent_runs),
+        )
+
+    async def use(self, db: AsyncSession, user_id: int) -> QuotaUse:
+        """The user's tokens and runs of today, and active runs (nested runs count with
+        their parent)."""
+        since = day_start()
+        return QuotaUse(
+            tokens_today=await tokens_since(db, user_id, since),
+            runs_today=await db.scalar(
+                select(func.count())
+                .select_from(Run)
+                .where(
+                    Run.user_id == user_id,
+                    Run.parent_run_id.is_(None),
+                    Run.created_at >= since,
+                )
+            )
+            or 0,
+            active_runs=await db.scalar(
+                select(func.count())
+                .select_from(Run)
+                .where(
+                    Run.user_id == user_id,
+                    Run.parent_run_id.is_(None),
+                    Run.status.in_(ACTIVE_STATUSES),
+                )
+            )
+            or 0,
+        )
+
+    async def admit(self, db: AsyncSession, user_id: int) -> None:
+        """`QuotaExceeded` when a new run would go over one of the user's quotas. Call it
+        in the transaction that inserts the run: the user's row stays locked until then."""
+        limits = await self.limits(db, user_id, lock=True)
+        if limits == QuotaLimits():
+            return
+        used = await self.use(db, user_id)
+        reset = next_reset().isoformat()
+        if limits.concurrent_runs is not None and used.active_runs >= limits.concurrent_runs:
+            raise QuotaExceeded(
+                f"you have {used.active_runs} runs going (QUOTA_CONCURRENT_RUNS = "
+                f"{limits.concurrent_runs}): wait for one to end, or cancel one",
+                reset_at=None,
+            )
+        if limits.runs_per_day is not None and used.runs_today >= limits.runs_per_day:
+            raise QuotaExceeded(
+                f"you started {used.runs_today} runs today (QUOTA_RUNS_PER_DAY = "
+                f"{limits.runs_per_day}); the count starts again at {reset}",
+                reset_at=reset,
+            )
+        if limits.tokens_per_day is not None and used.tokens_today >= limits.tokens_per_day:
+            raise QuotaExceeded(
+                token_message(used.tokens_today, limits.tokens_per_day), reset_at=reset
+            )
+
+    async def token_limit(self, user_id: int) -> int | None:
+        """The user's daily token quota in force (None: none)."""
+        async with self.sessions() as db:
+            return (await self.limits(db, user_id)).tokens_per_day
+
+    async def check_tokens(self, user_id: int, limit: int) -> None:
+        """`QuotaExceeded` once the user's tokens of today reach `limit`."""
+        async with self.sessions() as db:
+            used = await tokens_since(db, user_id, day_start())
+        if used >= limit:
+            raise QuotaExceeded(token_message(used, limit), reset_at=next_reset().isoformat())
+
+
+def token_message(used: int, limit: int) -> str:
+    return (
+        f"the token quota is used up: {used} tokens today (QUOTA_TOKENS_PER_DAY = {limit}); "
+        f"it starts again at {next_reset().isoformat()}"
+    )
+
+
+async def tokens_since(db: AsyncSession, user_id: int, since: datetime) -> int:
+    """Tokens in and out the user's model calls used since `since`."""
+    total = await db.scalar(
+        select(func.coalesce(func.sum(ModelUsage.tokens_in + ModelUsage.tokens_out), 0)).where(
+            ModelUsage.user_id == user_id, ModelUsage.created_at >= since
+        )
+    )
+    return int(total or 0)
+
+
+def _first(own: int | None, default: int | None) -> int | None:
+    return own if own is not None else default
