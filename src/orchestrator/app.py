@@ -13,6 +13,7 @@ from starlette.routing import Route
 from orchestrator.api import errors, openapi
 from orchestrator.api.files import MULTIPART_SLACK
 from orchestrator.api.log_masking import install_credential_mask
+from orchestrator.api.metrics import metrics_endpoint
 from orchestrator.api.middleware import BodySizeLimit, SecurityHeaders, UploadLimit
 from orchestrator.api.rate_limit import RateLimit
 from orchestrator.api.router import api_router
@@ -21,6 +22,7 @@ from orchestrator.core.config import Settings
 from orchestrator.core.security import PasswordHasher
 from orchestrator.llm.gateway import ModelGateway
 from orchestrator.mcp_server import McpEndpoint
+from orchestrator.observability import RequestObservation, Tracing
 from orchestrator.openai_api import create_openai_app
 from orchestrator.runtime import Runtime
 from orchestrator.tools.registry import ToolRegistry
@@ -33,6 +35,7 @@ def create_app(
     models: ModelGateway | None = None,
     tools: ToolRegistry | None = None,
     hasher: PasswordHasher | None = None,
+    tracing: Tracing | None = None,
 ) -> FastAPI:
     """Build the app; `models`, `tools` and `hasher` replace the default collaborators."""
     settings = settings or Settings()
@@ -41,7 +44,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Runtime]]:
-        runtime = Runtime.create(settings, models=models, tools=tools, hasher=hasher)
+        runtime = Runtime.create(
+            settings, models=models, tools=tools, hasher=hasher, tracing=tracing
+        )
         await runtime.start()
         try:
             yield {"runtime": runtime}
@@ -61,6 +66,7 @@ def create_app(
     app.include_router(api_router)
     app.mount("/v1", create_openai_app())  # OpenAI's paths, at the root as clients expect
     app.router.routes.append(Route("/mcp", mcp_endpoint))
+    app.router.routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
     mount_web_app(app)
     upload = UploadLimit(
         prefix="/api/v1/workspace/files/",
@@ -92,6 +98,8 @@ def create_app(
     )
     app.add_middleware(RateLimit)
     app.add_middleware(SecurityHeaders)
+    # The request id next: every answer, even a refusal by the middleware above, names it.
+    app.add_middleware(RequestObservation, metrics=settings.metrics)
     # Outermost: every answer, a 429 or 413 from the layers above included, carries the
     # CORS headers a browser needs to read it.
     if settings.cors_origins:
@@ -101,6 +109,7 @@ def create_app(
             allow_credentials=True,
             allow_methods=["*"],
             allow_headers=["Authorization", "Content-Type", "X-Conversation-Id", "X-CSRF-Token"],
-            expose_headers=["X-Conversation-Id", "X-Run-Id"],  # `/v1` answers carry them
+            # `/v1` answers carry the first two, every answer the last.
+            expose_headers=["X-Conversation-Id", "X-Run-Id", "X-Request-ID"],
         )
     return app

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,6 +11,7 @@ from rich.console import Console
 
 from orchestrator.core.config import Settings
 from orchestrator.core.errors import OrchestratorError
+from orchestrator.observability import configure_logging
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="AI Orchestrator")
 user_app = typer.Typer(no_args_is_help=True, help="Manage accounts.")
@@ -39,8 +39,8 @@ def serve(
     from orchestrator.db.migrate import upgrade
 
     settings = _settings()
+    configure_logging(settings.log_format)
     upgrade(settings)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     console.print(
         f"AI Orchestrator on http://{host or settings.host}:{port or settings.port} "
         f"(data in {settings.data_dir})"
@@ -50,6 +50,8 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         log_level="info",
+        log_config=None,  # uvicorn's lines go through our handler: LOG_FORMAT, masking
+        access_log=False,  # ours names the request id (`orchestrator.access`)
         proxy_headers=False,
     )
 
@@ -69,8 +71,8 @@ def worker(
     if not settings.redis_url:
         console.print("[red]REDIS_URL is not set:[/red] workers take runs from the Redis queue")
         raise typer.Exit(2)
+    configure_logging(settings.log_format)
     upgrade(settings)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     slots = concurrency or settings.worker_concurrency
     console.print(f"AI Orchestrator worker: up to {slots} runs at once from the Redis queue")
 

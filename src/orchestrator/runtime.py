@@ -33,6 +33,7 @@ from orchestrator.llm.connections import ConnectionStore
 from orchestrator.llm.gateway import ModelGateway
 from orchestrator.mcp import McpClient, SecretBox
 from orchestrator.memory import MemoryStore, create_memory_store
+from orchestrator.observability import EventMetrics, Tracing
 from orchestrator.runs.approvals import ApprovalBroker
 from orchestrator.runs.bus import EventBus
 from orchestrator.runs.chat import AgentTurn, ChatTurn, TaskRun
@@ -84,6 +85,7 @@ class Runtime:
     purgers: list[UserDataPurger] = field(default_factory=list)
     rate_limiter: RateLimiter | None = None  # None: RATE_LIMIT_PER_MINUTE=0, no limit
     started_at: float = field(default_factory=time.time)
+    tracing: Tracing = field(default_factory=Tracing)
 
     @classmethod
     def create(
@@ -94,6 +96,7 @@ class Runtime:
         tools: ToolRegistry | None = None,
         execute_here: bool = False,
         hasher: PasswordHasher | None = None,
+        tracing: Tracing | None = None,
     ) -> Runtime:
         """Wire the default collaborators for `settings`; pass any to replace it.
         `execute_here` runs every run in this process even with `REDIS_URL` (the terminal)."""
@@ -103,7 +106,8 @@ class Runtime:
         # With REDIS_URL, runs go to `orchestrator worker`s and events travel through Redis.
         redis = RedisServices.from_url(settings.redis_url) if settings.redis_url else None
         bus = redis.bus if redis else EventBus()
-        event_log = RunEventLog(sessions, bus)
+        event_log = RunEventLog(sessions, bus, metrics=EventMetrics() if settings.metrics else None)
+        tracing = tracing or Tracing.from_settings(settings)
         approvals = ApprovalBroker(
             sessions, announce=redis.control.announce_approval if redis else None
         )
@@ -122,9 +126,10 @@ class Runtime:
         turn = AgentTurn(settings, sessions, models, tools, approvals, disabled_tools)
         turn.quotas = quotas
         turn.accounting = settings.usage_accounting
+        turn.tracing = tracing
         turn.extra_tools = mcp.tools
         agents = AgentCatalog(sessions)
-        processor = RunProcessor(settings, event_log, {}, agents.get)
+        processor = RunProcessor(settings, event_log, {}, agents.get, tracing=tracing)
         processor.kinds["chat"] = ChatTurn(turn, agents.get)
         processor.kinds["task"] = TaskRun(turn, agents.get)
         processor.kinds["workflow"] = Workflow(turn, models, agents.get)
@@ -191,6 +196,7 @@ class Runtime:
             hasher=hasher or PasswordHasher(settings.password_hash_slots),
             purgers=[WorkspacePurger(settings), memory, knowledge],
             rate_limiter=_rate_limiter(settings, redis),
+            tracing=tracing,
         )
 
     async def start(self) -> None:
@@ -217,6 +223,7 @@ class Runtime:
         await self.mcp.close()
         await self.memory.close()
         await self.models.aclose()
+        self.tracing.shutdown()
         self.hasher.close()
         await self.engine.dispose()
 

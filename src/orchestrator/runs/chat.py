@@ -8,6 +8,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,6 +25,7 @@ from orchestrator.engine.retrieval import ToolRetriever
 from orchestrator.knowledge import PROMPT_SECTION, KnowledgeBase, TurnKnowledge, collection_scope
 from orchestrator.llm.base import ChatMessage
 from orchestrator.memory import MemoryStore, UserMemory
+from orchestrator.observability import Tracing
 from orchestrator.runs.approvals import ApprovalBroker
 from orchestrator.runs.attachments import attached_paths, load_images
 from orchestrator.runs.delegation import Delegator
@@ -35,7 +37,6 @@ from orchestrator.tools.base import Tool, ToolContext
 from orchestrator.tools.registry import ToolRegistry
 from orchestrator.tools.workspace import Workspace
 from orchestrator.usage import MeteredModels, Quotas
-from orchestrator.usage._meter import CallSpans
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class AgentTurn:
     retriever: ToolRetriever | None = None  # many tools: offer the nearest (engine.retrieval)
     quotas: Quotas | None = None  # the daily token quota, checked after each model call
     accounting: bool = True  # USAGE_ACCOUNTING: each model call becomes a `usage` event
-    spans: CallSpans | None = None  # tracing: a span per model call
+    tracing: Tracing | None = None  # spans per model call and tool call
 
     async def metered(
         self, run: Run, writer: RunWriter, models: ModelClient | None = None
@@ -104,7 +105,7 @@ class AgentTurn:
             user_id=run.user_id,
             quotas=self.quotas,
             token_limit=limit,
-            spans=self.spans,
+            spans=self.tracing,
         )
 
     async def run(
@@ -135,6 +136,8 @@ class AgentTurn:
         system = ChatMessage(role="system", content=prompt)
         text: list[str] = []
         calls: list[ToolData] = []
+        tracing = self.tracing if self.tracing is not None and self.tracing.enabled else None
+        spans: dict[str, Any] = {}  # tool call id -> its open span
         try:
             async for event in engine.run(
                 [system, *messages],
@@ -152,6 +155,13 @@ class AgentTurn:
                         event.usage,
                         [c.model_dump(exclude_none=True) for c in cited],
                     )
+                if tracing is not None and isinstance(event, ToolData):
+                    if event.status == "started":
+                        spans[event.call_id] = tracing.tool_call(event.name, event.call_id)
+                    else:
+                        Tracing.end_tool(
+                            spans.pop(event.call_id, None), event.status, event.duration_ms
+                        )
                 if isinstance(event, ToolData) and event.status != "started":
                     calls.append(event)
                     if knowledge and event.replayed and event.name == "search_knowledge":

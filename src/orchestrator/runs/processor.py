@@ -20,6 +20,7 @@ from orchestrator.core.config import Settings
 from orchestrator.core.errors import OrchestratorError
 from orchestrator.db.models import Run, utcnow
 from orchestrator.engine.events import Citation, CompleteData, ErrorData, StatusData, Usage
+from orchestrator.observability import Tracing
 from orchestrator.runs.lease import LeaseLost, held_lease
 from orchestrator.runs.log import RunChanges, RunEventLog, RunWriter
 
@@ -51,8 +52,11 @@ class RunProcessor:
         event_log: RunEventLog,
         kinds: dict[str, RunWork],
         agents: Callable[[str], Awaitable[AgentSpec]],
+        *,
+        tracing: Tracing | None = None,
     ) -> None:
         self.settings = settings
+        self.tracing = tracing or Tracing()
         self.log = event_log
         self.kinds = kinds
         self.agents = agents
@@ -80,7 +84,16 @@ class RunProcessor:
                 else RunChanges(status="running")
             )
             await writer.emit(StatusData(status="running"), changes)
-            outcome = await self._work_within_budget(run, writer)
+            with self.tracing.run(
+                run.id,
+                kind=run.kind,
+                agent=run.agent,
+                user_id=run.user_id,
+                parent=run.parent_run_id,
+            ) as span:
+                outcome = await self._work_within_budget(run, writer)
+                if span is not None:
+                    span.set_attribute("run.status", outcome.status)
         except asyncio.CancelledError:
             # A user's cancel (of this run or of the run that delegated to it) ends it;
             # a shutdown leaves it active for the next process to resume.

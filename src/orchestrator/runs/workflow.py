@@ -25,6 +25,7 @@ from orchestrator.db.models import Run, ToolCallRecord
 from orchestrator.engine.events import ErrorData, PhaseData, PhaseName, StepData
 from orchestrator.engine.react import ModelClient
 from orchestrator.llm.base import ChatMessage, TextDelta
+from orchestrator.observability import Tracing
 from orchestrator.runs.chat import AgentTurn
 from orchestrator.runs.log import RunChanges, RunWriter
 from orchestrator.runs.processor import Outcome
@@ -146,6 +147,23 @@ class Workflow:
             ),
             RunChanges(phase="execute"),
         )
+        with self._tracing.phase("execute"):
+            error = await self._steps(run, writer, agent, state, pending)
+        if error is not None:
+            return error
+        await writer.emit(
+            PhaseData(phase="execute", status="finished", output={"completed": len(state.results)})
+        )
+        return None
+
+    @property
+    def _tracing(self) -> Tracing:
+        return self.turn.tracing or Tracing()
+
+    async def _steps(
+        self, run: Run, writer: RunWriter, agent: AgentSpec, state: Checkpoint, pending: list[int]
+    ) -> ErrorData | None:
+        """Each pending step as one agent turn; the first that fails ends the phase."""
         for index in pending:
             step = state.steps[index]
             await writer.emit(StepData(index=index + 1, title=step.title, status="started"))
@@ -166,9 +184,6 @@ class Workflow:
                 ),
                 RunChanges(checkpoint=state.model_dump(mode="json")),
             )
-        await writer.emit(
-            PhaseData(phase="execute", status="finished", output={"completed": len(state.results)})
-        )
         return None
 
     async def verify(
@@ -246,7 +261,8 @@ class Workflow:
     ) -> None:
         """Ask for one structured output, apply it to the state, checkpoint and announce it."""
         await writer.emit(PhaseData(phase=phase, status="started"), RunChanges(phase=phase))
-        output = await self._structured(run, writer, schema, prompt, model=model or run.model)
+        with self._tracing.phase(phase):
+            output = await self._structured(run, writer, schema, prompt, model=model or run.model)
         apply(state, output)
         if isinstance(output, Verdict):  # announce what counts: the checked verdict
             output = state.verdict  # type: ignore[assignment]
