@@ -16,6 +16,7 @@ BENCHMARKS = [
     "openai_api",
     "mcp_overhead",
     "workspace_changes",
+    "observability_overhead",
 ]
 
 

@@ -1,0 +1,207 @@
+"""What usage accounting, metrics and tracing cost, against the same build with all three
+off (`USAGE_ACCOUNTING=false METRICS=false TRACING=false`), side by side:
+
+- runs: CPU per run of the whole run pipeline (`RunService` -> processor -> agent turn ->
+  `ReactEngine` -> tools, events to SQLite) on an instant in-process model, each run three
+  tool steps and an answer (four model calls: four `usage` events and rows when on). With
+  tracing on, spans go to a batch processor and an in-memory exporter (OTLP without the
+  network).
+- api: server CPU per request (`psutil` on the `orchestrator serve` process) and client
+  p50 latency of GET /api/v1/auth/me, on vs off (the request-id, access-log and metrics
+  middleware).
+
+CPU time rather than wall time: this machine is shared, and CPU seconds are what the
+switches add. Rounds alternate on/off so drift hits both.
+
+    python -m bench.observability_overhead [--runs 40] [--rounds 3] [--requests 1500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from tests.support.server import free_port
+
+from bench.api_latency import start_server
+from orchestrator.core.config import Settings
+from orchestrator.db.migrate import upgrade
+from orchestrator.db.models import User
+from orchestrator.llm.base import (
+    ChatMessage,
+    Done,
+    ModelInfo,
+    ProviderHealth,
+    StreamChunk,
+    TextDelta,
+    ToolCall,
+    ToolCallChunk,
+    ToolSpec,
+)
+from orchestrator.llm.gateway import ModelGateway
+from orchestrator.observability import Tracing
+from orchestrator.runtime import Runtime
+from orchestrator.tools.registry import ToolRegistry
+
+TARGET_RATIO = 1.10
+STEPS = 3
+OFF = {"usage_accounting": False, "metrics": False, "tracing": False}
+
+
+class InstantModel:
+    """A provider that answers at once: `STEPS` calls of `calculate`, then an answer."""
+
+    name = "instant"
+
+    async def chat(
+        self,
+        model: str,
+        messages: list[ChatMessage],
+        tools: list[ToolSpec] | None = None,
+        **_: Any,
+    ) -> AsyncIterator[StreamChunk]:
+        done = sum(1 for m in messages if m.role == "tool")
+        if done < STEPS and tools:
+            yield ToolCallChunk(
+                call=ToolCall(id=f"c{done}", name="calculate", arguments={"expression": "6*7"})
+            )
+        else:
+            for word in ("The", " answer", " is", " 42."):
+                yield TextDelta(text=word)
+        yield Done(finish_reason="stop", prompt_tokens=40 + 10 * done, completion_tokens=12)
+
+    async def list_models(self) -> list[ModelInfo]:
+        return [ModelInfo(name="instant", provider="instant", capabilities=["completion", "tools"])]
+
+    async def embed(self, model: str, texts: list[str]) -> list[list[float]]:
+        return [[0.0] * 8 for _ in texts]
+
+    async def health(self) -> ProviderHealth:
+        return ProviderHealth(provider="instant", ok=True)
+
+
+def _settings(data_dir: Path, on: bool) -> Settings:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=data_dir,
+        secret_key="bench-secret-key-that-is-long-enough-0123456789",
+        default_model="instant",
+        memory_recall=False,
+        sandbox="none",
+        **({} if on else OFF),
+    )
+    upgrade(settings)
+    return settings
+
+
+async def _runs_cpu(settings: Settings, on: bool, runs: int) -> float:
+    """CPU seconds per run, `runs` runs one after another in one runtime."""
+    tracing = None
+    if on:
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(InMemorySpanExporter()))
+        tracing = Tracing(provider)
+    models = ModelGateway(settings, providers=[InstantModel()], cache_seconds=3600)
+    tools = ToolRegistry([t for t in ToolRegistry.from_entry_points() if t.name == "calculate"])
+    runtime = Runtime.create(
+        settings, models=models, tools=tools, execute_here=True, tracing=tracing
+    )
+    await runtime.start()
+    try:
+        async with runtime.sessions() as db:
+            user = User(username=f"bench{on}", password_hash="x", role="admin")
+            db.add(user)
+            await db.commit()
+            user_id = user.id
+        for _ in range(3):  # warm up
+            run = await runtime.runs.start_run(user_id, "what is 6*7?", agent="assistant")
+            await runtime.runs.join(run.id)
+        started = time.process_time()
+        for _ in range(runs):
+            run = await runtime.runs.start_run(user_id, "what is 6*7?", agent="assistant")
+            await runtime.runs.join(run.id)
+        spent = (time.process_time() - started) / runs
+        last = await runtime.runs.get(user_id, run.id)
+        assert last.status == "succeeded", (last.status, last.error)
+        return spent
+    finally:
+        await runtime.close()
+
+
+def _api(on: bool, requests: int) -> tuple[float, float]:
+    """(server CPU ms per request, client p50 ms) for GET /auth/me."""
+    port = free_port()
+    env = {} if on else {"METRICS": "false", "TRACING": "false", "USAGE_ACCOUNTING": "false"}
+    with tempfile.TemporaryDirectory() as data_dir:
+        proc = start_server(Path(data_dir), port, **env)
+        try:
+            base = f"http://127.0.0.1:{port}/api/v1"
+            user = {"username": "bench", "password": "password-1"}
+            httpx.post(f"{base}/auth/register", json=user)
+            token = httpx.post(f"{base}/auth/login", json=user).json()["access_token"]
+            server = psutil.Process(proc.pid)
+            latencies: list[float] = []
+            with httpx.Client(headers={"Authorization": f"Bearer {token}"}) as client:
+                for _ in range(50):
+                    client.get(f"{base}/auth/me").raise_for_status()
+                before = server.cpu_times()
+                for _ in range(requests):
+                    t0 = time.perf_counter()
+                    client.get(f"{base}/auth/me").raise_for_status()
+                    latencies.append((time.perf_counter() - t0) * 1000)
+                after = server.cpu_times()
+            cpu = (after.user + after.system - before.user - before.system) / requests * 1000
+            return cpu, statistics.median(latencies)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=15)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=40, help="runs per round and setting")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=1500, help="API requests per round")
+    args = parser.parse_args(argv if argv is not None else [])
+    cpu: dict[bool, list[float]] = {True: [], False: []}
+    api_cpu: dict[bool, list[float]] = {True: [], False: []}
+    api_p50: dict[bool, list[float]] = {True: [], False: []}
+    for round_ in range(args.rounds):
+        for on in (round_ % 2 == 0, round_ % 2 != 0):  # alternate which goes first
+            with tempfile.TemporaryDirectory() as data_dir:
+                settings = _settings(Path(data_dir), on)
+                cpu[on].append(asyncio.run(_runs_cpu(settings, on, args.runs)))
+            server_ms, p50 = _api(on, args.requests)
+            api_cpu[on].append(server_ms)
+            api_p50[on].append(p50)
+            print(f"round {round_ + 1}/{args.rounds} {'on ' if on else 'off'} done", flush=True)
+
+    def best(values: list[float]) -> float:
+        return min(values)  # the least disturbed round
+
+    rows = [
+        ("run pipeline, CPU ms per run", best(cpu[False]) * 1000, best(cpu[True]) * 1000),
+        ("API /auth/me, server CPU ms/request", best(api_cpu[False]), best(api_cpu[True])),
+        ("API /auth/me, client p50 ms", best(api_p50[False]), best(api_p50[True])),
+    ]
+    print(f"{'measure':<38}{'all off':>10}{'all on':>10}{'ratio':>8}")
+    for name, off, on_ in rows:
+        ratio = on_ / off if off else float("nan")
+        flag = "" if ratio <= TARGET_RATIO else "  (over 10%)"
+        print(f"{name:<38}{off:>10.3f}{on_:>10.3f}{ratio:>8.3f}{flag}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
