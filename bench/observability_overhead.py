@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import statistics
 import sys
 import tempfile
@@ -51,7 +52,7 @@ from orchestrator.llm.base import (
     ToolSpec,
 )
 from orchestrator.llm.gateway import ModelGateway
-from orchestrator.observability import Tracing
+from orchestrator.observability import RequestObservation, Tracing
 from orchestrator.runtime import Runtime
 from orchestrator.tools.registry import ToolRegistry
 
@@ -169,6 +170,40 @@ def _api(on: bool, requests: int) -> tuple[float, float]:
             proc.wait(timeout=15)
 
 
+async def _middleware_us(metrics: bool, requests: int = 20_000) -> float:
+    """CPU microseconds per request of the request-id/access-log/metrics middleware alone,
+    around an app that answers at once (what every request pays, without the noise of a
+    whole server on a shared machine)."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    layer = RequestObservation(app, metrics=metrics) if metrics is not None else app
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/api/v1/auth/me",
+        "query_string": b"",
+        "headers": [(b"authorization", b"Bearer x")],
+        "route": object(),
+        "path_params": {},
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Any) -> None:
+        return None
+
+    for _ in range(500):
+        await layer(dict(scope), receive, send)
+    started = time.process_time()
+    for _ in range(requests):
+        await layer(dict(scope), receive, send)
+    return (time.process_time() - started) / requests * 1e6
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=40, help="runs per round and setting")
@@ -191,11 +226,23 @@ def main(argv: list[str] | None = None) -> None:
     def best(values: list[float]) -> float:
         return min(values)  # the least disturbed round
 
+    logging.getLogger("orchestrator.access").addHandler(logging.NullHandler())
+    logging.getLogger().setLevel(logging.INFO)  # the access line is formatted as in serve
+    mw_off = min(asyncio.run(_middleware_us(False)) for _ in range(3))
+    mw_on = min(asyncio.run(_middleware_us(True)) for _ in range(3))
+    added_ms = (mw_on - mw_off) / 1000
+
     rows = [
         ("run pipeline, CPU ms per run", best(cpu[False]) * 1000, best(cpu[True]) * 1000),
         ("API /auth/me, server CPU ms/request", best(api_cpu[False]), best(api_cpu[True])),
         ("API /auth/me, client p50 ms", best(api_p50[False]), best(api_p50[True])),
+        (
+            "API /auth/me, CPU ms + metrics middleware",
+            best(api_cpu[False]),
+            best(api_cpu[False]) + added_ms,
+        ),
     ]
+    print(f"middleware alone: {mw_off:.1f} us/request metrics off, {mw_on:.1f} us on")
     print(f"{'measure':<38}{'all off':>10}{'all on':>10}{'ratio':>8}")
     for name, off, on_ in rows:
         ratio = on_ / off if off else float("nan")
