@@ -184,3 +184,12 @@ def test_a_users_own_concurrent_quota_replaces_the_roles(
         json={"decision": "deny"},
         headers=user.headers,
     )
+    while usage_api.client.get(f"/runs/{run_id}", headers=user.headers).json()["status"] not in {
+        "succeeded",
+        "failed",
+    }:
+        assert time.monotonic() < deadline + 20
+        time.sleep(0.05)
+    model.enqueue(text="second")  # the run ended: the next one is admitted
+    second = usage_api.client.post("/chat", json={"message": "again"}, headers=user.headers)
+    assert second.status_code == 200, second.text
