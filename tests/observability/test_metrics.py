@@ -93,10 +93,10 @@ def test_metrics_off_answers_404(settings: Settings) -> None:
 
 COUNT_ONE_TOOL_CALL = """
 from datetime import UTC, datetime
-from orchestrator.engine.events import RunEventOut
+from orchestrator.engine.events import ToolData, make_event
 from orchestrator.observability import EventMetrics
-EventMetrics().observe(RunEventOut(type="tool", data={"name": "add", "status": "finished",
-    "duration_ms": 5.0}, timestamp=datetime.now(UTC), run_id="r", seq=1))
+call = ToolData(call_id="c", name="add", status="finished", duration_ms=5.0)
+EventMetrics().observe(make_event(call, run_id="r", seq=1, timestamp=datetime.now(UTC)))
 """
 RENDER = "from orchestrator.observability import render; print(render()[0].decode())"
 
