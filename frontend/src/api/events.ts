@@ -69,6 +69,7 @@ const KNOWN: Record<RunEvent['type'], true> = {
   step: true,
   status: true,
   error: true,
+  usage: true,
   complete: true,
 }
 
