@@ -32,6 +32,7 @@ from orchestrator.engine.events import (
     TokenData,
     ToolData,
     Usage,
+    UsageData,
     parse_event,
     parse_event_json,
 )
@@ -43,6 +44,7 @@ from orchestrator.services.accounts import create_user
 # One payload of each event type, with every optional part filled in.
 SAMPLES: list[Payload] = [
     TokenData(text="Hel"),
+    UsageData(model="scripted", prompt_tokens=12, completion_tokens=3, seconds=0.25),
     ThinkingData(text="first, the file"),
     ToolData(call_id="c1", name="write_file", params={"path": "a.txt"}, status="started"),
     ToolData(

@@ -1992,6 +1992,8 @@ export interface components {
             message: string;
             /** Code */
             code: string;
+            /** Reset At */
+            reset_at: string | null;
         };
         /** ErrorEvent */
         ErrorEvent: {

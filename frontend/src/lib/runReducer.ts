@@ -100,7 +100,7 @@ export function applyEvent(run: RunView, event: ServerEvent, acceptGap = false):
       applyComplete(run, event.data)
       break
     case 'error':
-      run.error = { message: event.data.message, code: event.data.code }
+      run.error = { message: event.data.message, code: event.data.code, reset_at: event.data.reset_at }
       run.status = 'error'
       break
     case 'status':

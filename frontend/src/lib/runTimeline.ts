@@ -108,7 +108,7 @@ export function applyTimelineEvent(timeline: RunTimeline, event: ServerEvent, ac
       timeline.reason = event.data.reason ?? undefined
       break
     case 'error':
-      timeline.error = { message: event.data.message, code: event.data.code }
+      timeline.error = { message: event.data.message, code: event.data.code, reset_at: event.data.reset_at }
       break
     case 'complete': {
       const status = event.data.status && isRunStatus(event.data.status) ? event.data.status : 'succeeded'

@@ -318,7 +318,7 @@ export const useChatStore = defineStore('chat', () => {
     if (!sent) {
       unbound.splice(unbound.indexOf(tracked), 1)
       tracked.status = 'error'
-      tracked.error = { message: 'The connection dropped before the message left.', code: 'disconnected' }
+      tracked.error = { message: 'The connection dropped before the message left.', code: 'disconnected', reset_at: null }
     }
     return id
   }

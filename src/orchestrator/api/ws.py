@@ -20,6 +20,7 @@ from orchestrator.api.cookies import ACCESS_COOKIE
 from orchestrator.api.deps import user_from_token
 from orchestrator.core.errors import OrchestratorError
 from orchestrator.db.models import User
+from orchestrator.engine.events import ErrorData
 from orchestrator.runtime import Runtime
 from orchestrator.schemas.runs import (
     ApprovalMessage,
@@ -30,7 +31,6 @@ from orchestrator.schemas.runs import (
     ResumeMessage,
     ServerMessage,
     SocketError,
-    SocketErrorData,
 )
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def protocol_error(
     """An `error` event that belongs to no run's log (bad message, refused request);
     `reset_at`: when a quota that refused it frees."""
     return SocketError(
-        data=SocketErrorData(message=message, code=code, reset_at=reset_at),
+        data=ErrorData(message=message, code=code, reset_at=reset_at),
         timestamp=datetime.now(UTC),
         run_id=run_id,
     )

@@ -96,6 +96,7 @@ class ErrorData(Payload):
     type: Literal["error"] = Field("error", exclude=True)
     message: str
     code: str
+    reset_at: str | None = None  # quota_exceeded: when the quota frees (ISO time), if it does
 
 
 class Usage(Payload):

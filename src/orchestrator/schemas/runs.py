@@ -71,18 +71,12 @@ ClientMessage = Annotated[
 ]
 
 
-class SocketErrorData(ErrorData):
-    """A socket's refusal; `reset_at` says when the quota that refused it frees."""
-
-    reset_at: str | None = None
-
-
 class SocketError(BaseModel):
     """An `error` a socket sends that belongs to no run's log (a bad message, a refused
     request): the shape of a run's `error` event, without a `seq`."""
 
     type: Literal["error"] = "error"
-    data: SocketErrorData
+    data: ErrorData
     timestamp: datetime
     run_id: str | None = None
     seq: None = None
