@@ -1447,6 +1447,73 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Usage
+         * @description Tokens in and out, model seconds and calls, runs and tool calls from `from` to `to`
+         *     (UTC days, both included; the last 30 days by default), grouped by `group_by` (day,
+         *     user, model, agent, or several joined by commas). A user sees their own; an admin
+         *     everyone's, or one user's with `user_id`.
+         */
+        get: operations["get_usage_api_v1_usage_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/usage/quota": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My Quota
+         * @description The caller's limits in force and what they used today.
+         */
+        get: operations["my_quota_api_v1_usage_quota_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{user_id}/quota": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Quota
+         * @description A user's own quota and the limits in force (admins; 404 for no such user).
+         */
+        get: operations["get_quota_api_v1_users__user_id__quota_get"];
+        /**
+         * Put Quota
+         * @description Set a user's quota (admins): each field replaces the role's setting; null restores it.
+         */
+        put: operations["put_quota_api_v1_users__user_id__quota_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2883,6 +2950,62 @@ export interface components {
             error?: string | null;
         };
         /**
+         * QuotaIn
+         * @description An admin's quota for one user; a field left out or null falls back to the role's
+         *     setting (QUOTA_TOKENS_PER_DAY, QUOTA_RUNS_PER_DAY, QUOTA_CONCURRENT_RUNS for `user`).
+         */
+        QuotaIn: {
+            /** Tokens Per Day */
+            tokens_per_day?: number | null;
+            /** Runs Per Day */
+            runs_per_day?: number | null;
+            /** Concurrent Runs */
+            concurrent_runs?: number | null;
+        };
+        /**
+         * QuotaOut
+         * @description The user's own quota (null: the role's), and the limits in force (null: none).
+         */
+        QuotaOut: {
+            /** Tokens Per Day */
+            tokens_per_day?: number | null;
+            /** Runs Per Day */
+            runs_per_day?: number | null;
+            /** Concurrent Runs */
+            concurrent_runs?: number | null;
+            /** User Id */
+            user_id: number;
+            effective: components["schemas"]["QuotaValues"];
+        };
+        /**
+         * QuotaUseOut
+         * @description What the caller used today against the limits in force; `reset_at`: when the daily
+         *     counts start again (UTC midnight).
+         */
+        QuotaUseOut: {
+            limits: components["schemas"]["QuotaValues"];
+            /** Tokens Today */
+            tokens_today: number;
+            /** Runs Today */
+            runs_today: number;
+            /** Active Runs */
+            active_runs: number;
+            /**
+             * Reset At
+             * Format: date-time
+             */
+            reset_at: string;
+        };
+        /** QuotaValues */
+        QuotaValues: {
+            /** Tokens Per Day */
+            tokens_per_day?: number | null;
+            /** Runs Per Day */
+            runs_per_day?: number | null;
+            /** Concurrent Runs */
+            concurrent_runs?: number | null;
+        };
+        /**
          * RatingTotalsOut
          * @description Ratings of one agent's or one model's answers.
          */
@@ -2968,7 +3091,7 @@ export interface components {
          */
         RunEventPage: {
             /** Data */
-            data: (components["schemas"]["TokenEvent"] | components["schemas"]["ThinkingEvent"] | components["schemas"]["ToolEvent"] | components["schemas"]["ApprovalRequiredEvent"] | components["schemas"]["PhaseEvent"] | components["schemas"]["StepEvent"] | components["schemas"]["StatusEvent"] | components["schemas"]["ErrorEvent"] | components["schemas"]["CompleteEvent"])[];
+            data: (components["schemas"]["TokenEvent"] | components["schemas"]["ThinkingEvent"] | components["schemas"]["ToolEvent"] | components["schemas"]["ApprovalRequiredEvent"] | components["schemas"]["PhaseEvent"] | components["schemas"]["StepEvent"] | components["schemas"]["StatusEvent"] | components["schemas"]["ErrorEvent"] | components["schemas"]["UsageEvent"] | components["schemas"]["CompleteEvent"])[];
             /** Count */
             count: number;
         };
@@ -3462,6 +3585,119 @@ export interface components {
              */
             completion_tokens: number;
         };
+        /**
+         * UsageData
+         * @description One model call ended: its tokens in and out and its seconds (the run's usage
+         *     accounting is written with this event, in the same transaction).
+         */
+        UsageData: {
+            /** Model */
+            model: string;
+            /**
+             * Prompt Tokens
+             * @default 0
+             */
+            prompt_tokens: number;
+            /**
+             * Completion Tokens
+             * @default 0
+             */
+            completion_tokens: number;
+            /**
+             * Seconds
+             * @default 0
+             */
+            seconds: number;
+            /** First Token Seconds */
+            first_token_seconds: number | null;
+        };
+        /** UsageEvent */
+        UsageEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "usage";
+            data: components["schemas"]["UsageData"];
+            /**
+             * Timestamp
+             * Format: date-time
+             */
+            timestamp: string;
+            /** Run Id */
+            run_id: string;
+            /** Seq */
+            seq: number;
+        };
+        /**
+         * UsageReport
+         * @description The groups, oldest day first, and the totals over the range.
+         */
+        UsageReport: {
+            /**
+             * From
+             * Format: date
+             */
+            from: string;
+            /**
+             * To
+             * Format: date
+             */
+            to: string;
+            /** Group By */
+            group_by: ("day" | "user" | "model" | "agent")[];
+            /** Data */
+            data: components["schemas"]["UsageRow"][];
+            /** Count */
+            count: number;
+            totals: components["schemas"]["UsageRow"];
+        };
+        /**
+         * UsageRow
+         * @description One group's figures (the keys it is grouped by are set, the others None).
+         */
+        UsageRow: {
+            /** Day */
+            day?: string | null;
+            /** User Id */
+            user_id?: number | null;
+            /** Username */
+            username?: string | null;
+            /** Model */
+            model?: string | null;
+            /** Agent */
+            agent?: string | null;
+            /**
+             * Tokens In
+             * @default 0
+             */
+            tokens_in: number;
+            /**
+             * Tokens Out
+             * @default 0
+             */
+            tokens_out: number;
+            /**
+             * Model Seconds
+             * @default 0
+             */
+            model_seconds: number;
+            /**
+             * Model Calls
+             * @default 0
+             */
+            model_calls: number;
+            /**
+             * Runs
+             * @default 0
+             */
+            runs: number;
+            /**
+             * Tool Calls
+             * @default 0
+             */
+            tool_calls: number;
+        };
         /** UserOut */
         UserOut: {
             /** Id */
@@ -3504,7 +3740,7 @@ export interface components {
             ctx?: Record<string, never>;
         };
         /** RunEventOut */
-        RunEventOut: components["schemas"]["TokenEvent"] | components["schemas"]["ThinkingEvent"] | components["schemas"]["ToolEvent"] | components["schemas"]["ApprovalRequiredEvent"] | components["schemas"]["PhaseEvent"] | components["schemas"]["StepEvent"] | components["schemas"]["StatusEvent"] | components["schemas"]["ErrorEvent"] | components["schemas"]["CompleteEvent"];
+        RunEventOut: components["schemas"]["TokenEvent"] | components["schemas"]["ThinkingEvent"] | components["schemas"]["ToolEvent"] | components["schemas"]["ApprovalRequiredEvent"] | components["schemas"]["PhaseEvent"] | components["schemas"]["StepEvent"] | components["schemas"]["StatusEvent"] | components["schemas"]["ErrorEvent"] | components["schemas"]["UsageEvent"] | components["schemas"]["CompleteEvent"];
         /**
          * SocketError
          * @description An `error` a socket sends that belongs to no run's log (a bad message, a refused
@@ -3535,7 +3771,7 @@ export interface components {
             seq: null;
         };
         /** ServerMessage */
-        ServerMessage: (components["schemas"]["TokenEvent"] | components["schemas"]["ThinkingEvent"] | components["schemas"]["ToolEvent"] | components["schemas"]["ApprovalRequiredEvent"] | components["schemas"]["PhaseEvent"] | components["schemas"]["StepEvent"] | components["schemas"]["StatusEvent"] | components["schemas"]["ErrorEvent"] | components["schemas"]["CompleteEvent"]) | components["schemas"]["SocketError"];
+        ServerMessage: (components["schemas"]["TokenEvent"] | components["schemas"]["ThinkingEvent"] | components["schemas"]["ToolEvent"] | components["schemas"]["ApprovalRequiredEvent"] | components["schemas"]["PhaseEvent"] | components["schemas"]["StepEvent"] | components["schemas"]["StatusEvent"] | components["schemas"]["ErrorEvent"] | components["schemas"]["UsageEvent"] | components["schemas"]["CompleteEvent"]) | components["schemas"]["SocketError"];
         /** ApprovalMessage */
         ApprovalMessage: {
             /**
@@ -6732,6 +6968,126 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Page_ModelInfo_"];
+                };
+            };
+        };
+    };
+    get_usage_api_v1_usage_get: {
+        parameters: {
+            query?: {
+                from?: string | null;
+                to?: string | null;
+                group_by?: string;
+                user_id?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageReport"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    my_quota_api_v1_usage_quota_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuotaUseOut"];
+                };
+            };
+        };
+    };
+    get_quota_api_v1_users__user_id__quota_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuotaOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    put_quota_api_v1_users__user_id__quota_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["QuotaIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuotaOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };

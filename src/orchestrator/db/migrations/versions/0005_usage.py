@@ -1,7 +1,7 @@
 """usage accounting (one row per model call) and per-user quotas
 
 Revision ID: 0005_usage
-Revises: 0005_chat
+Revises: 0005_connections
 Create Date: 2026-11-29 01:40:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005_usage"
-down_revision: str | None = "0005_chat"
+down_revision: str | None = "0005_connections"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
