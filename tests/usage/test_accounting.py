@@ -83,7 +83,10 @@ def test_usage_of_workflows_delegations_and_v1_completions_is_counted_per_agent(
     ):
         model.enqueue(text=json.dumps(reply))
     model.enqueue(text="hi")
-    model.enqueue(text=json.dumps({"passed": True, "failed_steps": [], "notes": ""}))
+    verdict = {"criterion": "hi is said", "met": True, "quote": "hi"}
+    model.enqueue(
+        text=json.dumps({"passed": True, "criteria": [verdict], "failed_steps": [], "notes": ""})
+    )
     run = usage_api.client.post("/runs", json={"goal": "say hi"}, headers=user.headers).json()
     assert _wait(usage_api, user, run["id"])["status"] == "succeeded"
     assert len(_usage_events(usage_api, user, run["id"])) == 4  # spec, plan, step, verify

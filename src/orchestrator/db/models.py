@@ -551,6 +551,7 @@ class ModelSetting(Base):
     context_length: Mapped[int | None] = mapped_column(Integer)
     temperature: Mapped[float | None] = mapped_column(Float)
     vision: Mapped[bool | None] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ModelUsage(Base):
