@@ -36,7 +36,7 @@ def test_admin_manages_custom_agents_and_users_use_them(
     model.enqueue(text="ok")
     chat_api.client.post("/chat", json={"message": "1+1", "agent": "summer"}, headers=user.headers)
     sent = model.chat_requests[-1].body
-    assert sent["messages"][0]["content"] == "Add, carefully."
+    assert sent["messages"][0]["content"].startswith("Add, carefully.\n\nAnswer in the language")
     assert [t["function"]["name"] for t in sent["tools"]] == ["add"]
     assert chat_api.client.delete("/agents/summer", headers=admin.headers).status_code == 204
     assert chat_api.client.get("/agents/summer", headers=user.headers).status_code == 404

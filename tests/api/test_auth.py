@@ -17,7 +17,7 @@ def test_first_account_becomes_admin_and_later_ones_users(any_db_api: Api) -> No
     second = any_db_api.register("bob")
     me = any_db_api.client.get("/auth/me", headers=first.headers).json()
     assert me["role"] == "admin" and me["is_active"] is True
-    assert set(me) == {"id", "username", "email", "role", "is_active", "created_at"}
+    assert set(me) == {"id", "username", "email", "role", "is_active", "language", "created_at"}
     assert any_db_api.client.get("/auth/me", headers=second.headers).json()["role"] == "user"
 
 

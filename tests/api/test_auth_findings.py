@@ -114,7 +114,7 @@ def test_usernames_differing_only_in_case_are_one_account(any_db_api: Api) -> No
     again = any_db_api.client.post(
         "/auth/register", json={"username": "aLICE", "password": "another-pass-1"}
     )
-    assert again.status_code == 409 and again.json()["code"] == "conflict"
+    assert again.status_code == 409 and again.json()["code"] == "username_taken"
     me = any_db_api.login("ALICE", alice.password)
     assert me.id == alice.id
     shown = any_db_api.client.get("/auth/me", headers=me.headers).json()

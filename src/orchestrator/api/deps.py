@@ -91,7 +91,7 @@ CurrentUser = Annotated[User, Depends(get_current_user)]
 
 async def get_admin(user: CurrentUser) -> User:
     if user.role != "admin":
-        raise Forbidden("administrators only")
+        raise Forbidden("administrators only", code="admin_only")
     return user
 
 

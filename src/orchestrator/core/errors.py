@@ -35,6 +35,21 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+# Codes more precise than their class's, for the messages the web app shows (it translates
+# them, falling back to `detail`): code -> the HTTP status of the class that may carry it.
+SPECIFIC_CODES: dict[str, int] = {
+    "invalid_credentials": 401,  # AuthError: a wrong username or password at login
+    "wrong_password": 401,  # AuthError: the current password, when changing it
+    "registration_closed": 403,  # Forbidden
+    "admin_only": 403,  # Forbidden
+    "builtin_agent_readonly": 403,  # Forbidden: a built-in agent cannot be changed or removed
+    "builtin_agent": 409,  # Conflict: a custom agent cannot take a built-in's name
+    "username_taken": 409,  # Conflict
+    "agent_exists": 409,  # Conflict
+    "last_admin": 409,  # Conflict
+    "run_ended": 409,  # Conflict
+}
+
 
 class OrchestratorError(Exception):
     """Base of every error the product raises on purpose."""
@@ -42,10 +57,14 @@ class OrchestratorError(Exception):
     status_code: ClassVar[int] = 400
     code: ClassVar[str] = "error"
 
-    def __init__(self, message: str, **fields: object) -> None:
+    def __init__(self, message: str, *, code: str | None = None, **fields: object) -> None:
         super().__init__(message)
         self.message = message
         self.fields = fields
+        if code is not None:  # a more precise stable code than the class's (the UI translates it)
+            if SPECIFIC_CODES.get(code) is not type(self).status_code:
+                raise ValueError(f"{code!r} is not a specific code of a {type(self).status_code}")
+            self.code = code
 
 
 class NotFound(OrchestratorError):
@@ -86,8 +105,10 @@ class RateLimited(OrchestratorError):
     status_code = 429
     code = "rate_limited"
 
-    def __init__(self, message: str, retry_after: int, **fields: object) -> None:
-        super().__init__(message, **fields)
+    def __init__(
+        self, message: str, retry_after: int, *, code: str | None = None, **fields: object
+    ) -> None:
+        super().__init__(message, code=code, **fields)
         self.retry_after = retry_after
 
 
@@ -208,6 +229,8 @@ class UnusableToolCalls(LLMError):
 
 def status_for_code(code: str) -> int | None:
     """The HTTP status of the error class with this `code`, if one has it."""
+    if code in SPECIFIC_CODES:
+        return SPECIFIC_CODES[code]
     stack: list[type[OrchestratorError]] = [OrchestratorError]
     while stack:
         cls = stack.pop()

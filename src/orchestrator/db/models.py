@@ -79,6 +79,9 @@ class User(Base):
     # Bumped by logout-everywhere, password and role changes, deactivation: every token
     # carries the version it was issued under, and an older one is refused.
     token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The web app's language and the agents' default for answers ("en", "fr"); None: the
+    # browser's (the agents then go by the language the user writes in).
+    language: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

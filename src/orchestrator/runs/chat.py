@@ -23,6 +23,7 @@ from orchestrator.engine.events import ErrorData, StatusData, TokenData, ToolDat
 from orchestrator.engine.react import MAX_INVALID_STEPS, Final, Limits, ModelClient, ReactEngine
 from orchestrator.engine.retrieval import ToolRetriever
 from orchestrator.knowledge import PROMPT_SECTION, KnowledgeBase, TurnKnowledge, collection_scope
+from orchestrator.language import language_instruction
 from orchestrator.llm.base import ChatMessage
 from orchestrator.memory import MemoryStore, UserMemory
 from orchestrator.observability import Tracing
@@ -133,6 +134,7 @@ class AgentTurn:
         prompt = await self._system_prompt(agent.system_prompt, messages, user_memory)
         if knowledge is not None and any(t.name == "search_knowledge" for t in gate.available()):
             prompt = await self._knowledge_prompt(prompt, knowledge)
+        prompt = f"{prompt}\n\n{language_instruction(await self.user_language(run.user_id))}"
         system = ChatMessage(role="system", content=prompt)
         text: list[str] = []
         calls: list[ToolData] = []
@@ -263,6 +265,11 @@ class AgentTurn:
             log.warning("no memories offered to run %s: %s", memory.source, exc.message)
             return prompt
         return f"{prompt}\n\n{section}" if section else prompt
+
+    async def user_language(self, user_id: int) -> str | None:
+        """The language the user chose in the web app (None: the browser's)."""
+        async with self.sessions() as db:
+            return await db.scalar(select(User.language).where(User.id == user_id))
 
     async def refused_risks(self, user_id: int) -> frozenset[str]:
         """Risk classes the approval policy refuses to this user's role."""

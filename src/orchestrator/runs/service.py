@@ -290,7 +290,7 @@ class RunService:
         """Cancel the user's run wherever it is; a finished run answers `Conflict`."""
         run = await self.get(user_id, run_id)
         if run.status in FINAL_STATUSES:
-            raise Conflict(f"the run already ended ({run.status})")
+            raise Conflict(f"the run already ended ({run.status})", code="run_ended")
         await request_cancel(self.sessions, run_id)
         if not await self.executor.cancel(run_id):
             await self.processor.cancel_idle(run)

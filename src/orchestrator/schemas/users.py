@@ -13,6 +13,7 @@ Username = Annotated[
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
 Email = Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 Role = Literal["admin", "user"]
+Language = Literal["en", "fr"]  # the web app's languages (orchestrator.language)
 
 
 class RegisterRequest(BaseModel):
@@ -47,6 +48,7 @@ class UserOut(BaseModel):
     email: str | None
     role: Role
     is_active: bool
+    language: Language | None = None  # None: the browser's
     created_at: datetime
 
 
@@ -63,6 +65,14 @@ class UserUpdate(BaseModel):
 
     is_active: bool | None = None
     role: Role | None = None
+
+
+class ProfileUpdate(BaseModel):
+    """What a user changes of their own account (`PATCH /auth/me`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    language: Language | None  # null: follow the browser's
 
 
 class PasswordChange(BaseModel):

@@ -107,10 +107,13 @@ async def register(
     is_first = (await db.scalar(select(func.count()).select_from(User))) == 0
     if not is_first and settings.registration == Registration.CLOSED:
         await db.rollback()
-        raise Forbidden("registration is closed; ask an administrator for an account")
+        raise Forbidden(
+            "registration is closed; ask an administrator for an account",
+            code="registration_closed",
+        )
     if await _find_username(db, username) is not None:
         await db.rollback()
-        raise Conflict("that username is taken")
+        raise Conflict("that username is taken", code="username_taken")
     user = User(
         username=username,
         email=email,
@@ -123,7 +126,7 @@ async def register(
         await db.commit()
     except IntegrityError:
         await db.rollback()
-        raise Conflict("that username is taken") from None
+        raise Conflict("that username is taken", code="username_taken") from None
     return user
 
 
@@ -166,7 +169,7 @@ async def authenticate(
     await db.commit()  # end the read: do not hold a connection while hashing
     if not await hasher.verify(password, user.password_hash if user else None) or user is None:
         throttle.failed(key)
-        raise AuthError(BAD_CREDENTIALS)
+        raise AuthError(BAD_CREDENTIALS, code="invalid_credentials")
     throttle.succeeded(key)
     if not user.is_active:
         raise AccountPending("your account is waiting for an administrator's approval")
@@ -200,7 +203,7 @@ async def update_user(
         and (is_active is False or (role is not None and role != "admin"))
     )
     if loses_admin and await _admin_count(db) <= 1:
-        raise Conflict("the last active admin cannot be deactivated or demoted")
+        raise Conflict("the last active admin cannot be deactivated or demoted", code="last_admin")
     ends_sessions = (is_active is False and user.is_active) or (
         role is not None and role != user.role
     )
@@ -214,13 +217,21 @@ async def update_user(
     return user
 
 
+async def set_language(db: AsyncSession, user_id: int, language: str | None) -> User:
+    """The user's language ("en", "fr"; None: the browser's)."""
+    row = await get_user(db, user_id)
+    row.language = language
+    await db.commit()
+    return row
+
+
 async def change_password(
     db: AsyncSession, hasher: PasswordHasher, user: User, current: str, new: str
 ) -> User:
     """Replace the user's password after checking the current one; ends every session."""
     row = await get_user(db, user.id)
     if not await hasher.verify(current, row.password_hash):
-        raise AuthError("the current password is wrong")
+        raise AuthError("the current password is wrong", code="wrong_password")
     row.password_hash = await hasher.hash(new)
     row.token_version += 1
     await db.commit()
@@ -242,7 +253,7 @@ async def delete_user(
     outside the database (workspace, memory vectors...), then the rows (they cascade)."""
     user = await get_user(db, user_id)
     if user.role == "admin" and user.is_active and await _admin_count(db) <= 1:
-        raise Conflict("the last active admin cannot be removed")
+        raise Conflict("the last active admin cannot be removed", code="last_admin")
     user.is_active = False
     user.token_version += 1
     await db.commit()

@@ -39,7 +39,7 @@ class AgentCatalog:
 
     async def create(self, spec: AgentSpec, created_by: int) -> AgentSpec:
         if spec.name in _BUILTINS:
-            raise Conflict(f"{spec.name!r} is a built-in agent")
+            raise Conflict(f"{spec.name!r} is a built-in agent", code="builtin_agent")
         spec = spec.model_copy(update={"builtin": False})
         async with self.sessions() as db:
             db.add(
@@ -50,13 +50,18 @@ class AgentCatalog:
             try:
                 await db.commit()
             except IntegrityError:
-                raise Conflict(f"an agent named {spec.name!r} exists") from None
+                raise Conflict(
+                    f"an agent named {spec.name!r} exists", code="agent_exists"
+                ) from None
         return spec
 
     async def update(self, name: str, changes: dict[str, object]) -> AgentSpec:
         """Apply `changes` (already validated fields) to a custom agent."""
         if name in _BUILTINS:
-            raise Forbidden("built-in agents cannot be changed; create a custom one instead")
+            raise Forbidden(
+                "built-in agents cannot be changed; create a custom one instead",
+                code="builtin_agent_readonly",
+            )
         async with self.sessions() as db:
             row = await db.get(CustomAgent, name)
             if row is None:
@@ -74,7 +79,7 @@ class AgentCatalog:
 
     async def delete(self, name: str) -> None:
         if name in _BUILTINS:
-            raise Forbidden("built-in agents cannot be removed")
+            raise Forbidden("built-in agents cannot be removed", code="builtin_agent_readonly")
         async with self.sessions() as db:
             row = await db.get(CustomAgent, name)
             if row is None:

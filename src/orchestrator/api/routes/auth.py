@@ -26,6 +26,7 @@ from orchestrator.schemas.users import (
     ApiKeyOut,
     LoginRequest,
     PasswordChange,
+    ProfileUpdate,
     RefreshRequest,
     RegisterRequest,
     TokenOut,
@@ -157,6 +158,12 @@ async def change_password(
 async def me(user: CurrentUser) -> UserOut:
     """The account the token belongs to."""
     return UserOut.model_validate(user)
+
+
+@router.patch("/me")
+async def update_me(body: ProfileUpdate, user: CurrentUser, db: SessionDep) -> UserOut:
+    """Change one's own preferences (the language of the web app and of the answers)."""
+    return UserOut.model_validate(await accounts.set_language(db, user.id, body.language))
 
 
 @router.get("/api-keys")
