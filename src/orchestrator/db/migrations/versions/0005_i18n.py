@@ -1,7 +1,7 @@
 """a user's language for the web app and the agents' answers (en, fr; null: the browser's)
 
 Revision ID: 0005_i18n
-Revises: 0005_connections
+Revises: 0005_usage
 Create Date: 2026-11-29 02:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005_i18n"
-down_revision: str | None = "0005_connections"
+down_revision: str | None = "0005_usage"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
