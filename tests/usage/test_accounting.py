@@ -139,6 +139,43 @@ def test_usage_is_the_callers_own_and_an_admin_sees_everyones(
     assert empty.json()["totals"]["model_calls"] == 0
 
 
+def test_runs_by_status_are_the_callers_own_and_an_admin_sees_everyones(
+    usage_api: Api, model: ScriptedModelServer
+) -> None:
+    admin, alice, bob = usage_api.register(), usage_api.register(), usage_api.register()
+    model.enqueue(text="fine")
+    usage_api.client.post("/chat", json={"message": "hi"}, headers=alice.headers)
+    model.enqueue(error=(400, "the model refuses"))
+    usage_api.client.post("/chat", json={"message": "again"}, headers=alice.headers)
+    model.enqueue(text="bob's")
+    usage_api.client.post("/chat", json={"message": "hi"}, headers=bob.headers)
+    statuses = [
+        _wait(usage_api, alice, r["id"])["status"]
+        for r in usage_api.client.get("/runs?limit=50", headers=alice.headers).json()["data"]
+    ]
+    assert len(statuses) == 2 and "succeeded" in statuses and len(set(statuses)) == 2
+    mine = usage_api.client.get("/usage/runs", headers=alice.headers).json()
+    assert {c["status"]: c["runs"] for c in mine["data"]} == {s: 1 for s in statuses}
+    assert mine["total"] == 2 and mine["count"] == 2 and mine["to"] == date.today().isoformat()
+    asked = usage_api.client.get(f"/usage/runs?user_id={bob.id}", headers=alice.headers).json()
+    assert asked["total"] == 2  # another user's id is ignored: still alice's own
+    everyone = usage_api.client.get("/usage/runs", headers=admin.headers).json()
+    assert everyone["total"] == 3
+    assert {c["status"]: c["runs"] for c in everyone["data"]}["succeeded"] == 2
+    only_bob = usage_api.client.get(f"/usage/runs?user_id={bob.id}", headers=admin.headers)
+    assert only_bob.json()["data"] == [{"status": "succeeded", "runs": 1}]
+    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    empty = usage_api.client.get(
+        f"/usage/runs?from={yesterday}&to={yesterday}", headers=admin.headers
+    )
+    assert empty.json() == {"from": yesterday, "to": yesterday, "data": [], "count": 0, "total": 0}
+    for query in ("from=2026-02-01&to=2026-01-01", "from=2020-01-01&to=2026-01-01", "user_id=0"):
+        refused = usage_api.client.get(f"/usage/runs?{query}", headers=alice.headers)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["code"] == "invalid_input"
+    assert usage_api.client.get("/usage/runs").status_code == 401
+
+
 @pytest.mark.parametrize(
     "query",
     [

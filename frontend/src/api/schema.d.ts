@@ -122,7 +122,11 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Update Me
+         * @description Change one's own preferences (the language of the web app and of the answers).
+         */
+        patch: operations["update_me_api_v1_auth_me_patch"];
         trace?: never;
     };
     "/api/v1/auth/api-keys": {
@@ -1462,6 +1466,28 @@ export interface paths {
          *     everyone's, or one user's with `user_id`.
          */
         get: operations["get_usage_api_v1_usage_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/usage/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Runs By Status
+         * @description Runs created from `from` to `to` (UTC days, both included; the last 30 days by
+         *     default) counted by status. A user counts their own; an admin everyone's, or one
+         *     user's with `user_id`.
+         */
+        get: operations["get_runs_by_status_api_v1_usage_runs_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2924,6 +2950,14 @@ export interface components {
             seq: number;
         };
         /**
+         * ProfileUpdate
+         * @description What a user changes of their own account (`PATCH /auth/me`).
+         */
+        ProfileUpdate: {
+            /** Language */
+            language: ("en" | "fr") | null;
+        };
+        /**
          * PullIn
          * @description `POST /models/pull`: a model for an Ollama connection to download.
          */
@@ -3139,6 +3173,28 @@ export interface components {
             /** Cancel Requested At */
             cancel_requested_at?: string | null;
         };
+        /**
+         * RunsByStatus
+         * @description Runs created from `from` to `to` (UTC days, both included), by status, most first.
+         */
+        RunsByStatus: {
+            /**
+             * From
+             * Format: date
+             */
+            from: string;
+            /**
+             * To
+             * Format: date
+             */
+            to: string;
+            /** Data */
+            data: components["schemas"]["StatusCount"][];
+            /** Count */
+            count: number;
+            /** Total */
+            total: number;
+        };
         /** ScheduleCreate */
         ScheduleCreate: {
             /** Name */
@@ -3257,6 +3313,16 @@ export interface components {
             uptime_seconds: number;
             system: components["schemas"]["ResourceUsage"];
             counts: components["schemas"]["Counts"];
+        };
+        /**
+         * StatusCount
+         * @description How many runs ended in (or are in) one status.
+         */
+        StatusCount: {
+            /** Status */
+            status: string;
+            /** Runs */
+            runs: number;
         };
         /**
          * StatusData
@@ -3713,6 +3779,8 @@ export interface components {
             role: "admin" | "user";
             /** Is Active */
             is_active: boolean;
+            /** Language */
+            language?: ("en" | "fr") | null;
             /**
              * Created At
              * Format: date-time
@@ -4073,6 +4141,39 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UserOut"];
+                };
+            };
+        };
+    };
+    update_me_api_v1_auth_me_patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProfileUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
@@ -6993,6 +7094,39 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UsageReport"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_runs_by_status_api_v1_usage_runs_get: {
+        parameters: {
+            query?: {
+                from?: string | null;
+                to?: string | null;
+                user_id?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunsByStatus"];
                 };
             };
             /** @description Validation Error */

@@ -3,7 +3,14 @@ and the limits that stop a user at their daily tokens, daily runs or runs at onc
 
 from orchestrator.usage._meter import MeteredModels
 from orchestrator.usage._quotas import QuotaLimits, Quotas, QuotaUse, day_start, next_reset
-from orchestrator.usage._report import GroupBy, UsageReport, usage_report
+from orchestrator.usage._report import (
+    GroupBy,
+    RunsByStatus,
+    StatusCount,
+    UsageReport,
+    runs_by_status,
+    usage_report,
+)
 
 __all__ = [
     "GroupBy",
@@ -11,8 +18,11 @@ __all__ = [
     "QuotaLimits",
     "QuotaUse",
     "Quotas",
+    "RunsByStatus",
+    "StatusCount",
     "UsageReport",
     "day_start",
     "next_reset",
+    "runs_by_status",
     "usage_report",
 ]

@@ -170,6 +170,42 @@ async def usage_report(
     )
 
 
+class StatusCount(BaseModel):
+    """How many runs ended in (or are in) one status."""
+
+    status: str
+    runs: int
+
+
+class RunsByStatus(BaseModel):
+    """Runs created from `from` to `to` (UTC days, both included), by status, most first."""
+
+    from_: date = Field(serialization_alias="from")
+    to: date
+    data: list[StatusCount]
+    count: int
+    total: int
+
+
+async def runs_by_status(
+    db: AsyncSession, *, start: date, end: date, user_id: int | None
+) -> RunsByStatus:
+    """How many runs of `user_id` (None: everyone) are in each status, one count query."""
+    since = datetime.combine(start, time(), UTC)
+    until = datetime.combine(end + timedelta(days=1), time(), UTC)
+    query = select(Run.status, func.count()).where(Run.created_at >= since, Run.created_at < until)
+    if user_id is not None:
+        query = query.where(Run.user_id == user_id)
+    found = [
+        StatusCount(status=status, runs=int(n))
+        for status, n in await db.execute(query.group_by(Run.status))
+    ]
+    found.sort(key=lambda c: (-c.runs, c.status))
+    return RunsByStatus(
+        from_=start, to=end, data=found, count=len(found), total=sum(c.runs for c in found)
+    )
+
+
 def _any(r: UsageRow) -> bool:
     return bool(r.tokens_in or r.tokens_out or r.model_calls or r.runs or r.tool_calls)
 

@@ -11,7 +11,14 @@ from orchestrator.api.deps import AdminUser, CurrentUser, RuntimeDep, SessionDep
 from orchestrator.core.errors import InvalidInput
 from orchestrator.schemas.common import MAX_DB_INT, DbId
 from orchestrator.schemas.usage import QuotaIn, QuotaOut, QuotaUseOut, QuotaValues
-from orchestrator.usage import GroupBy, UsageReport, next_reset, usage_report
+from orchestrator.usage import (
+    GroupBy,
+    RunsByStatus,
+    UsageReport,
+    next_reset,
+    runs_by_status,
+    usage_report,
+)
 
 router = APIRouter(tags=["usage"])
 MAX_DAYS = 366
@@ -27,6 +34,16 @@ def _group_by(text: str) -> list[GroupBy]:
     return keys  # type: ignore[return-value]
 
 
+def _range(from_: date | None, to: date | None) -> tuple[date, date]:
+    end = to or date.today()
+    start = from_ or end - timedelta(days=DEFAULT_DAYS - 1)
+    if start > end:
+        raise InvalidInput("`from` is after `to`")
+    if (end - start).days >= MAX_DAYS:
+        raise InvalidInput(f"at most {MAX_DAYS} days at once")
+    return start, end
+
+
 @router.get("/usage", response_model_by_alias=True)
 async def get_usage(
     user: CurrentUser,
@@ -40,17 +57,29 @@ async def get_usage(
     (UTC days, both included; the last 30 days by default), grouped by `group_by` (day,
     user, model, agent, or several joined by commas). A user sees their own; an admin
     everyone's, or one user's with `user_id`."""
-    end = to or date.today()
-    start = from_ or end - timedelta(days=DEFAULT_DAYS - 1)
-    if start > end:
-        raise InvalidInput("`from` is after `to`")
-    if (end - start).days >= MAX_DAYS:
-        raise InvalidInput(f"at most {MAX_DAYS} days at once")
+    start, end = _range(from_, to)
     if user.role != "admin":
         user_id = user.id  # another user's figures are not theirs to see
     return await usage_report(
         db, start=start, end=end, group_by=_group_by(group_by), user_id=user_id
     )
+
+
+@router.get("/usage/runs", response_model_by_alias=True)
+async def get_runs_by_status(
+    user: CurrentUser,
+    db: SessionDep,
+    from_: Annotated[date | None, Query(alias="from")] = None,
+    to: date | None = None,
+    user_id: Annotated[int | None, Query(ge=1, le=MAX_DB_INT)] = None,
+) -> RunsByStatus:
+    """Runs created from `from` to `to` (UTC days, both included; the last 30 days by
+    default) counted by status. A user counts their own; an admin everyone's, or one
+    user's with `user_id`."""
+    start, end = _range(from_, to)
+    if user.role != "admin":
+        user_id = user.id
+    return await runs_by_status(db, start=start, end=end, user_id=user_id)
 
 
 @router.get("/usage/quota")
