@@ -155,7 +155,7 @@ class AgentTurn:
                         self._stop_error(event, limits),
                         calls,
                         event.usage,
-                        [c.model_dump(exclude_none=True) for c in cited],
+                        [c.model_dump() for c in cited],  # every field, as `complete` sends them
                     )
                 if tracing is not None and isinstance(event, ToolData):
                     if event.status == "started":
