@@ -8,6 +8,12 @@ const backend = process.env.ORCHESTRATOR_URL ?? 'http://127.0.0.1:8001'
 
 export default defineConfig({
   plugins: [vue(), tailwindcss()],
+  // vue-i18n's build flags: the Composition API only (no legacy API), no devtools in production.
+  define: {
+    __VUE_I18N_FULL_INSTALL__: true,
+    __VUE_I18N_LEGACY_API__: false,
+    __INTLIFY_PROD_DEVTOOLS__: false,
+  },
   resolve: {
     alias: { '@': fileURLToPath(new URL('./src', import.meta.url)) },
   },
@@ -35,5 +41,6 @@ export default defineConfig({
   test: {
     environment: 'jsdom',
     include: ['tests/unit/**/*.spec.ts'],
+    setupFiles: ['tests/unit/setup.ts'],
   },
 })

@@ -1,13 +1,16 @@
 import { createPinia } from 'pinia'
 import { createApp, watch } from 'vue'
 import App from './App.vue'
-import { buildRouter } from './router'
+import { currentLocale, i18n } from './i18n'
+import { buildRouter, pageTitle } from './router'
 import { useAuthStore } from './stores/auth'
 import { applyTheme, useSettingsStore } from './stores/settings'
 import './style.css'
 
 const app = createApp(App)
 app.use(createPinia())
+app.use(i18n)
+document.documentElement.lang = currentLocale()
 const router = buildRouter()
 app.use(router)
 
@@ -25,6 +28,15 @@ watch(
     if (signedIn || current.meta.public) return
     const back = auth.expired && current.fullPath !== '/'
     void router.push({ name: 'login', query: back ? { redirect: current.fullPath } : {} })
+  },
+)
+
+// The tab's title and <html lang> follow a change of language.
+watch(
+  () => i18n.global.locale.value,
+  (locale) => {
+    document.documentElement.lang = locale
+    document.title = pageTitle(router.currentRoute.value.meta.title)
   },
 )
 

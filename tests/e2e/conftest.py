@@ -140,7 +140,8 @@ def browsing(
     the test started: with `page` asked for before `site`, the server stopped first and
     the app's chat socket, reconnecting to it, logged a console error (a flaky failure).
     """
-    context = browser.new_context(viewport={"width": 1280, "height": 820})
+    # English unless a test asks for another language (the app follows the browser's).
+    context = browser.new_context(viewport={"width": 1280, "height": 820}, locale="en-US")
     page = context.new_page()
     problems: list[str] = []
 

@@ -5,6 +5,7 @@
  */
 import createClient, { type Middleware } from 'openapi-fetch'
 import type { components, paths } from './schema'
+import { i18n, t } from '@/i18n'
 
 export type Schemas = components['schemas']
 export type User = Schemas['UserOut']
@@ -80,8 +81,31 @@ export const api = createClient<paths>({
 })
 api.use(auth)
 
-/** The human-readable part of an error body `{detail, code}` (FastAPI's 422 lists included). */
-export function errorMessage(error: unknown, fallback = 'Something went wrong'): string {
+/** The stable `code` of an error body `{detail, code}`, if it has one. */
+export function errorCode(error: unknown): string | null {
+  if (error && typeof error === 'object' && 'code' in error) {
+    const code = (error as { code: unknown }).code
+    if (typeof code === 'string') return code
+  }
+  return null
+}
+
+/**
+ * What to tell the user about an error body `{detail, code}`: the message for its `code` in
+ * the app's language (after `fallback`, which says what failed), else the server's `detail`
+ * (FastAPI's 422 lists included), else `fallback`.
+ */
+export function errorMessage(error: unknown, fallback?: string): string {
+  const code = errorCode(error)
+  if (code && i18n.global.te(`errors.${code}`)) {
+    const reason = t(`errors.${code}`)
+    return fallback ? t('errors.withContext', { context: fallback, reason }) : reason
+  }
+  return errorDetail(error) ?? fallback ?? t('errors.generic')
+}
+
+/** The server's own words for an error, untranslated. */
+export function errorDetail(error: unknown): string | null {
   if (error && typeof error === 'object' && 'detail' in error) {
     const detail = (error as { detail: unknown }).detail
     if (typeof detail === 'string') return detail
@@ -92,5 +116,5 @@ export function errorMessage(error: unknown, fallback = 'Something went wrong'):
     }
   }
   if (error instanceof Error) return error.message
-  return fallback
+  return null
 }

@@ -6,6 +6,7 @@
 import DOMPurify from 'dompurify'
 import MarkdownIt from 'markdown-it'
 import { highlight } from './highlight'
+import { t } from '@/i18n'
 
 const md = new MarkdownIt({ html: false, linkify: true, breaks: false, typographer: false })
 
@@ -16,10 +17,10 @@ md.renderer.rules.fence = (tokens, idx) => {
   const lang = token.info.trim().split(/\s+/)[0] ?? ''
   const code = token.content
   const body = highlight(code, lang) ?? escape(code)
-  const label = lang ? escape(lang) : 'text'
+  const label = lang ? escape(lang) : escape(t('markdown.text'))
   return (
     `<div class="code-block"><div class="code-head"><span>${label}</span>` +
-    `<button type="button" class="code-copy" data-copy aria-label="Copy code">Copy</button></div>` +
+    `<button type="button" class="code-copy" data-copy aria-label="${escape(t('markdown.copyCode'))}">${escape(t('markdown.copy'))}</button></div>` +
     `<pre><code class="hljs${lang ? ` language-${escape(lang)}` : ''}">${body}</code></pre></div>`
   )
 }

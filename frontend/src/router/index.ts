@@ -1,36 +1,43 @@
 /** Routes; every view is its own chunk. Signed-out visitors go to /login and come back after. */
 import { createRouter, createWebHistory, type Router } from 'vue-router'
+import { i18n, t } from '@/i18n'
 import { useAuthStore } from '@/stores/auth'
 
 declare module 'vue-router' {
   interface RouteMeta {
     public?: boolean
-    title?: string
+    title?: string // a message key (nav.runs...); a plain title is shown as it is
   }
+}
+
+/** The browser tab's title for a route, in the app's language. */
+export function pageTitle(title: string | undefined): string {
+  if (!title) return 'AI Orchestrator'
+  return `${i18n.global.te(title) ? t(title) : title} · AI Orchestrator`
 }
 
 export function buildRouter(): Router {
   const router = createRouter({
     history: createWebHistory(),
     routes: [
-      { path: '/login', name: 'login', component: () => import('@/views/LoginView.vue'), meta: { public: true, title: 'Sign in' } },
+      { path: '/login', name: 'login', component: () => import('@/views/LoginView.vue'), meta: { public: true, title: 'login.signIn' } },
       {
         path: '/',
         component: () => import('@/components/AppLayout.vue'),
         children: [
-          { path: '', name: 'new-chat', component: () => import('@/views/ChatView.vue'), meta: { title: 'New chat' } },
-          { path: 'c/:id', name: 'chat', component: () => import('@/views/ChatView.vue'), meta: { title: 'Chat' } },
-          { path: 'dashboard', name: 'dashboard', component: () => import('@/views/DashboardView.vue'), meta: { title: 'Dashboard' } },
-          { path: 'runs', name: 'runs', component: () => import('@/views/RunsView.vue'), meta: { title: 'Runs' } },
-          { path: 'runs/:id', name: 'run', component: () => import('@/views/RunDetailView.vue'), meta: { title: 'Run' } },
-          { path: 'agents', name: 'agents', component: () => import('@/views/AgentsView.vue'), meta: { title: 'Agents' } },
-          { path: 'files', name: 'files', component: () => import('@/views/FilesView.vue'), meta: { title: 'Files' } },
-          { path: 'memory', name: 'memory', component: () => import('@/views/MemoryView.vue'), meta: { title: 'Memory' } },
-          { path: 'knowledge', name: 'knowledge', component: () => import('@/views/KnowledgeView.vue'), meta: { title: 'Knowledge' } },
-          { path: 'tools', name: 'tools', component: () => import('@/views/ToolsView.vue'), meta: { title: 'Tools' } },
-          { path: 'models', name: 'models', component: () => import('@/views/ModelsView.vue'), meta: { title: 'Models' } },
-          { path: 'mcp', name: 'mcp', component: () => import('@/views/McpView.vue'), meta: { title: 'MCP servers' } },
-          { path: 'settings', name: 'settings', component: () => import('@/views/SettingsView.vue'), meta: { title: 'Settings' } },
+          { path: '', name: 'new-chat', component: () => import('@/views/ChatView.vue'), meta: { title: 'chat.newChat' } },
+          { path: 'c/:id', name: 'chat', component: () => import('@/views/ChatView.vue'), meta: { title: 'chat.title' } },
+          { path: 'dashboard', name: 'dashboard', component: () => import('@/views/DashboardView.vue'), meta: { title: 'nav.dashboard' } },
+          { path: 'runs', name: 'runs', component: () => import('@/views/RunsView.vue'), meta: { title: 'nav.runs' } },
+          { path: 'runs/:id', name: 'run', component: () => import('@/views/RunDetailView.vue'), meta: { title: 'run.title' } },
+          { path: 'agents', name: 'agents', component: () => import('@/views/AgentsView.vue'), meta: { title: 'nav.agents' } },
+          { path: 'files', name: 'files', component: () => import('@/views/FilesView.vue'), meta: { title: 'nav.files' } },
+          { path: 'memory', name: 'memory', component: () => import('@/views/MemoryView.vue'), meta: { title: 'nav.memory' } },
+          { path: 'knowledge', name: 'knowledge', component: () => import('@/views/KnowledgeView.vue'), meta: { title: 'nav.knowledge' } },
+          { path: 'tools', name: 'tools', component: () => import('@/views/ToolsView.vue'), meta: { title: 'nav.tools' } },
+          { path: 'models', name: 'models', component: () => import('@/views/ModelsView.vue'), meta: { title: 'nav.models' } },
+          { path: 'mcp', name: 'mcp', component: () => import('@/views/McpView.vue'), meta: { title: 'nav.mcp' } },
+          { path: 'settings', name: 'settings', component: () => import('@/views/SettingsView.vue'), meta: { title: 'nav.settings' } },
         ],
       },
       { path: '/:rest(.*)*', redirect: '/' },
@@ -47,7 +54,7 @@ export function buildRouter(): Router {
     return { name: 'login', query: to.fullPath !== '/' ? { redirect: to.fullPath } : {} }
   })
   router.afterEach((to) => {
-    document.title = to.meta.title ? `${to.meta.title} · AI Orchestrator` : 'AI Orchestrator'
+    document.title = pageTitle(to.meta.title)
   })
   return router
 }

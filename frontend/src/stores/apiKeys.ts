@@ -2,6 +2,7 @@
 import { defineStore } from 'pinia'
 import { ref } from 'vue'
 import { api, errorMessage, type Schemas } from '@/api/client'
+import { t } from '@/i18n'
 
 export type ApiKey = Schemas['ApiKeyOut']
 export type CreatedApiKey = Schemas['ApiKeyCreated']
@@ -15,7 +16,7 @@ export const useApiKeysStore = defineStore('apiKeys', () => {
   async function load(): Promise<void> {
     const { data, error: failure } = await api.GET('/api/v1/auth/api-keys')
     if (!data) {
-      error.value = errorMessage(failure, 'Could not load API keys')
+      error.value = errorMessage(failure, t('failures.loadKeys'))
       return
     }
     error.value = null
@@ -27,7 +28,7 @@ export const useApiKeysStore = defineStore('apiKeys', () => {
       body: { name, expires_days: expiresDays },
     })
     if (!data) {
-      error.value = errorMessage(failure, 'Could not create the key')
+      error.value = errorMessage(failure, t('failures.createKey'))
       return false
     }
     error.value = null
@@ -42,7 +43,7 @@ export const useApiKeysStore = defineStore('apiKeys', () => {
       params: { path: { key_id: id } },
     })
     if (!response.ok) {
-      error.value = errorMessage(failure, 'Could not revoke the key')
+      error.value = errorMessage(failure, t('failures.revokeKey'))
       return
     }
     error.value = null

@@ -4,7 +4,8 @@
  */
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
-import { api, configureAuth, errorMessage, type User } from '@/api/client'
+import { api, configureAuth, errorCode, errorMessage, type User } from '@/api/client'
+import { t } from '@/i18n'
 
 export class AuthError extends Error {
   constructor(
@@ -31,8 +32,8 @@ export const useAuthStore = defineStore('auth', () => {
       body: { username, password, cookie: true },
     })
     if (!data) {
-      const message = errorMessage(error, 'Login failed')
-      throw new AuthError(message, response.status === 403 && /approv/i.test(message))
+      const pending = response.status === 403 && errorCode(error) === 'account_pending'
+      throw new AuthError(errorMessage(error, t('login.failed')), pending)
     }
     expired.value = false
     user.value = data.user
@@ -43,7 +44,7 @@ export const useAuthStore = defineStore('auth', () => {
     const { data, error } = await api.POST('/api/v1/auth/register', {
       body: { username, password, email: email || undefined },
     })
-    if (!data) throw new AuthError(errorMessage(error, 'Registration failed'))
+    if (!data) throw new AuthError(errorMessage(error, t('login.registerFailed')))
     if (!data.is_active) return 'pending'
     await login(username, password)
     return 'signed-in'

@@ -11,6 +11,7 @@ import { ReconnectingSocket, type SocketOptions, type SocketStatus } from '@/lib
 import { applyEvent, isActive, newRun, toolsFromHistory, type ApprovalView, type RunView } from '@/lib/runReducer'
 import { useAuthStore } from './auth'
 import { useConversationsStore } from './conversations'
+import { t } from '@/i18n'
 
 export interface Turn {
   key: string
@@ -262,7 +263,7 @@ export const useChatStore = defineStore('chat', () => {
     if (conversationId.value !== id) return
     loadingHistory.value = false
     if (!data) {
-      historyError.value = errorMessage(error, 'Could not load this conversation')
+      historyError.value = errorMessage(error, t('failures.loadConversation'))
       return
     }
     showBranch(id, data.data)
@@ -277,7 +278,7 @@ export const useChatStore = defineStore('chat', () => {
     const message = text.trim()
     if (!message) return conversationId.value
     if (!socket.value || socketStatus.value !== 'open') {
-      sendError.value = 'Not connected to the server yet. Your message was not sent.'
+      sendError.value = t('failures.notConnected')
       return null
     }
     sendError.value = null
@@ -318,7 +319,7 @@ export const useChatStore = defineStore('chat', () => {
     if (!sent) {
       unbound.splice(unbound.indexOf(tracked), 1)
       tracked.status = 'error'
-      tracked.error = { message: 'The connection dropped before the message left.', code: 'disconnected', reset_at: null }
+      tracked.error = { message: t('failures.dropped'), code: 'disconnected', reset_at: null }
     }
     return id
   }
@@ -391,7 +392,7 @@ export const useChatStore = defineStore('chat', () => {
     })
     if (!response.ok) {
       approval.decision = undefined
-      sendError.value = `Could not send the decision: ${errorMessage(error)}`
+      sendError.value = errorMessage(error, t('failures.decide'))
     }
   }
 

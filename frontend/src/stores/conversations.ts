@@ -2,6 +2,7 @@
 import { defineStore } from 'pinia'
 import { ref } from 'vue'
 import { api, errorMessage, type Conversation } from '@/api/client'
+import { t } from '@/i18n'
 
 export const useConversationsStore = defineStore('conversations', () => {
   const items = ref<Conversation[]>([])
@@ -20,7 +21,7 @@ export const useConversationsStore = defineStore('conversations', () => {
     if (ticket !== latestLoad) return // a newer search answered first
     loading.value = false
     if (!data) {
-      error.value = errorMessage(failure, 'Could not load conversations')
+      error.value = errorMessage(failure, t('failures.loadConversations'))
       return
     }
     error.value = null
@@ -31,7 +32,7 @@ export const useConversationsStore = defineStore('conversations', () => {
     const { data, error: failure } = await api.POST('/api/v1/conversations', {
       body: { title: title || undefined, model: model || undefined },
     })
-    if (!data) throw new Error(errorMessage(failure, 'Could not create the conversation'))
+    if (!data) throw new Error(errorMessage(failure, t('failures.createConversation')))
     items.value = [data, ...items.value.filter((c) => c.id !== data.id)]
     return data
   }
@@ -41,7 +42,7 @@ export const useConversationsStore = defineStore('conversations', () => {
       params: { path: { conversation_id: id } },
       body: { title },
     })
-    if (!data) throw new Error(errorMessage(failure, 'Could not rename the conversation'))
+    if (!data) throw new Error(errorMessage(failure, t('failures.renameConversation')))
     upsert(data)
   }
 
@@ -50,7 +51,7 @@ export const useConversationsStore = defineStore('conversations', () => {
       params: { path: { conversation_id: id } },
     })
     if (!response.ok && response.status !== 404) {
-      throw new Error(errorMessage(failure, 'Could not delete the conversation'))
+      throw new Error(errorMessage(failure, t('failures.deleteConversation')))
     }
     items.value = items.value.filter((c) => c.id !== id)
   }

@@ -3,6 +3,7 @@ import { defineStore } from 'pinia'
 import { ref } from 'vue'
 import { api, errorMessage } from '@/api/client'
 import { LIVE_STATUSES, type RunInfo, type SystemStats, type ToolInfo } from '@/api/contract'
+import { t } from '@/i18n'
 
 const RECENT = 8
 
@@ -36,7 +37,7 @@ export const useDashboardStore = defineStore('dashboard', () => {
     if (toolList.data) tools.value = toolList.data.data
     if (system.data) stats.value = system.data
     const failed = [latest, toolList, system].find((a) => !a.data)
-    error.value = failed ? errorMessage(failed.error, 'Some figures could not be loaded') : null
+    error.value = failed ? errorMessage(failed.error, t('failures.loadFigures')) : null
     loaded.value = true
     updatedAt.value = new Date()
   }

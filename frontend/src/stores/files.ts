@@ -7,6 +7,7 @@ import { defineStore } from 'pinia'
 import { ref } from 'vue'
 import { api, errorMessage } from '@/api/client'
 import type { WorkspaceEntry } from '@/api/contract'
+import { t } from '@/i18n'
 
 export interface UploadState {
   name: string
@@ -53,7 +54,7 @@ export const useFilesStore = defineStore('files', () => {
     const { data, error: failure } = await api.GET('/api/v1/workspace/files', { params: { query: { path: dir } } })
     loading.value = false
     if (!data) {
-      error.value = errorMessage(failure, 'Could not list this folder')
+      error.value = errorMessage(failure, t('failures.listFolder'))
       return false
     }
     error.value = null
@@ -107,7 +108,7 @@ export const useFilesStore = defineStore('files', () => {
     const { error: failure, response } = await api.DELETE('/api/v1/workspace/files/{path}', {
       params: { path: { path: entry.path } },
     })
-    if (!response.ok) throw new Error(errorMessage(failure, `Could not delete ${entry.name}`))
+    if (!response.ok) throw new Error(errorMessage(failure, t('failures.deleteNamed', { name: entry.name })))
     if (selected.value && (selected.value.path === entry.path || selected.value.path.startsWith(`${entry.path}/`))) {
       selected.value = null
     }
@@ -127,7 +128,7 @@ export const useFilesStore = defineStore('files', () => {
       params: { query: { path: dir } },
       parseAs: 'blob',
     })
-    if (!data) throw new Error(errorMessage(failure, 'Could not zip this folder'))
+    if (!data) throw new Error(errorMessage(failure, t('failures.zipFolder')))
     const name = dir === '.' ? 'workspace' : dir.split('/').pop()
     saveBlob(data as Blob, `${name}.zip`)
   }
@@ -152,7 +153,7 @@ export async function putFile(path: string, file: Blob): Promise<WorkspaceEntry>
     bodySerializer: (body: unknown) => body as BodyInit,
     headers: { 'Content-Type': file.type || 'application/octet-stream' },
   })
-  if (!data) throw new Error(errorMessage(error, `Could not upload ${path}`))
+  if (!data) throw new Error(errorMessage(error, t('failures.upload', { name: path })))
   return data
 }
 
@@ -162,6 +163,6 @@ export async function fetchBlob(path: string): Promise<Blob> {
     params: { path: { path } },
     parseAs: 'blob',
   })
-  if (!data) throw new Error(errorMessage(error, `Could not open ${path}`))
+  if (!data) throw new Error(errorMessage(error, t('failures.open', { name: path })))
   return data as Blob
 }

@@ -3,6 +3,7 @@ import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
 import { api, errorMessage, writeHeaders, API_PREFIX } from '@/api/client'
 import type { KnowledgeCollection, KnowledgeDocument, KnowledgePassage } from '@/api/contract'
+import { t } from '@/i18n'
 
 const POLL_MS = 1000
 
@@ -23,7 +24,7 @@ export const useKnowledgeStore = defineStore('knowledge', () => {
     const { data, error: failure } = await api.GET('/api/v1/knowledge')
     loading.value = false
     if (!data) {
-      error.value = errorMessage(failure, 'Could not load the collections')
+      error.value = errorMessage(failure, t('failures.loadCollections'))
       return
     }
     error.value = null
@@ -33,7 +34,7 @@ export const useKnowledgeStore = defineStore('knowledge', () => {
 
   async function create(name: string, description = ''): Promise<KnowledgeCollection> {
     const { data, error: failure } = await api.POST('/api/v1/knowledge', { body: { name, description } })
-    if (!data) throw new Error(errorMessage(failure, 'Could not create the collection'))
+    if (!data) throw new Error(errorMessage(failure, t('failures.createCollection')))
     collections.value = [data, ...collections.value]
     return data
   }
@@ -42,7 +43,7 @@ export const useKnowledgeStore = defineStore('knowledge', () => {
     const { error: failure, response } = await api.DELETE('/api/v1/knowledge/{collection_id}', {
       params: { path: { collection_id: id } },
     })
-    if (!response.ok) throw new Error(errorMessage(failure, 'Could not delete the collection'))
+    if (!response.ok) throw new Error(errorMessage(failure, t('failures.deleteCollection')))
     collections.value = collections.value.filter((c) => c.id !== id)
     if (selectedId.value === id) select(null)
   }
@@ -64,7 +65,7 @@ export const useKnowledgeStore = defineStore('knowledge', () => {
     })
     if (id !== selectedId.value) return
     if (!data) {
-      error.value = errorMessage(failure, 'Could not load the documents')
+      error.value = errorMessage(failure, t('failures.loadDocuments'))
       return
     }
     documents.value = data.data
@@ -89,7 +90,7 @@ export const useKnowledgeStore = defineStore('knowledge', () => {
       })
       if (!response.ok) {
         const detail = await response.json().catch(() => null)
-        error.value = `${file.name}: ${errorMessage(detail, `upload failed (${response.status})`)}`
+        error.value = `${file.name}: ${errorMessage(detail, t('failures.uploadStatus', { status: response.status }))}`
       }
     }
     await loadDocuments()
@@ -101,7 +102,7 @@ export const useKnowledgeStore = defineStore('knowledge', () => {
     const { error: failure, response } = await api.DELETE('/api/v1/knowledge/{collection_id}/documents/{document_id}', {
       params: { path: { collection_id: id, document_id: documentId } },
     })
-    if (!response.ok) throw new Error(errorMessage(failure, 'Could not delete the document'))
+    if (!response.ok) throw new Error(errorMessage(failure, t('failures.deleteDocument')))
     await loadDocuments()
   }
 
@@ -115,7 +116,7 @@ export const useKnowledgeStore = defineStore('knowledge', () => {
       params: { path: { collection_id: id }, query: { query, limit: 8 } },
     })
     if (!data) {
-      error.value = errorMessage(failure, 'Search failed')
+      error.value = errorMessage(failure, t('failures.search'))
       return
     }
     results.value = data.data

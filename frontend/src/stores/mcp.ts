@@ -3,6 +3,7 @@ import { defineStore } from 'pinia'
 import { ref } from 'vue'
 import { api, errorMessage } from '@/api/client'
 import type { Schemas } from '@/api/client'
+import { t } from '@/i18n'
 
 export type McpServer = Schemas['McpServerOut']
 export type McpServerIn = Schemas['McpServerIn']
@@ -17,7 +18,7 @@ export const useMcpStore = defineStore('mcp', () => {
   async function load(): Promise<void> {
     const { data, error: failure } = await api.GET('/api/v1/mcp/servers')
     if (!data) {
-      error.value = errorMessage(failure, 'Could not list the MCP servers')
+      error.value = errorMessage(failure, t('failures.listMcp'))
       return
     }
     error.value = null
@@ -27,7 +28,7 @@ export const useMcpStore = defineStore('mcp', () => {
   async function create(body: McpServerIn): Promise<boolean> {
     const { data, error: failure } = await api.POST('/api/v1/mcp/servers', { body })
     if (!data) {
-      error.value = errorMessage(failure, 'Could not add the server')
+      error.value = errorMessage(failure, t('failures.addMcp'))
       return false
     }
     error.value = null
@@ -43,7 +44,7 @@ export const useMcpStore = defineStore('mcp', () => {
     })
     busy.value = null
     if (!data) {
-      error.value = errorMessage(failure, 'Could not reach the server')
+      error.value = errorMessage(failure, t('failures.reachMcp'))
       return
     }
     error.value = null
@@ -57,7 +58,7 @@ export const useMcpStore = defineStore('mcp', () => {
       body: { enabled },
     })
     if (!data) {
-      error.value = errorMessage(failure, 'Could not change the server')
+      error.value = errorMessage(failure, t('failures.changeMcp'))
       return
     }
     items.value = items.value.map((s) => (s.id === id ? data : s))
@@ -68,7 +69,7 @@ export const useMcpStore = defineStore('mcp', () => {
       params: { path: { server_id: id } },
     })
     if (!response.ok) {
-      error.value = errorMessage(failure, 'Could not remove the server')
+      error.value = errorMessage(failure, t('failures.removeMcp'))
       return
     }
     items.value = items.value.filter((s) => s.id !== id)
@@ -84,7 +85,7 @@ export const useMcpStore = defineStore('mcp', () => {
       body: { [kind]: values },
     })
     if (!data) {
-      error.value = errorMessage(failure, 'Could not store your credentials')
+      error.value = errorMessage(failure, t('failures.storeCredentials'))
       return false
     }
     error.value = null

@@ -3,6 +3,7 @@ import { defineStore } from 'pinia'
 import { ref } from 'vue'
 import { api, errorMessage } from '@/api/client'
 import type { Memory, MemoryCreate, MemoryUpdate } from '@/api/contract'
+import { t } from '@/i18n'
 
 const LIMIT = 50
 
@@ -24,7 +25,7 @@ export const useMemoryStore = defineStore('memory', () => {
     if (q !== query.value.trim()) return // a newer search is on its way
     if (!data) {
       available.value = response.status !== 404
-      error.value = available.value ? errorMessage(failure, 'Could not load the memories') : null
+      error.value = available.value ? errorMessage(failure, t('failures.loadMemories')) : null
       return
     }
     available.value = true
@@ -35,7 +36,7 @@ export const useMemoryStore = defineStore('memory', () => {
   /** Each change throws with the server's message when refused (the form shows it). */
   async function add(body: MemoryCreate): Promise<void> {
     const { data, error: failure } = await api.POST('/api/v1/memory', { body: { source: 'user', ...body } })
-    if (!data) throw new Error(errorMessage(failure, 'Could not save the memory'))
+    if (!data) throw new Error(errorMessage(failure, t('failures.saveMemory')))
     await load()
   }
 
@@ -44,7 +45,7 @@ export const useMemoryStore = defineStore('memory', () => {
       params: { path: { memory_id: id } },
       body,
     })
-    if (!data) throw new Error(errorMessage(failure, 'Could not change the memory'))
+    if (!data) throw new Error(errorMessage(failure, t('failures.changeMemory')))
     const index = items.value.findIndex((m) => m.id === id)
     if (index >= 0) items.value[index] = data
   }
@@ -53,7 +54,7 @@ export const useMemoryStore = defineStore('memory', () => {
     const { error: failure, response } = await api.DELETE('/api/v1/memory/{memory_id}', {
       params: { path: { memory_id: id } },
     })
-    if (!response.ok) throw new Error(errorMessage(failure, 'Could not delete the memory'))
+    if (!response.ok) throw new Error(errorMessage(failure, t('failures.deleteMemory')))
     items.value = items.value.filter((m) => m.id !== id)
   }
 

@@ -1,7 +1,8 @@
 /** What one run changed in the workspace, and undoing it (GET /runs/{id}/changes, POST revert). */
 import { defineStore } from 'pinia'
 import { ref } from 'vue'
-import { api, errorMessage, type Schemas } from '@/api/client'
+import { api, errorDetail, errorMessage, type Schemas } from '@/api/client'
+import { t } from '@/i18n'
 
 export type WorkspaceChange = Schemas['ChangeOut']
 
@@ -29,7 +30,7 @@ export const useRunChangesStore = defineStore('runChanges', () => {
     loading.value = false
     if (runId.value !== id) return
     if (!data) {
-      error.value = errorMessage(failure, 'Could not load the changes')
+      error.value = errorMessage(failure, t('failures.loadChanges'))
       return
     }
     error.value = null
@@ -46,15 +47,17 @@ export const useRunChangesStore = defineStore('runChanges', () => {
     })
     reverting.value = false
     if (!data) {
-      const message = errorMessage(failure, 'Could not revert the changes')
-      if (response.status === 409) conflict.value = message
+      const message = errorMessage(failure, t('failures.revertChanges'))
+      // A conflict names the paths changed since the run: the server's own words say which.
+      if (response.status === 409) conflict.value = errorDetail(failure) ?? message
       else error.value = message
       return
     }
     conflict.value = null
     error.value = null
-    const skipped = data.skipped.length ? `; not restored: ${data.skipped.join(', ')}` : ''
-    notice.value = `Reverted ${data.reverted.length} path${data.reverted.length === 1 ? '' : 's'}${skipped}`
+    const n = data.reverted.length
+    const reverted = t('runChanges.reverted', { n }, n)
+    notice.value = data.skipped.length ? `${reverted}${t('runChanges.skipped', { paths: data.skipped.join(', ') })}` : reverted
     await load(id)
   }
 

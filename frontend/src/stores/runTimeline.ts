@@ -13,6 +13,7 @@ import { ReconnectingSocket, type SocketOptions, type SocketStatus } from '@/lib
 import type { ApprovalView } from '@/lib/runReducer'
 import { applyTimelineEvent, isLive, newTimeline, type RunTimeline } from '@/lib/runTimeline'
 import { useAuthStore } from './auth'
+import { t } from '@/i18n'
 
 /** A run's socket from `after`; the browser sends the session cookie with it. */
 export function runSocketUrl(runId: string, after: number): string {
@@ -49,7 +50,7 @@ export const useRunTimelineStore = defineStore('runTimeline', () => {
     if (timeline.value?.runId !== runId) return // another run was opened meanwhile
     loading.value = false
     if (!data) {
-      loadError.value = errorMessage(error, 'Could not load this run')
+      loadError.value = errorMessage(error, t('failures.loadRun'))
       return
     }
     run.value = data
@@ -128,7 +129,7 @@ export const useRunTimelineStore = defineStore('runTimeline', () => {
     const { data, error } = await api.POST('/api/v1/runs/{run_id}/cancel', { params: { path: { run_id: current.runId } } })
     if (!data) {
       cancelling.value = false
-      actionError.value = `Could not cancel the run: ${errorMessage(error)}`
+      actionError.value = errorMessage(error, t('failures.cancelRun'))
     }
   }
 
@@ -158,7 +159,7 @@ export const useRunTimelineStore = defineStore('runTimeline', () => {
     })
     if (!response.ok) {
       approval.decision = undefined
-      actionError.value = `Could not send the decision: ${errorMessage(error)}`
+      actionError.value = errorMessage(error, t('failures.decide'))
     }
   }
 

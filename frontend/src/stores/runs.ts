@@ -3,6 +3,7 @@ import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
 import { api, errorMessage } from '@/api/client'
 import type { RunInfo, RunStatus } from '@/api/contract'
+import { t } from '@/i18n'
 
 export const PAGE_SIZE = 20
 
@@ -30,7 +31,7 @@ export const useRunsStore = defineStore('runs', () => {
     })
     loading.value = false
     if (!data) {
-      error.value = errorMessage(failure, 'Could not list the runs')
+      error.value = errorMessage(failure, t('failures.listRuns'))
       return
     }
     error.value = null
@@ -55,7 +56,7 @@ export const useRunsStore = defineStore('runs', () => {
     const { data, error: failure } = await api.POST('/api/v1/runs', {
       body: { goal: body.goal, agent: body.agent || undefined, model: body.model || undefined },
     })
-    if (!data) throw new Error(errorMessage(failure, 'Could not start the run'))
+    if (!data) throw new Error(errorMessage(failure, t('failures.startRun')))
     return data
   }
 

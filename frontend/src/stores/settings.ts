@@ -3,6 +3,7 @@ import { defineStore } from 'pinia'
 import { computed, ref, watch } from 'vue'
 import { api, errorMessage } from '@/api/client'
 import type { AgentInfo, ModelInfo } from '@/api/contract'
+import { forgetLocale, isLocale, setLocale, storedLocale, t, type Locale } from '@/i18n'
 
 export type Theme = 'light' | 'dark' | 'system'
 
@@ -33,11 +34,17 @@ export const useSettingsStore = defineStore('settings', () => {
   const agents = ref<AgentInfo[] | null>(null)
   const agentsAvailable = ref(false)
   const sidebarOpen = ref(false)
+  /** The interface language the user chose; '' follows the browser's. */
+  const language = ref<Locale | ''>(storedLocale() ?? '')
 
   watch(theme, (value) => {
     if (value === 'system') localStorage.removeItem(THEME_KEY)
     else localStorage.setItem(THEME_KEY, value)
     applyTheme(value)
+  })
+  watch(language, (value) => {
+    if (isLocale(value)) setLocale(value)
+    else forgetLocale()
   })
   watch(defaultModel, (value) => {
     if (value) localStorage.setItem(MODEL_KEY, value)
@@ -57,7 +64,7 @@ export const useSettingsStore = defineStore('settings', () => {
   async function loadModels(): Promise<void> {
     const { data, error } = await api.GET('/api/v1/system/models')
     models.value = data?.data ?? []
-    modelsError.value = data ? null : errorMessage(error, 'Could not list the models')
+    modelsError.value = data ? null : errorMessage(error, t('settings.modelsFailed'))
   }
 
   /** An older server without /agents answers 404: the agent picker then stays hidden. */
@@ -75,6 +82,7 @@ export const useSettingsStore = defineStore('settings', () => {
     agents,
     agentsAvailable,
     sidebarOpen,
+    language,
     preferredModel,
     loadModels,
     loadAgents,

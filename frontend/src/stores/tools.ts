@@ -3,6 +3,7 @@ import { defineStore } from 'pinia'
 import { ref } from 'vue'
 import { api, errorMessage } from '@/api/client'
 import type { ToolInfo } from '@/api/contract'
+import { t } from '@/i18n'
 
 export const useToolsStore = defineStore('tools', () => {
   const items = ref<ToolInfo[]>([])
@@ -14,7 +15,7 @@ export const useToolsStore = defineStore('tools', () => {
     const { data, error: failure } = await api.GET('/api/v1/tools')
     loading.value = false
     if (!data) {
-      error.value = errorMessage(failure, 'Could not list the tools')
+      error.value = errorMessage(failure, t('failures.listTools'))
       return
     }
     error.value = null
@@ -35,7 +36,7 @@ export const useToolsStore = defineStore('tools', () => {
       error.value = null
     } else {
       tool.enabled = before
-      error.value = errorMessage(failure, `Could not change ${name}`)
+      error.value = errorMessage(failure, t('failures.change', { name }))
     }
   }
 

@@ -2,6 +2,7 @@
 import { defineStore } from 'pinia'
 import { ref } from 'vue'
 import { api, errorMessage, type User } from '@/api/client'
+import { t } from '@/i18n'
 
 export const useUsersStore = defineStore('users', () => {
   const items = ref<User[]>([])
@@ -10,7 +11,7 @@ export const useUsersStore = defineStore('users', () => {
   async function load(): Promise<void> {
     const { data, error: failure } = await api.GET('/api/v1/users')
     if (!data) {
-      error.value = errorMessage(failure, 'Could not load users')
+      error.value = errorMessage(failure, t('failures.loadUsers'))
       return
     }
     error.value = null
@@ -23,7 +24,7 @@ export const useUsersStore = defineStore('users', () => {
       body: change,
     })
     if (!data) {
-      error.value = errorMessage(failure, 'Could not update the user')
+      error.value = errorMessage(failure, t('failures.updateUser'))
       return
     }
     error.value = null
@@ -35,7 +36,7 @@ export const useUsersStore = defineStore('users', () => {
       params: { path: { user_id: id } },
     })
     if (!response.ok) {
-      error.value = errorMessage(failure, 'Could not delete the user')
+      error.value = errorMessage(failure, t('failures.deleteUser'))
       return
     }
     error.value = null

@@ -2,7 +2,8 @@ import { mount } from '@vue/test-utils'
 import { createPinia, setActivePinia } from 'pinia'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import AgentForm from '@/components/AgentForm.vue'
-import { formatBytes, formatDuration, plural, timeAgo } from '@/lib/format'
+import { setLocale } from '@/i18n'
+import { formatBytes, formatDuration, timeAgo } from '@/lib/format'
 import { useDashboardStore } from '@/stores/dashboard'
 import { useMemoryStore } from '@/stores/memory'
 import { useRunsStore } from '@/stores/runs'
@@ -135,13 +136,19 @@ describe('AgentForm', () => {
 
 describe('format', () => {
   it('reads like a person would say it', () => {
-    expect(formatBytes(1536)).toBe('1.5 KB')
-    expect(formatBytes(25 * 1024 ** 3)).toBe('25 GB')
+    setLocale('en', false)
+    expect(formatBytes(1536)).toBe('1.5\u00a0KB')
+    expect(formatBytes(25 * 1024 ** 3)).toBe('25\u00a0GB')
     expect(formatDuration(93_784)).toBe('1 d 2 h')
     expect(formatDuration(42)).toBe('42 s')
-    expect(plural(1, 'run')).toBe('1 run')
-    expect(plural(2, 'run')).toBe('2 runs')
-    expect(timeAgo('2026-01-01T00:00:00Z', Date.parse('2026-01-01T00:10:00Z'))).toBe('10 min ago')
+    expect(timeAgo('2026-01-01T00:00:00Z', Date.parse('2026-01-01T00:10:00Z'))).toBe('10 min. ago')
     expect(timeAgo(null)).toBe('never')
+    // The same values in French: decimal comma, octets, days as "j".
+    setLocale('fr', false)
+    expect(formatBytes(1536)).toBe('1,5\u00a0Ko')
+    expect(formatDuration(93_784)).toBe('1 j 2 h')
+    expect(timeAgo('2026-01-01T00:00:00Z', Date.parse('2026-01-01T00:10:00Z'))).toMatch(/^il y a 10\smin$/)
+    expect(timeAgo(null)).toBe('jamais')
+    setLocale('en', false)
   })
 })
