@@ -31,6 +31,12 @@ watch(
   },
 )
 
+// The language kept with the account wins once signed in (it follows the user across browsers).
+watch(
+  () => auth.user?.language,
+  (language) => settings.adoptLanguage(language),
+)
+
 // The tab's title and <html lang> follow a change of language.
 watch(
   () => i18n.global.locale.value,

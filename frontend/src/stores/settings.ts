@@ -36,6 +36,7 @@ export const useSettingsStore = defineStore('settings', () => {
   const sidebarOpen = ref(false)
   /** The interface language the user chose; '' follows the browser's. */
   const language = ref<Locale | ''>(storedLocale() ?? '')
+  const languageError = ref<string | null>(null)
 
   watch(theme, (value) => {
     if (value === 'system') localStorage.removeItem(THEME_KEY)
@@ -46,6 +47,19 @@ export const useSettingsStore = defineStore('settings', () => {
     if (isLocale(value)) setLocale(value)
     else forgetLocale()
   })
+
+  /** The language kept with the account (signed in) follows the user to other browsers; an
+   * account without one keeps this browser's choice. */
+  function adoptLanguage(value: string | null | undefined): void {
+    if (isLocale(value)) language.value = value
+  }
+
+  /** Chooses the language here and on the account; '' follows the browser's. */
+  async function chooseLanguage(value: Locale | ''): Promise<void> {
+    language.value = value
+    const { error } = await api.PATCH('/api/v1/auth/me', { body: { language: value || null } })
+    languageError.value = error ? errorMessage(error, t('settings.languageFailed')) : null
+  }
   watch(defaultModel, (value) => {
     if (value) localStorage.setItem(MODEL_KEY, value)
     else localStorage.removeItem(MODEL_KEY)
@@ -83,6 +97,9 @@ export const useSettingsStore = defineStore('settings', () => {
     agentsAvailable,
     sidebarOpen,
     language,
+    languageError,
+    adoptLanguage,
+    chooseLanguage,
     preferredModel,
     loadModels,
     loadAgents,
