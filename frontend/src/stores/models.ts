@@ -2,7 +2,8 @@
  * per-model settings and pulls (with live progress). */
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
-import { api, errorMessage } from '@/api/client'
+import { api, errorDetail, errorMessage } from '@/api/client'
+import { t } from '@/i18n'
 import type { Schemas } from '@/api/client'
 import type { ModelInfo } from '@/api/contract'
 import { readNdjson } from '@/lib/ndjson'
@@ -50,7 +51,7 @@ export const useModelsStore = defineStore('models', () => {
   async function loadModels(): Promise<void> {
     const { data, error: failure } = await api.GET('/api/v1/system/models')
     if (!data) {
-      error.value = errorMessage(failure, 'Could not list the models')
+      error.value = errorMessage(failure, t('failures.listModels'))
       return
     }
     models.value = data.data
@@ -65,7 +66,7 @@ export const useModelsStore = defineStore('models', () => {
         api.GET('/api/v1/models/settings'),
       ])
       if (!listed.data || !stored.data) {
-        error.value = errorMessage(listed.error ?? stored.error, 'Could not list the connections')
+        error.value = errorMessage(listed.error ?? stored.error, t('failures.listConnections'))
       } else {
         connections.value = listed.data.data
         settings.value = stored.data.data
@@ -86,7 +87,7 @@ export const useModelsStore = defineStore('models', () => {
     const { data, error: failure } = await api.POST('/api/v1/models/connections', { body })
     busy.value = null
     if (!data) {
-      error.value = errorMessage(failure, 'Could not add the connection')
+      error.value = errorMessage(failure, t('failures.addConnection'))
       return null
     }
     error.value = null
@@ -103,7 +104,7 @@ export const useModelsStore = defineStore('models', () => {
     })
     busy.value = null
     if (!data) {
-      error.value = errorMessage(failure, 'Could not change the connection')
+      error.value = errorMessage(failure, t('failures.changeConnection'))
       return false
     }
     error.value = null
@@ -119,7 +120,7 @@ export const useModelsStore = defineStore('models', () => {
     })
     busy.value = null
     if (!data) {
-      error.value = errorMessage(failure, 'Could not check the connection')
+      error.value = errorMessage(failure, t('failures.checkConnection'))
       return
     }
     replace(data)
@@ -131,7 +132,7 @@ export const useModelsStore = defineStore('models', () => {
       params: { path: { connection_id: id } },
     })
     if (!response.ok) {
-      error.value = errorMessage(failure, 'Could not remove the connection')
+      error.value = errorMessage(failure, t('failures.removeConnection'))
       return
     }
     connections.value = connections.value.filter((c) => c.id !== id)
@@ -142,7 +143,7 @@ export const useModelsStore = defineStore('models', () => {
   async function saveSettings(body: ModelSettingsIn): Promise<boolean> {
     const { data, error: failure } = await api.PUT('/api/v1/models/settings', { body })
     if (!data) {
-      error.value = errorMessage(failure, 'Could not save the model settings')
+      error.value = errorMessage(failure, t('failures.saveModelSettings'))
       return false
     }
     error.value = null
@@ -163,7 +164,7 @@ export const useModelsStore = defineStore('models', () => {
       parseAs: 'stream',
     })
     if (!data) {
-      update({ status: 'error', error: errorMessage(failure, 'Could not pull the model'), done: true })
+      update({ status: 'error', error: errorDetail(failure) ?? errorMessage(failure, t('failures.pullModel')), done: true })
       return false
     }
     try {
@@ -175,7 +176,7 @@ export const useModelsStore = defineStore('models', () => {
         update(patch)
       })
     } catch (problem) {
-      update({ status: 'error', error: errorMessage(problem, 'The pull was cut off') })
+      update({ status: 'error', error: errorMessage(problem, t('failures.pullCut')) })
     }
     const ended = pulls.value[connectionId]!
     const ok = ended.status === 'success' && !ended.error
