@@ -6,6 +6,7 @@ import { useAuthStore } from '@/stores/auth'
 declare module 'vue-router' {
   interface RouteMeta {
     public?: boolean
+    admin?: boolean // admins only; others go to the start page
     title?: string // a message key (nav.runs...); a plain title is shown as it is
   }
 }
@@ -37,6 +38,8 @@ export function buildRouter(): Router {
           { path: 'tools', name: 'tools', component: () => import('@/views/ToolsView.vue'), meta: { title: 'nav.tools' } },
           { path: 'models', name: 'models', component: () => import('@/views/ModelsView.vue'), meta: { title: 'nav.models' } },
           { path: 'mcp', name: 'mcp', component: () => import('@/views/McpView.vue'), meta: { title: 'nav.mcp' } },
+          { path: 'usage', name: 'usage', component: () => import('@/views/UsageView.vue'), meta: { title: 'nav.usage' } },
+          { path: 'audit', name: 'audit', component: () => import('@/views/AuditView.vue'), meta: { title: 'nav.audit', admin: true } },
           { path: 'settings', name: 'settings', component: () => import('@/views/SettingsView.vue'), meta: { title: 'nav.settings' } },
         ],
       },
@@ -50,7 +53,7 @@ export function buildRouter(): Router {
       if (to.name === 'login' && (await auth.restore())) return { path: '/' }
       return true
     }
-    if (await auth.restore()) return true
+    if (await auth.restore()) return !to.meta.admin || auth.isAdmin || { path: '/' }
     return { name: 'login', query: to.fullPath !== '/' ? { redirect: to.fullPath } : {} }
   })
   router.afterEach((to) => {
