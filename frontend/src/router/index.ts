@@ -34,6 +34,7 @@ export function buildRouter(): Router {
           { path: 'agents', name: 'agents', component: () => import('@/views/AgentsView.vue'), meta: { title: 'nav.agents' } },
           { path: 'files', name: 'files', component: () => import('@/views/FilesView.vue'), meta: { title: 'nav.files' } },
           { path: 'memory', name: 'memory', component: () => import('@/views/MemoryView.vue'), meta: { title: 'nav.memory' } },
+          { path: 'schedules', name: 'schedules', component: () => import('@/views/SchedulesView.vue'), meta: { title: 'schedules.title' } },
           { path: 'knowledge', name: 'knowledge', component: () => import('@/views/KnowledgeView.vue'), meta: { title: 'nav.knowledge' } },
           { path: 'tools', name: 'tools', component: () => import('@/views/ToolsView.vue'), meta: { title: 'nav.tools' } },
           { path: 'models', name: 'models', component: () => import('@/views/ModelsView.vue'), meta: { title: 'nav.models' } },
