@@ -345,7 +345,7 @@ export const useChatStore = defineStore('chat', () => {
       body: { message_id: messageId },
     })
     if (!data) {
-      sendError.value = errorMessage(error, 'Could not show that version')
+      sendError.value = errorMessage(error, t('failures.showVersion'))
       return
     }
     if (conversationId.value === id) showBranch(id, data.data)
@@ -359,7 +359,7 @@ export const useChatStore = defineStore('chat', () => {
       ? await api.POST('/api/v1/messages/{message_id}/feedback', { ...path, body: { rating: feedback.rating, comment: feedback.comment || null } })
       : await api.DELETE('/api/v1/messages/{message_id}/feedback', path)
     if (!response.ok) {
-      sendError.value = errorMessage(error, 'Could not save the rating')
+      sendError.value = errorMessage(error, t('failures.saveRating'))
       return
     }
     const shown = history.value.find((t) => t.id === turn.id)
