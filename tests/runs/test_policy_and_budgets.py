@@ -25,7 +25,7 @@ def policy_api(settings: Settings, model: ScriptedModelServer) -> Iterator[Api]:
             "ollama_url": model.url,
             "user_refused_risks": ["exec"],
             "run_max_seconds": 1.5,
-            "turn_max_tokens": 50,
+            "turn_max_tokens": 400,  # above a turn of two calls (the prompt alone is ~60)
         }
     )
     app = create_app(settings, models=scripted_gateway(settings, model), tools=sample_tools())
@@ -83,8 +83,8 @@ def test_token_budget_ends_a_turn_with_the_reason(
     policy_api: Api, model: ScriptedModelServer
 ) -> None:
     user = policy_api.register()
-    # A long think before the call uses up the 50 tokens: no further model turn is asked.
-    model.enqueue(thinking="hmm " * 80, tool_calls=[("add", {"a": 1, "b": 1})])
+    # A long think before the call uses up the 400 tokens: no further model turn is asked.
+    model.enqueue(thinking="hmm " * 500, tool_calls=[("add", {"a": 1, "b": 1})])
     answer = policy_api.client.post("/chat", json={"message": "go"}, headers=user.headers)
     body = answer.json()
     assert body["status"] == "failed" and body["error"]["code"] == "token_budget", json.dumps(body)
