@@ -7,6 +7,7 @@ import sys
 
 BENCHMARKS = [
     "api_latency",
+    "api_floor",
     "engine",
     "events",
     "sandbox_overhead",
