@@ -153,4 +153,8 @@ def test_model_failure_shows_an_error_on_the_turn(page: Page, site: Site) -> Non
     send(page, "Are you there?")
     expect(page.get_by_test_id("run-error")).to_be_visible()
     expect(page.get_by_test_id("assistant-message")).to_have_attribute("data-status", "error")
+    # The stored branch comes back (the question gains its id and can be edited); the
+    # failed run stores no answer, and its error stays under the question.
+    expect(page.get_by_role("button", name="Edit and resend")).to_be_visible()
+    expect(page.get_by_test_id("run-error")).to_be_visible()
     shot(page, "model-error")

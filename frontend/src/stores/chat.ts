@@ -88,6 +88,8 @@ export const useChatStore = defineStore('chat', () => {
 
   /** Runs sent but not yet named by the server: the next unknown run_id belongs to the oldest. */
   const unbound: RunView[] = []
+  /** Exchanges this tab watched end without an answer, by run: their turns stay under their questions. */
+  const unanswered = new Map<string, LiveExchange>()
   /** Runs whose hole in `seq` is being fetched; socket events for them wait here meanwhile. */
   const catchingUp = new Map<string, ServerEvent[]>()
 
@@ -161,23 +163,31 @@ export const useChatStore = defineStore('chat', () => {
     // Finished exchanges are in the stored history now; one still streaming stays live.
     // A stored message of an exchange this tab watched keeps its turn's key and run (the
     // thinking and the open cards stay as they were), and gains its id and versions.
-    const watched = new Map<string, LiveExchange>()
+    // A run that ended without an answer (an error, a cancel) stores only the question:
+    // its turn, with the error on it, stays below that question rather than vanish.
+    const answered = new Set(messages.filter((m) => m.role === 'assistant' && m.run_id).map((m) => m.run_id))
+    const watched = new Map<string, LiveExchange>(unanswered)
     for (const x of live.value) {
       if (x.conversationId === id && !isActive(x.assistant.run) && x.assistant.run.runId) watched.set(x.assistant.run.runId, x)
     }
-    live.value = live.value.filter((x) => x.conversationId !== id || isActive(x.assistant.run))
+    // Kept live: what still streams, and an ended exchange the server never stored (a refused message).
+    live.value = live.value.filter((x) => x.conversationId !== id || isActive(x.assistant.run) || !x.assistant.run.runId)
     const streaming = new Set(live.value.filter((x) => x.conversationId === id).map((x) => x.user.content))
     history.value = messages
       .filter((m, i, all) => !(i === all.length - 1 && m.role === 'user' && streaming.has(m.content)))
-      .map((message) => {
+      .flatMap((message) => {
         const turn = turnFromHistory(message)
         const seen = message.run_id ? watched.get(message.run_id) : undefined
-        if (seen && message.role === 'user') turn.key = seen.user.key
-        if (seen && message.role === 'assistant') {
+        if (!seen) return [turn]
+        if (message.role === 'assistant') {
           turn.key = seen.assistant.key
           turn.run = seen.assistant.run
+          return [turn]
         }
-        return turn
+        turn.key = seen.user.key
+        if (answered.has(message.run_id)) return [turn]
+        unanswered.set(message.run_id!, seen)
+        return [turn, seen.assistant]
       })
   }
 
@@ -248,9 +258,15 @@ export const useChatStore = defineStore('chat', () => {
     socket.value?.retryNow()
   }
 
+  /** Forgets a conversation's ended exchanges the server never stored (refused messages). */
+  function dropEnded(id: string | null): void {
+    live.value = live.value.filter((x) => x.conversationId !== id || isActive(x.assistant.run) || !!x.assistant.run.runId)
+  }
+
   /** Shows a conversation (null: a new chat); runs still streaming elsewhere keep going. */
   async function open(id: string | null): Promise<void> {
     if (id === conversationId.value) return
+    dropEnded(conversationId.value)
     conversationId.value = id
     history.value = []
     historyError.value = null
@@ -297,6 +313,7 @@ export const useChatStore = defineStore('chat', () => {
       const index = parentId === null ? -1 : history.value.findIndex((t) => t.id === parentId)
       history.value = history.value.slice(0, index + 1)
     }
+    dropEnded(id)
     const now = new Date().toISOString()
     const run = newRun()
     run.conversationId = id
@@ -402,6 +419,7 @@ export const useChatStore = defineStore('chat', () => {
     history.value = []
     live.value = []
     unbound.length = 0
+    unanswered.clear()
   }
 
   return {

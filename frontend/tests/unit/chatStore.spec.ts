@@ -41,6 +41,11 @@ const USER = { id: 1, username: 'ann', email: null, role: 'user' as const, is_ac
 const CONVERSATION = { id: 'conv-1', title: 'Hi', model: null, agent: null, created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z' }
 let eventLog: unknown[] = []
 let requests: string[] = []
+let stored: unknown[] = []
+
+function message(id: number, role: 'user' | 'assistant', content: string, runId: string, parentId: number | null) {
+  return { id, conversation_id: 'conv-1', parent_id: parentId, sibling_ids: [], role, content, tools_used: [], run_id: runId, created_at: '2026-01-01T00:00:00Z' }
+}
 
 function token(seq: number, text: string) {
   return { type: 'token', data: { text }, seq, run_id: 'run-1', timestamp: '2026-01-01T00:00:00Z' }
@@ -63,11 +68,13 @@ beforeEach(() => {
   timers.length = 0
   eventLog = []
   requests = []
+  stored = []
   vi.stubGlobal('fetch', async (request: Request) => {
     const url = new URL(request.url)
     requests.push(`${request.method} ${url.pathname}${url.search}`)
     if (request.method === 'POST' && url.pathname === '/api/v1/conversations') return json(CONVERSATION, 201)
     if (url.pathname === '/api/v1/conversations/conv-1') return json(CONVERSATION)
+    if (url.pathname === '/api/v1/conversations/conv-1/messages') return json({ data: stored, count: stored.length })
     if (url.pathname === '/api/v1/runs/run-1/events') {
       const after = Number(url.searchParams.get('after') ?? 0)
       const data = eventLog.filter((e) => (e as { seq: number }).seq > after)
@@ -159,6 +166,38 @@ describe('chat store', () => {
     latest().emit('error', { message: 'model "nope" not found', code: 'model_not_found' }, null, null)
     expect(chat.turns[1]!.run).toMatchObject({ status: 'error', error: { code: 'model_not_found' } })
     expect(chat.activeRun).toBeNull()
+  })
+
+  it("keeps a failed run's error under its stored question, through later answers and reloads", async () => {
+    const chat = await connectedStore()
+    await chat.send('Are you there?')
+    stored = [message(1, 'user', 'Are you there?', 'run-1', null)] // a failed run stores only the question
+    latest().emit('error', { message: 'the model server answered HTTP 500', code: 'model_error' }, 1)
+    await flush()
+    expect(requests).toContain('GET /api/v1/conversations/conv-1/messages')
+    expect(chat.turns.map((t) => [t.role, t.id])).toEqual([['user', 1], ['assistant', undefined]])
+    expect(chat.turns[1]!.run).toMatchObject({ runId: 'run-1', status: 'error', error: { code: 'model_error' } })
+
+    await chat.send('Now?')
+    stored = [...stored, message(2, 'user', 'Now?', 'run-2', 1), message(3, 'assistant', 'Yes.', 'run-2', 2)]
+    latest().emit('complete', { status: 'succeeded', content: 'Yes.', conversation_id: 'conv-1', message_id: 3, run_id: 'run-2', tools_used: [] }, 1, 'run-2')
+    await flush()
+    expect(chat.turns.map((t) => [t.role, t.id, t.run?.status ?? null])).toEqual([
+      ['user', 1, null],
+      ['assistant', undefined, 'error'],
+      ['user', 2, null],
+      ['assistant', 3, 'complete'],
+    ])
+  })
+
+  it('forgets a refused message when the next one is sent', async () => {
+    const chat = await connectedStore()
+    await chat.send('Hi')
+    latest().emit('error', { message: 'model "nope" not found', code: 'model_not_found' }, null, null)
+    await flush()
+    expect(chat.turns.map((t) => t.run?.status ?? t.role)).toEqual(['user', 'error']) // never stored: still shown
+    await chat.send('Hello')
+    expect(chat.turns.map((t) => t.content)).toEqual(['Hello', ''])
   })
 
   it('refuses to send while disconnected, and signs out when the session cannot be renewed', async () => {
