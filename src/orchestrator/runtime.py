@@ -162,7 +162,7 @@ class Runtime:
             settings=settings,
             knowledge=knowledge,
         )
-        evals = EvalBook(settings, sessions, models, turn.retriever)
+        evals = EvalBook(settings, sessions, models, turn.retriever, quotas)
         models.eval_scores = evals.latest_scores  # /system/models shows each model's score
         return cls(
             settings=settings,

@@ -560,7 +560,8 @@ class ModelSetting(Base):
 class ModelUsage(Base):
     """One model call: tokens in and out and seconds, against its run, user, agent and
     model. Written in the transaction of the run's `usage` event, so it is never lost
-    or counted twice."""
+    or counted twice. A call outside any run (an evaluation) has no run and no event:
+    `eval_id` says which evaluation made it."""
 
     __tablename__ = "model_usage"
     __table_args__ = (
@@ -569,8 +570,11 @@ class ModelUsage(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
-    seq: Mapped[int] = mapped_column(Integer)  # the `usage` event that reported it
+    run_id: Mapped[str | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="CASCADE"), index=True
+    )
+    seq: Mapped[int | None] = mapped_column(Integer)  # the `usage` event that reported it
+    eval_id: Mapped[str | None] = mapped_column(ForeignKey("model_evals.id", ondelete="SET NULL"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     agent: Mapped[str] = mapped_column(String(64))
     model: Mapped[str] = mapped_column(String(200))

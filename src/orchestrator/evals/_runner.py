@@ -14,6 +14,10 @@ answer:
   arguments;
 - task-success: tasks whose expected calls were made in order, whose answer holds what
   it must, whose workspace ends as it should, and which ended with an answer.
+
+With a meter, every model call is accounted against the user who started the
+evaluation and counts against their token quota: a quota used up before the first task
+refuses the evaluation, one reached during a task stops it (`QuotaExceeded` out of `run`).
 """
 
 from __future__ import annotations
@@ -22,13 +26,13 @@ import tempfile
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
 from orchestrator.agents import BUILTIN_AGENTS
 from orchestrator.core.config import Settings
-from orchestrator.core.errors import OrchestratorError, ToolError
+from orchestrator.core.errors import OrchestratorError, QuotaExceeded, ToolError
 from orchestrator.engine.events import ToolData
 from orchestrator.engine.react import Final, Limits, ModelClient, ReactEngine, ToolEvent
 from orchestrator.engine.retrieval import ToolRetriever
@@ -118,6 +122,18 @@ class EvalReport(BaseModel):
 
 def _ratio(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
+
+
+class CallMeter(Protocol):
+    """Accounts an evaluation's model calls (`usage.UsageMeter`)."""
+
+    async def admit(self) -> None:
+        """Raise `QuotaExceeded` when the evaluation may not start."""
+        ...
+
+    def wrap(self, models: ModelClient) -> ModelClient:
+        """`models` with each call accounted (and `QuotaExceeded` once over the quota)."""
+        ...
 
 
 class _Seeded:
@@ -218,9 +234,11 @@ class EvalRunner:
         retriever: ToolRetriever | None = None,
         repair: bool = False,
         max_seconds: float = TASK_SECONDS,
+        meter: CallMeter | None = None,
     ) -> None:
         self.settings = settings
-        self.models = _Seeded(models)
+        self.models: ModelClient = _Seeded(models)
+        self.meter = meter
         base = registry if registry is not None else ToolRegistry.from_entry_points()
         self.registry = base.extended(EVAL_TOOLS)
         self.retriever = retriever
@@ -234,10 +252,15 @@ class EvalRunner:
         tasks: tuple[EvalTask, ...] = TASKS,
         on_task: Callable[[TaskResult], None] | None = None,
     ) -> EvalReport:
-        """Every task in order; `on_task` hears of each as it ends."""
+        """Every task in order; `on_task` hears of each as it ends. `QuotaExceeded` (the
+        meter's) before the first task, or instead of the task that reached the quota."""
+        models = self.models
+        if self.meter is not None:
+            await self.meter.admit()
+            models = self.meter.wrap(models)
         results = []
         for task in tasks:
-            result = await self.run_task(model, task)
+            result = await self.run_task(model, task, models)
             results.append(result)
             if on_task is not None:
                 on_task(result)
@@ -245,8 +268,10 @@ class EvalRunner:
             model, results, retrieval=self.retriever is not None, repair=self.repair
         )
 
-    async def run_task(self, model: str, task: EvalTask) -> TaskResult:
-        """One task in a fresh workspace, scored."""
+    async def run_task(
+        self, model: str, task: EvalTask, models: ModelClient | None = None
+    ) -> TaskResult:
+        """One task in a fresh workspace, scored (through `models`, metered, if given)."""
         with tempfile.TemporaryDirectory(prefix="orch-eval-") as tmp:
             root = Path(tmp)
             for name, content in task.files.items():
@@ -255,7 +280,9 @@ class EvalRunner:
             toolbox = _Toolbox(
                 self.registry, ToolContext(user_id=0, workspace=root, settings=self.settings)
             )
-            engine = ReactEngine(self.models, toolbox, retriever=self.retriever, repair=self.repair)
+            engine = ReactEngine(
+                models or self.models, toolbox, retriever=self.retriever, repair=self.repair
+            )
             messages = [
                 ChatMessage(role="system", content=self.system_prompt),
                 ChatMessage(role="user", content=task.prompt),
@@ -272,6 +299,8 @@ class EvalRunner:
                 ):
                     if isinstance(event, Final):
                         final = event
+            except QuotaExceeded:
+                raise  # the user's quota, not the model's failure: the evaluation stops
             except OrchestratorError as exc:
                 result.error = f"{exc.code}: {exc.message}"
             result.seconds = round(time.perf_counter() - started, 3)

@@ -9,12 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator.core.config import Settings
-from orchestrator.core.errors import Conflict, NotFound
+from orchestrator.core.errors import Conflict, NotFound, QuotaExceeded
 from orchestrator.db.models import ModelEval, utcnow
 from orchestrator.engine.react import ModelClient
 from orchestrator.engine.retrieval import ToolRetriever
-from orchestrator.evals._runner import EvalReport, EvalRunner
+from orchestrator.evals._runner import EvalReport, EvalRunner, TaskResult
 from orchestrator.evals._suite import SUITE_VERSION
+from orchestrator.usage import Quotas, UsageMeter
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +30,13 @@ class EvalBook:
         sessions: async_sessionmaker[AsyncSession],
         models: ModelClient,
         retriever: ToolRetriever | None,
+        quotas: Quotas | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
         self.models = models
         self.retriever = retriever
+        self.quotas = quotas or Quotas(settings, sessions)
         self._task: asyncio.Task[None] | None = None
 
     async def list(self) -> list[ModelEval]:
@@ -61,9 +64,15 @@ class EvalBook:
         return row
 
     async def start(self, model: str, *, retrieval: bool, repair: bool, user_id: int) -> ModelEval:
-        """Mark the model's row running (created or reset) and run the suite behind it."""
+        """Mark the model's row running (created or reset) and run the suite behind it,
+        its model calls accounted against `user_id` (`QuotaExceeded` when their token
+        quota is used up already)."""
         if self._task is not None and not self._task.done():
             raise Conflict("an evaluation is already running; wait for it to finish")
+        meter = None
+        if self.settings.usage_accounting:
+            meter = UsageMeter(self.sessions, self.quotas, user_id=user_id)
+            await meter.admit()
         async with self.sessions() as db:
             row = await db.scalar(
                 select(ModelEval).where(
@@ -93,18 +102,28 @@ class EvalBook:
                 setattr(row, name, value)
             await db.commit()
             await db.refresh(row)
+        if meter is not None:
+            meter.eval_id = row.id
         runner = EvalRunner(
             self.settings,
             self.models,
             retriever=self.retriever if retrieval else None,
             repair=repair,
+            meter=meter,
         )
         self._task = asyncio.create_task(self._run(row.id, runner, model))
         return row
 
     async def _run(self, eval_id: str, runner: EvalRunner, model: str) -> None:
+        done: list[TaskResult] = []
         try:
-            report = await runner.run(model)
+            report = await runner.run(model, on_task=done.append)
+        except QuotaExceeded as exc:  # stopped: the tasks that ended are kept
+            stopped = EvalReport.from_results(
+                model, done, retrieval=runner.retriever is not None, repair=runner.repair
+            )
+            await self._finish(eval_id, stopped, f"{exc.code}: {exc.message}")
+            return
         except Exception as exc:  # the row must say it failed, whatever happened
             log.exception("evaluation of %s failed", model)
             await self._finish(eval_id, None, f"{type(exc).__name__}: {exc}"[:2000])
@@ -112,15 +131,15 @@ class EvalBook:
         await self._finish(eval_id, report, None)
 
     async def _finish(self, eval_id: str, report: EvalReport | None, error: str | None) -> None:
+        """Store the outcome: `report` alone succeeded; an `error` failed, with the scores
+        of the tasks that ended before it when `report` is given too."""
         async with self.sessions() as db:
             row = await db.get(ModelEval, eval_id)
             if row is None:
                 return
             row.finished_at = utcnow()
-            if report is None:
-                row.status, row.error = "failed", error
-            else:
-                row.status = "succeeded"
+            row.status, row.error = ("failed", error) if error is not None else ("succeeded", None)
+            if report is not None:
                 for name in (
                     "tasks",
                     "valid_calls",

@@ -1,7 +1,7 @@
 """Usage accounting and quotas: what each model call cost, per user, model, agent and run,
 and the limits that stop a user at their daily tokens, daily runs or runs at once."""
 
-from orchestrator.usage._meter import MeteredModels
+from orchestrator.usage._meter import EVAL_AGENT, MeteredModels, UsageMeter
 from orchestrator.usage._quotas import QuotaLimits, Quotas, QuotaUse, day_start, next_reset
 from orchestrator.usage._report import (
     GroupBy,
@@ -13,6 +13,7 @@ from orchestrator.usage._report import (
 )
 
 __all__ = [
+    "EVAL_AGENT",
     "GroupBy",
     "MeteredModels",
     "QuotaLimits",
@@ -20,6 +21,7 @@ __all__ = [
     "Quotas",
     "RunsByStatus",
     "StatusCount",
+    "UsageMeter",
     "UsageReport",
     "day_start",
     "next_reset",

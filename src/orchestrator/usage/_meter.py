@@ -1,4 +1,6 @@
-"""A run's model client: every call becomes a `usage` event, then the token quota is checked."""
+"""Metering model calls: a run's calls become `usage` events (stored with their accounting
+row); calls outside any run (evaluations) are stored as accounting rows directly. After
+each call the user's token quota is checked."""
 
 from __future__ import annotations
 
@@ -7,6 +9,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Any, Protocol
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from orchestrator.db.models import ModelUsage
 from orchestrator.engine.events import UsageData
 from orchestrator.engine.react import ModelClient
 from orchestrator.llm.base import (
@@ -106,3 +111,61 @@ class MeteredModels:
             if resolve is not None:
                 _, self._default = await resolve(None)
         return self._default
+
+
+EVAL_AGENT = "(eval)"  # not a valid agent name: evaluations never mix with an agent's usage
+
+
+class UsageMeter:
+    """Accounts the model calls one user makes outside any run (an evaluation): each call
+    is one `model_usage` row against the user, with `agent` and `eval_id` saying what made
+    it, and counts against their daily token quota like a run's calls."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        quotas: Quotas,
+        *,
+        user_id: int,
+        agent: str = EVAL_AGENT,
+        eval_id: str | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.quotas = quotas
+        self.user_id = user_id
+        self.agent = agent
+        self.eval_id = eval_id
+        self._limit: int | None = None
+
+    async def admit(self) -> None:
+        """`QuotaExceeded` (with `reset_at`) when the user's tokens of today are used up."""
+        self._limit = await self.quotas.token_limit(self.user_id)
+        if self._limit is not None:
+            await self.quotas.check_tokens(self.user_id, self._limit)
+
+    def wrap(self, models: ModelClient) -> MeteredModels:
+        """`models`, each call of it accounted; `QuotaExceeded` once the quota is reached
+        (call `admit` first: it reads the quota in force)."""
+        return MeteredModels(
+            models,
+            self.record,
+            user_id=self.user_id,
+            quotas=self.quotas,
+            token_limit=self._limit,
+        )
+
+    async def record(self, data: UsageData) -> None:
+        """Store one call (committed at once: a crash loses no call that finished)."""
+        async with self.sessions() as db:
+            db.add(
+                ModelUsage(
+                    eval_id=self.eval_id,
+                    user_id=self.user_id,
+                    agent=self.agent,
+                    model=data.model[:200],
+                    tokens_in=data.prompt_tokens,
+                    tokens_out=data.completion_tokens,
+                    seconds=data.seconds,
+                )
+            )
+            await db.commit()
