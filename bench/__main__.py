@@ -17,6 +17,7 @@ BENCHMARKS = [
     "openai_api",
     "mcp_overhead",
     "workspace_changes",
+    "workspace_quota",
     "observability_overhead",
 ]
 

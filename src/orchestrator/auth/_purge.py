@@ -12,6 +12,7 @@ import shutil
 from typing import Protocol
 
 from orchestrator.core.config import Settings
+from orchestrator.tools.workspace import UsageLedger
 
 
 class UserDataPurger(Protocol):
@@ -33,3 +34,6 @@ class WorkspacePurger:
         root = self.settings.workspaces_dir / str(user_id)
         if root.is_dir() and not root.is_symlink():
             await asyncio.to_thread(shutil.rmtree, root)
+        ledger = UsageLedger.for_root(self.settings, root)
+        if ledger is not None:
+            ledger.path.unlink(missing_ok=True)  # the quota's count of what was there

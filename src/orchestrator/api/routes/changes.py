@@ -51,4 +51,6 @@ async def revert_changes(
     await service.get_run(db, user.id, run_id)
     workspace = await asyncio.to_thread(Workspace.for_user, settings, user.id)
     force = body.force if body is not None else False
-    return await revert_run(db, _snapshots(settings), workspace.root, run_id, force=force)
+    result = await revert_run(db, _snapshots(settings), workspace.root, run_id, force=force)
+    await asyncio.to_thread(workspace.usage_changed)  # files were put back behind its count
+    return result

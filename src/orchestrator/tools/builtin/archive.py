@@ -56,11 +56,17 @@ async def archive(
         entries = await asyncio.to_thread(_archives.list_archive, ws, archive)
         return {"archive": archive, "entries": entries}
     if action == "extract":
-        names = await asyncio.to_thread(_archives.extract, ws, archive, destination or ".")
+        try:
+            names = await asyncio.to_thread(_archives.extract, ws, archive, destination or ".")
+        finally:
+            await asyncio.to_thread(ws.usage_changed)  # written beside the quota's count
         return {"archive": archive, "extracted": len(names), "files": names[:200]}
     if not paths:
         raise ToolArgumentError("give 'paths': the files and folders to pack")
-    count = await asyncio.to_thread(_archives.create, ws, archive, paths)
+    try:
+        count = await asyncio.to_thread(_archives.create, ws, archive, paths)
+    finally:
+        await asyncio.to_thread(ws.usage_changed)
     return {"archive": archive, "files": count}
 
 

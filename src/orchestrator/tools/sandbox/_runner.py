@@ -29,6 +29,7 @@ from orchestrator.tools.sandbox._status import (
     find_bwrap,
     sandbox_status,
 )
+from orchestrator.tools.workspace import UsageLedger
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,10 @@ class SandboxedCommandRunner:
             finally:
                 if launch.cgroup is not None:
                     await launch.cgroup.remove()
+                # Whatever the command wrote or removed, the quota's count walks it again.
+                ledger = UsageLedger.for_root(self.settings, workspace)
+                if ledger is not None:
+                    await asyncio.to_thread(ledger.invalidate)
         output = sink.text()
         stopped_by = watch.stopped_by
         if stopped_by == "memory_limit":

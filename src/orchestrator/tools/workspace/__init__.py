@@ -11,12 +11,17 @@ writes are atomic (temporary file + rename inside the same directory fd).
     text = workspace.read_text("notes/todo.txt").text
     workspace.usage(); workspace.ensure_room(adding=1024)   # WORKSPACE_QUOTA_MB
 
+A user's workspace keeps its usage as a count shared by every process on the data dir
+(`UsageLedger`), so a write does not walk the tree; whatever changes files behind it (a
+command) calls `usage_changed()`.
+
 Tools build theirs with `Workspace.for_tool(ctx)` so that their writes count against the
 user's quota; the HTTP API uses `upload`, `open_file`, `entries`, `delete` and `archive`.
 """
 
 from orchestrator.tools.workspace import _ops as ops
 from orchestrator.tools.workspace._fs import MAX_PATH_LENGTH, split_relative
+from orchestrator.tools.workspace._ledger import UsageLedger
 from orchestrator.tools.workspace._transfer import FileInfo, FileType, OpenedFile, UploadSink
 from orchestrator.tools.workspace._usage import usage_bytes
 from orchestrator.tools.workspace._workspace import (
@@ -47,6 +52,7 @@ __all__ = [
     "SearchMatch",
     "SearchResult",
     "UploadSink",
+    "UsageLedger",
     "Workspace",
     "ops",
     "split_relative",

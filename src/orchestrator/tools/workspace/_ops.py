@@ -90,23 +90,24 @@ def delete(ws: Workspace, path: str, *, recursive: bool = False) -> str:
                 st = os.stat(parts[-1], dir_fd=parent, follow_symlinks=False)
             except OSError as exc:
                 raise translate(exc, shown) from None
-            if stat.S_ISDIR(st.st_mode):
-                if recursive:
-                    # rmtree with dir_fd never follows a link out of the tree.
-                    shutil.rmtree(parts[-1], dir_fd=parent)
+            with ws.removing(parent, parts[-1]):
+                if stat.S_ISDIR(st.st_mode):
+                    if recursive:
+                        # rmtree with dir_fd never follows a link out of the tree.
+                        shutil.rmtree(parts[-1], dir_fd=parent)
+                        return "directory"
+                    try:
+                        os.rmdir(parts[-1], dir_fd=parent)
+                    except OSError as exc:
+                        if exc.errno == 39:  # ENOTEMPTY
+                            raise ToolArgumentError(
+                                f"{shown!r} is a directory that is not empty; "
+                                "pass recursive=true to delete it with its contents"
+                            ) from None
+                        raise translate(exc, shown) from None
                     return "directory"
-                try:
-                    os.rmdir(parts[-1], dir_fd=parent)
-                except OSError as exc:
-                    if exc.errno == 39:  # ENOTEMPTY
-                        raise ToolArgumentError(
-                            f"{shown!r} is a directory that is not empty; "
-                            "pass recursive=true to delete it with its contents"
-                        ) from None
-                    raise translate(exc, shown) from None
-                return "directory"
-            os.unlink(parts[-1], dir_fd=parent)
-            return kind(st.st_mode)
+                os.unlink(parts[-1], dir_fd=parent)
+                return kind(st.st_mode)
         finally:
             os.close(parent)
 

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from orchestrator.core.errors import PayloadTooLarge, ToolError
 from orchestrator.tools.workspace._fs import FILE_FLAGS, translate
+from orchestrator.tools.workspace._ledger import Claim, replaced_bytes
 from orchestrator.tools.workspace._search import SearchBudget, walk_tree
 from orchestrator.tools.workspace._usage import MIB, quota_error, room_left
 
@@ -97,6 +98,7 @@ class UploadSink:
         max_bytes: int | None,
         quota: tuple[int, int] | None,
         replacing: int | None,
+        claim: Claim | None = None,
     ) -> None:
         self._parent_fd = parent_fd
         self._name = name
@@ -105,6 +107,7 @@ class UploadSink:
         self._quota = quota  # (quota bytes, bytes used now)
         self._room = None if quota is None else room_left(quota[0], quota[1], replacing or 0)
         self.replaces = replacing is not None  # an existing file is being replaced
+        self._claim = claim  # the shared count's (the quota is then checked there)
         self._temp = f".upload-{secrets.token_hex(8)}.part"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
@@ -126,6 +129,8 @@ class UploadSink:
             )
         if self._quota is not None and self._room is not None and self.size > self._room:
             raise quota_error(self._quota[0], self._quota[1], self.size)
+        if self._claim is not None:
+            self._claim.grow(self.size)
         view = memoryview(data)
         try:
             while view:
@@ -144,16 +149,25 @@ class UploadSink:
             else:  # a link or directory put there meanwhile is never replaced
                 if not stat.S_ISREG(st.st_mode):
                     raise ToolError(f"{self._shown!r} is not a regular file; nothing replaced")
-            os.rename(
-                self._temp, self._name, src_dir_fd=self._parent_fd, dst_dir_fd=self._parent_fd
-            )
+            if self._claim is None:
+                self._put()
+            else:
+                self._claim.commit(
+                    self.size, lambda: replaced_bytes(self._parent_fd, self._name), self._put
+                )
         except OSError as exc:
             raise translate(exc, self._shown) from None
         self._done = True
         return self.size
 
+    def _put(self) -> None:
+        os.rename(self._temp, self._name, src_dir_fd=self._parent_fd, dst_dir_fd=self._parent_fd)
+
     def close(self) -> None:
-        """Release the fds; without a commit, the temporary file is removed."""
+        """Release the fds; without a commit, the temporary file is removed (and its claim
+        on the quota handed back)."""
+        if self._claim is not None:
+            self._claim.abort()
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1

@@ -28,6 +28,7 @@ from orchestrator.tools.workspace._fs import (
     translate,
     walk_dirs,
 )
+from orchestrator.tools.workspace._ledger import Claim, UsageLedger, freed_bytes, replaced_bytes
 from orchestrator.tools.workspace._search import SearchBudget, find_in_file, name_matcher, walk_tree
 from orchestrator.tools.workspace._transfer import (
     FileInfo,
@@ -101,7 +102,9 @@ class Workspace:
     """The directory tree one user's tools may read and change.
 
     `quota_bytes` (WORKSPACE_QUOTA_MB) bounds what writes through this object may add:
-    a write that would take the tree over it raises `WorkspaceQuotaExceeded`.
+    a write that would take the tree over it raises `WorkspaceQuotaExceeded`. With a
+    `ledger` (a user's workspace) the usage is a count shared by every process; without
+    one, each write walks the tree.
     """
 
     def __init__(
@@ -111,18 +114,24 @@ class Workspace:
         max_read_bytes: int = MAX_READ_BYTES,
         max_write_bytes: int = MAX_WRITE_BYTES,
         quota_bytes: int | None = None,
+        ledger: UsageLedger | None = None,
         use_openat2: bool = True,
     ) -> None:
         self.root = root
         self.max_read_bytes = max_read_bytes
         self.max_write_bytes = max_write_bytes
         self.quota_bytes = quota_bytes
+        self.ledger = ledger
         self._use_openat2 = use_openat2 and OPENAT2.available
 
     @classmethod
     def for_tool(cls, ctx: ToolPlace) -> Workspace:
         """The workspace of a tool call (its root and WORKSPACE_QUOTA_MB from the context)."""
-        return cls(ctx.workspace, quota_bytes=ctx.settings.workspace_quota_bytes)
+        return cls(
+            ctx.workspace,
+            quota_bytes=ctx.settings.workspace_quota_bytes,
+            ledger=UsageLedger.for_root(ctx.settings, ctx.workspace),
+        )
 
     @classmethod
     def for_user(cls, settings: Settings, user_id: int) -> Workspace:
@@ -140,7 +149,11 @@ class Workspace:
             raise ToolError(f"the workspace {root} is not a directory")
         if stat.S_IMODE(st.st_mode) != 0o700:
             os.chmod(root, 0o700)
-        return cls(root, quota_bytes=settings.workspace_quota_bytes)
+        return cls(
+            root,
+            quota_bytes=settings.workspace_quota_bytes,
+            ledger=UsageLedger.for_root(settings, root),
+        )
 
     # -- resolution ---------------------------------------------------------------
 
@@ -309,7 +322,12 @@ class Workspace:
 
     def _replace(self, root_fd: int, parent_fd: int, name: str, data: bytes, shown: str) -> None:
         replaced = self._existing_size(parent_fd, name, shown)
-        self._ensure_room(root_fd, len(data), replaced or 0)
+        claim: Claim | None = None
+        if self.ledger is not None:
+            claim = self.ledger.claim(self.quota_bytes, replaced or 0)
+            claim.grow(len(data))
+        else:
+            self._ensure_room(root_fd, len(data), replaced or 0)
         temp = f".tmp-{secrets.token_hex(8)}"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
@@ -321,18 +339,39 @@ class Workspace:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            os.rename(temp, name, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+
+            def put() -> None:
+                os.rename(temp, name, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+
+            if claim is None:
+                put()
+            else:
+                claim.commit(len(data), lambda: replaced_bytes(parent_fd, name), put)
         except OSError as exc:
             with suppress(FileNotFoundError):
                 os.unlink(temp, dir_fd=parent_fd)
             raise translate(exc, shown) from None
+        finally:
+            if claim is not None:
+                claim.abort()  # nothing once committed
 
     # -- quota --------------------------------------------------------------------
 
     def usage(self) -> int:
-        """Bytes held by the workspace's regular files (each inode once, links not followed)."""
+        """Bytes held by the workspace's regular files (each inode once, links not
+        followed), walked now."""
         with self._root_fd() as root_fd:
             return usage_bytes(root_fd)
+
+    def counted_usage(self) -> int:
+        """The usage the quota goes by: the shared count, else a walk."""
+        return self.ledger.used() if self.ledger is not None else self.usage()
+
+    def usage_changed(self) -> None:
+        """Files were changed behind this object's back (a command, an archive, a revert):
+        the count is walked again before the next write."""
+        if self.ledger is not None:
+            self.ledger.invalidate()
 
     def ensure_room(self, adding: int, replacing: int = 0) -> None:
         """Raise `WorkspaceQuotaExceeded` unless `adding` bytes (replacing a file of
@@ -343,7 +382,7 @@ class Workspace:
     def _ensure_room(self, root_fd: int, adding: int, replacing: int) -> None:
         if self.quota_bytes is None:
             return
-        used = usage_bytes(root_fd)
+        used = self.ledger.used() if self.ledger is not None else usage_bytes(root_fd)
         room = room_left(self.quota_bytes, used, replacing)
         if room is not None and adding > room:
             raise quota_error(self.quota_bytes, used, adding)
@@ -406,7 +445,10 @@ class Workspace:
                 raise translate(exc, shown) from None
             try:
                 replaced = self._existing_size(parent_fd, parts[-1], shown)
-                used = usage_bytes(root_fd) if self.quota_bytes is not None else 0
+                claim = None
+                if self.ledger is not None:
+                    claim = self.ledger.claim(self.quota_bytes, replaced or 0)
+                used = usage_bytes(root_fd) if self.quota_bytes is not None and claim is None else 0
             except BaseException:
                 os.close(parent_fd)
                 raise
@@ -415,8 +457,11 @@ class Workspace:
             parts[-1],
             shown,
             max_bytes=max_bytes,
-            quota=(self.quota_bytes, used) if self.quota_bytes is not None else None,
+            quota=(self.quota_bytes, used)
+            if self.quota_bytes is not None and claim is None
+            else None,
             replacing=replaced,
+            claim=claim,
         )
 
     @staticmethod
@@ -440,9 +485,31 @@ class Workspace:
         with self._root_fd() as root_fd:
             parent_fd = self._parent_of(root_fd, parts, shown)
             try:
-                remove_entry(parent_fd, parts[-1], shown)
+                with self.removing(parent_fd, parts[-1]):
+                    remove_entry(parent_fd, parts[-1], shown)
             finally:
                 os.close(parent_fd)
+
+    @contextmanager
+    def removing(self, parent_fd: int, name: str) -> Iterator[None]:
+        """Around the removal of `name` from `parent_fd`: what it frees comes off the count
+        (a removal that fails half-way has the workspace walked again)."""
+        if self.ledger is None:
+            yield
+            return
+        failed, freed = False, 0
+        try:
+            with self.ledger.hold() as count:
+                freed = freed_bytes(parent_fd, name)
+                try:
+                    yield
+                except BaseException:
+                    failed = True
+                    raise
+                count.used -= freed
+        finally:
+            if failed and freed:  # (a path that was not there changed nothing)
+                self.ledger.invalidate()
 
     def archive(self, path: str = ".") -> Iterator[bytes]:
         """A zip of a directory, streamed as it is built (links and special files left out)."""
