@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -44,12 +45,15 @@ from orchestrator.runs.processor import RunProcessor
 from orchestrator.runs.service import RunService
 from orchestrator.runs.tool_call import ToolCallRun
 from orchestrator.runs.workflow import Workflow
-from orchestrator.scale.queue import QueueExecutor, RedisServices
 from orchestrator.schedules import ScheduleBook, Scheduler, TriggerBook
 from orchestrator.services.accounts import LoginThrottle
 from orchestrator.services.agents import AgentCatalog
 from orchestrator.tools.registry import ToolRegistry
 from orchestrator.usage import Quotas
+
+if TYPE_CHECKING:
+    # Redis and saq load only with REDIS_URL (`orchestrator.scale`).
+    from orchestrator.scale.queue import RedisServices
 
 
 @dataclass
@@ -104,7 +108,11 @@ class Runtime:
         engine = create_engine(settings)
         sessions = create_session_factory(engine)
         # With REDIS_URL, runs go to `orchestrator worker`s and events travel through Redis.
-        redis = RedisServices.from_url(settings.redis_url) if settings.redis_url else None
+        redis: RedisServices | None = None
+        if settings.redis_url:
+            from orchestrator.scale.queue import RedisServices
+
+            redis = RedisServices.from_url(settings.redis_url)
         bus = redis.bus if redis else EventBus()
         event_log = RunEventLog(sessions, bus, metrics=EventMetrics() if settings.metrics else None)
         tracing = tracing or Tracing.from_settings(settings)
@@ -145,11 +153,13 @@ class Runtime:
             top_k=settings.tool_retrieval_top_k,
         )
         lease = settings.run_lease_seconds
-        executor: RunExecutor = (
-            QueueExecutor(redis, sessions, lease_seconds=lease)
-            if redis and not execute_here
-            else InProcessExecutor(processor, sessions, lease_seconds=lease)
-        )
+        executor: RunExecutor
+        if redis and not execute_here:
+            from orchestrator.scale.queue import QueueExecutor
+
+            executor = QueueExecutor(redis, sessions, lease_seconds=lease)
+        else:
+            executor = InProcessExecutor(processor, sessions, lease_seconds=lease)
         runs = RunService(
             sessions,
             quotas=quotas,
@@ -218,7 +228,7 @@ class Runtime:
         await self.scheduler.stop()
         await self.executor.stop()
         await self.ingester.stop()
-        if self.redis is not None and not isinstance(self.executor, QueueExecutor):
+        if self.redis is not None and isinstance(self.executor, InProcessExecutor):
             await self.redis.close()  # the queue executor closes it otherwise
         await self.mcp.close()
         await self.memory.close()

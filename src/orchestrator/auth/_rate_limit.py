@@ -12,9 +12,10 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from redis.asyncio import Redis
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 KEY_PREFIX = "orch:ratelimit:"
 MAX_TRACKED = 100_000  # keys kept in memory before the idle ones are swept

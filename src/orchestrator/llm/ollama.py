@@ -10,11 +10,10 @@ import logging
 import ssl
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import certifi
 import httpx
-import ollama
 import pydantic
 
 from orchestrator.core.errors import (
@@ -24,6 +23,7 @@ from orchestrator.core.errors import (
     StreamInterrupted,
     ToolsNotSupported,
 )
+from orchestrator.core.lazy import lazy_module
 from orchestrator.llm.base import (
     Capability,
     ChatMessage,
@@ -38,6 +38,11 @@ from orchestrator.llm.base import (
     ToolCallChunk,
     ToolSpec,
 )
+
+if TYPE_CHECKING:
+    import ollama
+else:
+    ollama = lazy_module("ollama")  # the SDK and its models: loaded with the first call
 
 log = logging.getLogger(__name__)
 
@@ -71,19 +76,28 @@ class OllamaProvider:
         extra: dict[str, Any] = {"transport": transport} if transport else {}
         # An Ollama behind a proxy that wants a bearer token (Ollama itself wants none).
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = ollama.AsyncClient(
-            host=self.base_url,
-            timeout=self._timeout,
-            verify=shared_ssl_context(),
-            headers=self._headers,
-            **extra,
-        )
+        self._client_options = extra
+        self._sdk_client: ollama.AsyncClient | None = None
         self._transport = transport
         self._show_cache: dict[tuple[str, str], ollama.ShowResponse] = {}
 
+    @property
+    def _client(self) -> ollama.AsyncClient:
+        """The SDK's client, made (and the SDK imported) on the first call to Ollama."""
+        if self._sdk_client is None:
+            self._sdk_client = ollama.AsyncClient(
+                host=self.base_url,
+                timeout=self._timeout,
+                verify=shared_ssl_context(),
+                headers=self._headers,
+                **self._client_options,
+            )
+        return self._sdk_client
+
     async def aclose(self) -> None:
         """Close the HTTP connections."""
-        await self._client.close()  # type: ignore[no-untyped-call]
+        if self._sdk_client is not None:
+            await self._sdk_client.close()  # type: ignore[no-untyped-call]
 
     async def chat(
         self,

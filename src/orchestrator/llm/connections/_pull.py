@@ -13,22 +13,31 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
-import ollama
 import pydantic
 
 from orchestrator.core.errors import LLMError, NotFound, ProviderUnavailable
+from orchestrator.core.lazy import lazy_module
 from orchestrator.llm.connections._models import ConnectionSpec, PullProgress
 from orchestrator.llm.ollama import shared_ssl_context
 
-_READ_ERRORS = (
-    ollama.ResponseError,
-    httpx.HTTPError,
-    ConnectionError,
-    json.JSONDecodeError,
-    pydantic.ValidationError,
-)
+if TYPE_CHECKING:
+    import ollama
+else:
+    ollama = lazy_module("ollama")
+
+
+def _read_errors() -> tuple[type[BaseException], ...]:
+    """What a pull may raise while reading (a function: the SDK loads with the first pull)."""
+    return (
+        ollama.ResponseError,
+        httpx.HTTPError,
+        ConnectionError,
+        json.JSONDecodeError,
+        pydantic.ValidationError,
+    )
 
 
 class ModelNotPullable(NotFound):
@@ -55,7 +64,7 @@ class PullStream:
             try:
                 async for item in self.rest:
                     yield item
-            except _READ_ERRORS as exc:
+            except _read_errors() as exc:
                 yield PullProgress(status="error", error=_reason(exc))
         finally:
             with suppress(Exception):
@@ -87,7 +96,7 @@ async def start_pull(
                     break
     except TimeoutError:
         pass  # the registry is slow: what came so far is sent, the rest follows
-    except _READ_ERRORS as exc:
+    except _read_errors() as exc:
         await client.close()  # type: ignore[no-untyped-call]
         reason = _reason(exc)
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | ConnectionError):
