@@ -115,6 +115,29 @@ async def test_embedder_change_reembeds_every_memory_on_start(world: MemoryWorld
         await back.close()
 
 
+async def test_a_start_with_nothing_to_reembed_leaves_the_housekeeping_to_the_first_use(
+    world: MemoryWorld,
+) -> None:
+    first = world.open(provider_embedder())
+    await first.add(world.alice, NewMemory("Alice keeps bees"))
+    # A previous embedder's space that a crash left behind.
+    await first.index.upsert("model/gone", world.alice, ["left-behind"], [[0.6, 0.8]])
+    await first.close()
+    forget_chroma_clients()
+
+    second = world.open(provider_embedder())
+    await second.start()
+    await second.settled()  # start-up did not open the index, so the old space is still there
+    try:
+        assert sorted(await second.index.spaces()) == sorted(["model/gone", second.space])
+        found = await second.search(world.alice, "Alice keeps bees", limit=1)
+        assert found[0].memory.content == "Alice keeps bees"
+        await second.settled()  # the housekeeping the first search set off
+        assert await second.index.spaces() == [second.space]
+    finally:
+        await second.close()
+
+
 async def test_search_reembeds_the_users_memories_before_the_background_catch_up(
     world: MemoryWorld,
 ) -> None:

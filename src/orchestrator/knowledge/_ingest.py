@@ -58,7 +58,10 @@ class Ingester:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
-        self._spaces_checked = False  # old embedders' spaces dropped since the last re-embed
+        # Old embedders' spaces dropped since the last re-embedding or ingestion. Not at
+        # start: listing them opens Chroma (about 30 MB) in a server that may stay idle; a
+        # space a crashed process left is dropped after this one's next use of the index.
+        self._spaces_checked = True
 
     @property
     def max_chunks(self) -> int:
@@ -91,6 +94,7 @@ class Ingester:
                 document = await self._claim()
                 if document is not None:
                     await self.run(document)
+                    self._spaces_checked = False
                     continue
                 if await self._reembed_one():
                     continue

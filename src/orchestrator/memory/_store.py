@@ -65,6 +65,7 @@ class MemoryStore:
         self._lock = asyncio.Lock()  # index + table writes of one memory happen together
         self._stale = True  # some memory may lack a vector from the current embedder
         self._catch_up: asyncio.Task[None] | None = None
+        self._housekeeping_due = False  # left by start-up for the first use of the index
 
     @property
     def space(self) -> str:
@@ -90,7 +91,12 @@ class MemoryStore:
         await self.embedder.aclose()
 
     async def _reconcile(self) -> None:
-        """Bring every vector to the current embedder, then drop what no row needs."""
+        """Bring every vector to the current embedder, then drop what no row needs.
+
+        When every row already has the current embedder's vector (nearly every start),
+        the index is left closed: opening embedded Chroma loads numpy, onnxruntime and
+        gRPC (about 30 MB) into an idle server. The housekeeping then waits for the
+        first search or add, which opens the index anyway."""
         try:
             async with self.sessions() as db:
                 total = await db.scalar(select(func.count()).select_from(Memory)) or 0
@@ -98,12 +104,35 @@ class MemoryStore:
                 self._stale = False
                 return  # nothing stored: do not even open the vector store
             stale = await self._count_stale(None)
-            if stale:
-                log.info("re-embedding %d memories with %s", stale, self.space)
-                started = time.perf_counter()
-                done = await self.reembed()
-                log.info("re-embedded %d memories in %.1f s", done, time.perf_counter() - started)
+            if not stale:
+                self._stale = False
+                self._housekeeping_due = True
+                return
+            log.info("re-embedding %d memories with %s", stale, self.space)
+            started = time.perf_counter()
+            done = await self.reembed()
+            log.info("re-embedded %d memories in %.1f s", done, time.perf_counter() - started)
             self._stale = False
+        except asyncio.CancelledError:
+            raise
+        except MemoryUnavailable as exc:
+            log.warning("memory catch-up postponed: %s", exc.message)
+            return
+        except Exception:  # start-up must go on; searches re-embed lazily meanwhile
+            log.exception("memory re-embedding failed; will retry on use")
+            return
+        await self._housekeep()
+
+    def _index_in_use(self) -> None:
+        """The index was opened by a search or an add: the housekeeping that start-up left
+        for this moment runs now, in the background."""
+        if self._housekeeping_due:
+            self._housekeeping_due = False
+            self._catch_up = asyncio.create_task(self._housekeep(), name="memory-housekeeping")
+
+    async def _housekeep(self) -> None:
+        """Drop the spaces of previous embedders and the vectors whose row is gone."""
+        try:
             for space in await self.index.spaces():
                 if space != self.space:
                     log.info("dropping the vectors of the previous embedder %s", space)
@@ -112,9 +141,9 @@ class MemoryStore:
         except asyncio.CancelledError:
             raise
         except MemoryUnavailable as exc:
-            log.warning("memory catch-up postponed: %s", exc.message)
-        except Exception:  # start-up must go on; searches re-embed lazily meanwhile
-            log.exception("memory re-embedding failed; will retry on use")
+            log.warning("memory housekeeping postponed: %s", exc.message)
+        except Exception:
+            log.exception("memory housekeeping failed")
 
     async def _sweep_orphans(self) -> None:
         """Remove vectors whose row is gone (a crash between the two writes, a user deleted)."""
@@ -220,6 +249,7 @@ class MemoryStore:
                 raise
             await db.execute(update(Memory).where(Memory.id.in_(ids)).values(embedder=self.space))
             await db.commit()
+        self._index_in_use()
         for row in rows:
             row.embedder = self.space
         return rows
@@ -254,6 +284,7 @@ class MemoryStore:
         vector = await self.embedder.embed_query(query)
         # A few extra: orphans (vectors without a row) are dropped below.
         hits = await self.index.query(self.space, user_id, vector, limit=limit + 5)
+        self._index_in_use()
         if not hits:
             return []
         async with self.sessions() as db:
