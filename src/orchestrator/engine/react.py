@@ -154,6 +154,22 @@ class ReactEngine:
         specs = {t.name: t for t in tools}
         called: set[str] = set()  # tools this turn has called: always offered again
         invalid_steps = 0
+
+        def final(content: str, stop: StopReason, detail: str = "") -> Final:
+            """The turn's end, with everything gathered so far."""
+            return Final(
+                content,
+                stop,
+                tools_used,
+                history,
+                tokens,
+                calls,
+                usage,
+                repairs,
+                offered_log,
+                detail=detail,
+            )
+
         for step in range(limits.max_iterations):
             turn = _Turn()
             offered = tools
@@ -172,17 +188,7 @@ class ReactEngine:
             )
             content = "".join(turn.text)
             if not turn.calls and not turn.invalid:
-                yield Final(
-                    content,
-                    "answer",
-                    tools_used,
-                    history,
-                    tokens,
-                    calls,
-                    usage,
-                    repairs,
-                    offered_log,
-                )
+                yield final(content, "answer")
                 return
             if self.repair:
                 mended = [repair_call(call, tools) for call in turn.calls]
@@ -191,18 +197,7 @@ class ReactEngine:
             called.update(call.name for call in turn.calls if call.name in specs)
             invalid_steps = invalid_steps + 1 if turn.invalid and not turn.calls else 0
             if invalid_steps >= MAX_INVALID_STEPS:
-                yield Final(
-                    content,
-                    "invalid_tool_calls",
-                    tools_used,
-                    history,
-                    tokens,
-                    calls,
-                    usage,
-                    repairs,
-                    offered_log,
-                    detail=turn.invalid[-1].error,
-                )
+                yield final(content, "invalid_tool_calls", turn.invalid[-1].error)
                 return
             history.append(ChatMessage(role="assistant", content=content, tool_calls=turn.calls))
             for bad in turn.invalid:
@@ -242,21 +237,9 @@ class ReactEngine:
             elif limits.max_seconds is not None and self.clock() - started >= limits.max_seconds:
                 stop = "time_budget"
             if stop is not None:
-                yield Final(
-                    content, stop, tools_used, history, tokens, calls, usage, repairs, offered_log
-                )
+                yield final(content, stop)
                 return
-        yield Final(
-            "".join(turn.text),
-            "max_iterations",
-            tools_used,
-            history,
-            tokens,
-            calls,
-            usage,
-            repairs,
-            offered_log,
-        )
+        yield final("".join(turn.text), "max_iterations")
 
 
 def _absorb(turn: _Turn, chunk: StreamChunk) -> TokenData | ThinkingData | None:
