@@ -10,7 +10,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,10 +25,10 @@ from orchestrator.knowledge import MAX_ATTEMPTS, VECTOR_PREFIX, Ingester, Knowle
 from orchestrator.memory import ChromaIndex
 from tests.knowledge.conftest import chunk_count
 from tests.knowledge.samples import HARBOUR_LOG as TEXT
+from tests.support import restart
 from tests.support.scripted_model import ScriptedModelServer
 from tests.support.server import free_port
 
-BIN = Path(sys.executable).parent / "orchestrator"
 # 1,500 paragraphs: about 130 passages, five embedding requests of 32.
 LOG = "\n\n".join(
     f"Paragraph {n}: the harbour master logged {n} boats, a westerly wind and rain."
@@ -40,35 +39,12 @@ LOG = "\n\n".join(
 @contextmanager
 def server_process(data_dir: Path, model_url: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
     env = {
-        **os.environ,
-        "DATA_DIR": str(data_dir),
-        "OLLAMA_URL": model_url,
         "EMBEDDING_MODEL": "nomic-embed",  # the scripted model's vectors, at a pace it sets
         "KNOWLEDGE_LEASE_SECONDS": "2",
-        "REGISTRATION": "open",
-        "RATE_LIMIT_PER_MINUTE": "1000000",  # the test polls faster than people do
-        "RATE_LIMIT_BURST": "100000",
     }
-    log = (data_dir / f"server-{port}-{time.monotonic_ns()}.log").open("wb")
-    proc = subprocess.Popen(
-        [BIN, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/api/v1/system/health", timeout=2)
-                if health.status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and proc.poll() is None, "server did not start"
-                time.sleep(0.1)
+    log = data_dir / f"server-{port}-{time.monotonic_ns()}.log"
+    with restart.server_process(data_dir, model_url, port, env, start_seconds=90, log=log) as proc:
         yield proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=15)
-        log.close()
 
 
 def embed_requests(model: ScriptedModelServer) -> int:

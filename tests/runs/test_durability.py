@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,44 +15,16 @@ from pathlib import Path
 
 import httpx
 
+from tests.support import restart
 from tests.support.scripted_model import ScriptedModelServer
 from tests.support.server import free_port
-
-BIN = Path(sys.executable).parent / "orchestrator"
 
 
 @contextmanager
 def server_process(data_dir: Path, model_url: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    env = {
-        **os.environ,
-        "DATA_DIR": str(data_dir),
-        "OLLAMA_URL": model_url,
-        "REGISTRATION": "open",
-        "RUN_LEASE_SECONDS": "2",
-        "APPROVAL_RISKS": "",
-        "RATE_LIMIT_PER_MINUTE": "1000000",  # the test polls faster than people do
-        "RATE_LIMIT_BURST": "100000",
-    }
-    proc = subprocess.Popen(
-        [BIN, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/v1/system/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and proc.poll() is None, "server did not start"
-                time.sleep(0.1)
+    env = {"RUN_LEASE_SECONDS": "2", "APPROVAL_RISKS": ""}
+    with restart.server_process(data_dir, model_url, port, env) as proc:
         yield proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=15)
 
 
 def events(client: httpx.Client, run_id: str) -> list[dict]:
