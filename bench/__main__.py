@@ -8,6 +8,7 @@ import sys
 BENCHMARKS = [
     "api_latency",
     "api_floor",
+    "startup",
     "engine",
     "events",
     "sandbox_overhead",
