@@ -64,6 +64,59 @@ class ModelClient(Protocol):
     ) -> AsyncIterator[StreamChunk]: ...
 
 
+@dataclass(frozen=True)
+class ChatCall:
+    """The arguments of one `ModelClient.chat` call, to pass on (changed or not)."""
+
+    model: str | None
+    messages: list[ChatMessage]
+    tools: list[ToolSpec] | None = None
+    think: bool | None = None
+    json_schema: dict[str, Any] | None = None
+    options: GenerationOptions | None = None
+
+    def send(self, models: ModelClient) -> AsyncIterator[StreamChunk]:
+        """The call, made on `models`."""
+        return models.chat(
+            self.model,
+            self.messages,
+            self.tools,
+            think=self.think,
+            json_schema=self.json_schema,
+            options=self.options,
+        )
+
+
+class WrappedModels:
+    """A model client around another: each call goes through `stream` (what subclasses
+    change); any other attribute (`list_models`, `resolve`...) is the wrapped client's."""
+
+    def __init__(self, models: ModelClient) -> None:
+        self.models = models
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "models":  # not set yet (a copy being built): no recursion
+            raise AttributeError(name)
+        return getattr(self.models, name)
+
+    def chat(
+        self,
+        model: str | None,
+        messages: list[ChatMessage],
+        tools: list[ToolSpec] | None = None,
+        *,
+        think: bool | None = None,
+        json_schema: dict[str, Any] | None = None,
+        options: GenerationOptions | None = None,
+    ) -> AsyncIterator[StreamChunk]:
+        """`ModelClient.chat`, through `stream`."""
+        return self.stream(ChatCall(model, messages, tools, think, json_schema, options))
+
+    def stream(self, call: ChatCall) -> AsyncIterator[StreamChunk]:
+        """Make the call on the wrapped client (override to change or watch it)."""
+        return call.send(self.models)
+
+
 ToolEvent = ToolData | ApprovalRequiredData | StatusData
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,11 +35,19 @@ from orchestrator.agents import BUILTIN_AGENTS
 from orchestrator.core.config import Settings
 from orchestrator.core.errors import OrchestratorError, QuotaExceeded, ToolError
 from orchestrator.engine.events import ToolData
-from orchestrator.engine.react import Final, Limits, ModelClient, ReactEngine, ToolEvent
+from orchestrator.engine.react import (
+    ChatCall,
+    Final,
+    Limits,
+    ModelClient,
+    ReactEngine,
+    ToolEvent,
+    WrappedModels,
+)
 from orchestrator.engine.retrieval import ToolRetriever
 from orchestrator.evals._suite import SUITE_VERSION, TASKS, EvalTask
 from orchestrator.evals._tools import EVAL_TOOLS
-from orchestrator.llm.base import ChatMessage, GenerationOptions, StreamChunk, ToolCall, ToolSpec
+from orchestrator.llm.base import ChatMessage, GenerationOptions, StreamChunk, ToolCall
 from orchestrator.tools.base import Risk, ToolContext
 from orchestrator.tools.registry import ToolRegistry
 
@@ -136,26 +145,12 @@ class CallMeter(Protocol):
         ...
 
 
-class _Seeded:
+class _Seeded(WrappedModels):
     """The model client with fixed sampling (temperature 0, one seed) for repeatable runs."""
 
-    def __init__(self, models: ModelClient) -> None:
-        self.models = models
-
-    def chat(
-        self,
-        model: str | None,
-        messages: list[ChatMessage],
-        tools: list[ToolSpec] | None = None,
-        *,
-        think: bool | None = None,
-        json_schema: dict[str, Any] | None = None,
-        options: GenerationOptions | None = None,
-    ) -> AsyncIterator[StreamChunk]:
-        fixed = options or GenerationOptions(temperature=0.0, seed=0)
-        return self.models.chat(
-            model, messages, tools, think=think, json_schema=json_schema, options=fixed
-        )
+    def stream(self, call: ChatCall) -> AsyncIterator[StreamChunk]:
+        fixed = call.options or GenerationOptions(temperature=0.0, seed=0)
+        return replace(call, options=fixed).send(self.models)
 
 
 class _Toolbox:

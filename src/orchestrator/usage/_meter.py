@@ -13,14 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator.db.models import ModelUsage
 from orchestrator.engine.events import UsageData
-from orchestrator.engine.react import ModelClient
-from orchestrator.llm.base import (
-    ChatMessage,
-    Done,
-    GenerationOptions,
-    StreamChunk,
-    ToolSpec,
-)
+from orchestrator.engine.react import ChatCall, ModelClient, WrappedModels
+from orchestrator.llm.base import Done, StreamChunk
 from orchestrator.usage._quotas import Quotas
 
 
@@ -30,7 +24,7 @@ class CallSpans(Protocol):
     def model_call(self, model: str) -> Any: ...
 
 
-class MeteredModels:
+class MeteredModels(WrappedModels):
     """Wraps the model client of one run: after each call, `emit` gets its `UsageData`
     (the run writer stores it with the accounting row), and a user with a daily token
     quota gets `QuotaExceeded` once it is used up, which ends the turn as failed."""
@@ -46,7 +40,7 @@ class MeteredModels:
         spans: CallSpans | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.models = models
+        super().__init__(models)
         self.emit = emit
         self.user_id = user_id
         self.quotas = quotas
@@ -55,30 +49,15 @@ class MeteredModels:
         self.clock = clock
         self._default: str | None = None
 
-    def __getattr__(self, name: str) -> Any:  # list_models, resolve...: the wrapped client's
-        return getattr(self.models, name)
-
-    async def chat(
-        self,
-        model: str | None,
-        messages: list[ChatMessage],
-        tools: list[ToolSpec] | None = None,
-        *,
-        think: bool | None = None,
-        json_schema: dict[str, Any] | None = None,
-        options: GenerationOptions | None = None,
-    ) -> AsyncIterator[StreamChunk]:
+    async def stream(self, call: ChatCall) -> AsyncIterator[StreamChunk]:
         """Stream the call, then report it."""
-        name = model or await self._default_name()
+        name = call.model or await self._default_name()
         span = self.spans.model_call(name) if self.spans is not None else None
         started = self.clock()
         first: float | None = None
         prompt = completion = 0
         try:
-            stream = self.models.chat(
-                model, messages, tools, think=think, json_schema=json_schema, options=options
-            )
-            async with aclosing(stream) as chunks:  # type: ignore[type-var]
+            async with aclosing(call.send(self.models)) as chunks:  # type: ignore[type-var]
                 async for chunk in chunks:
                     if isinstance(chunk, Done):
                         prompt += chunk.prompt_tokens or 0
