@@ -23,7 +23,9 @@ _bearer = HTTPBearer(
 )
 
 
-def get_runtime(connection: HTTPConnection) -> Runtime:
+# Every dependency here is `async def`: FastAPI runs a plain `def` on a worker thread,
+# a thread hop per request for what is one attribute read.
+async def get_runtime(connection: HTTPConnection) -> Runtime:
     runtime: Runtime = connection.state.runtime
     return runtime
 
@@ -31,7 +33,7 @@ def get_runtime(connection: HTTPConnection) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_settings(runtime: RuntimeDep) -> Settings:
+async def get_settings(runtime: RuntimeDep) -> Settings:
     return runtime.settings
 
 
@@ -46,19 +48,14 @@ async def get_db(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_db)]
 
 
-async def user_from_token(db: AsyncSession, runtime: Runtime, token: str) -> User:
-    """The active user a bearer credential (access token or API key) names, or `AuthError`."""
-    return await user_for_credential(db, runtime.settings, token)
-
-
 async def user_from_credential(runtime: Runtime, credential: str) -> User:
-    """The active user a bearer credential names, in a session of its own; `AuthError`
-    otherwise. For every surface outside the routes' dependencies (`/v1`, `/mcp`, sockets)."""
-    async with runtime.sessions() as db:
-        return await user_for_credential(db, runtime.settings, credential)
+    """The active user a bearer credential (access token or API key) names; `AuthError`
+    otherwise. For the routes (below) and every surface outside them (`/v1`, `/mcp`,
+    sockets)."""
+    return await user_for_credential(runtime.engine, runtime.settings, credential)
 
 
-def request_credential(
+async def request_credential(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
@@ -74,16 +71,12 @@ def request_credential(
 
 
 async def get_current_user(
-    db: SessionDep,
     runtime: RuntimeDep,
     credential: Annotated[str, Depends(request_credential)],
 ) -> User:
-    """The active user behind the request's token, API key or session cookie."""
-    user = await user_from_token(db, runtime, credential)
-    # End the read so the request does not sit on a pooled connection while its route
-    # opens sessions of its own: under load that exhausts the pool (Postgres) and stalls.
-    await db.commit()
-    return user
+    """The active user behind the request's token, API key or session cookie. It holds no
+    connection of the route's session: a route that needs none (`/auth/me`) opens none."""
+    return await user_from_credential(runtime, credential)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

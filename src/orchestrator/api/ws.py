@@ -17,7 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 from pydantic_core import from_json
 
 from orchestrator.api.cookies import ACCESS_COOKIE
-from orchestrator.api.deps import user_from_token
+from orchestrator.api.deps import user_from_credential
 from orchestrator.core.errors import OrchestratorError
 from orchestrator.db.models import User
 from orchestrator.engine.events import ErrorData
@@ -76,8 +76,7 @@ async def authenticate(websocket: WebSocket, runtime: Runtime, token: str | None
             token = None
     if token is not None:
         try:
-            async with runtime.sessions() as db:
-                return await user_from_token(db, runtime, token)
+            return await user_from_credential(runtime, token)
         except OrchestratorError:
             pass
     with contextlib.suppress(RuntimeError, WebSocketDisconnect):

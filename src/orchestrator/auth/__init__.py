@@ -2,7 +2,7 @@
 keys, the bearer-to-user function shared by every surface (REST, WebSocket, `/v1`,
 `/mcp`), rate limits, and the purge of a deleted account's data.
 
-user = await user_for_credential(db, settings, "orch_..." or an access token)
+user = await user_for_credential(engine, settings, "orch_..." or an access token)
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from starlette.types import Receive, Scope, Send
 
-from orchestrator.api.deps import user_from_token
+from orchestrator.api.deps import user_from_credential
 from orchestrator.core.errors import OrchestratorError
 from orchestrator.db.models import User
 from orchestrator.runtime import Runtime
@@ -91,8 +91,7 @@ async def _authenticate(runtime: Runtime, scope: Scope) -> User | None:
     if scheme.lower() != "bearer" or not credential.strip():
         return None
     try:
-        async with runtime.sessions() as db:
-            return await user_from_token(db, runtime, credential.strip())
+        return await user_from_credential(runtime, credential.strip())
     except OrchestratorError:
         return None
 

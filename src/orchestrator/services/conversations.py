@@ -70,12 +70,22 @@ async def list_conversations(
     db: AsyncSession, user_id: int, *, limit: int = 100, offset: int = 0
 ) -> tuple[list[Conversation], int]:
     """The user's conversations, most recently active first."""
-    query = select(Conversation).where(Conversation.user_id == user_id)
-    total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = await db.scalars(
-        query.order_by(Conversation.updated_at.desc()).limit(limit).offset(offset)
-    )
-    return list(rows), total
+    mine = Conversation.user_id == user_id
+    # The page and the total in one statement (a window count): one round trip, not two.
+    found = (
+        await db.execute(
+            select(Conversation, func.count().over())
+            .where(mine)
+            .order_by(Conversation.updated_at.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()
+    if found:
+        return [row[0] for row in found], found[0][1]
+    # A page past the end carries no count: ask for it (0 when there is nothing at all).
+    total = await db.scalar(select(func.count()).where(mine)) if offset else 0
+    return [], total or 0
 
 
 async def get_conversation(db: AsyncSession, user_id: int, conversation_id: str) -> Conversation:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import Response, status
 
 from orchestrator.agents import AgentSpec, AgentUpdate
 from orchestrator.api.deps import AdminUser, CurrentUser, RuntimeDep
+from orchestrator.api.routing import ApiRouter
 from orchestrator.core.errors import InvalidInput
 from orchestrator.schemas.common import Page
 
-router = APIRouter(prefix="/agents", tags=["agents"])
+router = ApiRouter(prefix="/agents", tags=["agents"])
 
 
 async def _check_tools(spec_tools: list[str] | None, runtime: RuntimeDep) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import Path, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from orchestrator import auth as credentials
@@ -16,6 +16,7 @@ from orchestrator.api.cookies import (
     set_session_cookies,
 )
 from orchestrator.api.deps import CurrentUser, RuntimeDep, SessionDep
+from orchestrator.api.routing import ApiRouter
 from orchestrator.core.config import Settings
 from orchestrator.core.errors import AuthError
 from orchestrator.core.security import decode_access_token
@@ -34,7 +35,7 @@ from orchestrator.schemas.users import (
 )
 from orchestrator.services import accounts
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = ApiRouter(prefix="/auth", tags=["auth"])
 KeyId = Annotated[str, Path(max_length=36)]
 
 

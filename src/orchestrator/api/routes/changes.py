@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from orchestrator.api.deps import CurrentUser, SessionDep, SettingsDep
+from orchestrator.api.routing import ApiRouter
 from orchestrator.changes import ChangeOut, RevertResult, Snapshots, list_changes, revert_run
 from orchestrator.core.config import Settings
 from orchestrator.runs import service
 from orchestrator.schemas.common import Page
 from orchestrator.tools.workspace import Workspace
 
-router = APIRouter(prefix="/runs", tags=["runs"])
+router = ApiRouter(prefix="/runs", tags=["runs"])
 
 
 class RevertRequest(BaseModel):

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, WebSocket
+from fastapi import Query, WebSocket
 from fastapi.responses import JSONResponse
 
 from orchestrator.api.deps import CurrentUser, RuntimeDep, get_runtime
+from orchestrator.api.routing import ApiRouter
 from orchestrator.api.ws import RunSocket, authenticate
 from orchestrator.core.errors import status_for_code
 from orchestrator.engine.events import CompleteEvent, ErrorData, ErrorEvent
 from orchestrator.schemas.runs import ChatRequest, ChatResponse
 from orchestrator.usage import next_reset
 
-router = APIRouter(prefix="/chat", tags=["chat"])
+router = ApiRouter(prefix="/chat", tags=["chat"])
 
 
 @router.post("", response_model=ChatResponse)
@@ -63,7 +64,7 @@ async def chat(body: ChatRequest, user: CurrentUser, runtime: RuntimeDep) -> JSO
 @router.websocket("/ws")
 async def chat_socket(websocket: WebSocket, token: str | None = Query(None)) -> None:
     """Streaming chat; protocol in DESIGN.md."""
-    runtime = get_runtime(websocket)
+    runtime = await get_runtime(websocket)
     user = await authenticate(websocket, runtime, token)
     if user is not None:
         await RunSocket(websocket, runtime, user).serve(chat=True)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 from fastapi.responses import StreamingResponse
 
 from orchestrator.api.deps import AdminUser, RuntimeDep
+from orchestrator.api.routing import ApiRouter
 from orchestrator.core.errors import Conflict, InvalidInput
 from orchestrator.llm.connections import (
     ConnectionIn,
@@ -24,7 +25,7 @@ from orchestrator.llm.connections import (
 from orchestrator.runtime import Runtime
 from orchestrator.schemas.common import Page
 
-router = APIRouter(prefix="/models", tags=["models"])
+router = ApiRouter(prefix="/models", tags=["models"])
 
 
 async def _with_health(runtime: Runtime, connections: list[ConnectionOut]) -> list[ConnectionOut]:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import Query, Request, Response, status
 
 from orchestrator.api.deps import CurrentUser, SessionDep
+from orchestrator.api.routing import ApiRouter
 from orchestrator.conversations import (
     MAX_FILE_BYTES,
     MessageTree,
@@ -34,7 +35,7 @@ from orchestrator.schemas.conversations import (
 )
 from orchestrator.services import conversations as service
 
-router = APIRouter(prefix="/conversations", tags=["conversations"])
+router = ApiRouter(prefix="/conversations", tags=["conversations"])
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
 SearchText = Annotated[str | None, Query(max_length=200)]

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import status
 
 from orchestrator.api.deps import AdminUser, CurrentUser, RuntimeDep
+from orchestrator.api.routing import ApiRouter
 from orchestrator.core.errors import ModelNotFound
 from orchestrator.schemas.common import Page
 from orchestrator.schemas.evals import EvalDetail, EvalOut, EvalRequest
 
-router = APIRouter(prefix="/models/evals", tags=["models"])
+router = ApiRouter(prefix="/models/evals", tags=["models"])
 
 
 @router.get("")

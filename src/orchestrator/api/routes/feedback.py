@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Response, status
+from fastapi import Response, status
 from fastapi.responses import StreamingResponse
 
 from orchestrator.api.deps import AdminUser, CurrentUser, RuntimeDep, SessionDep
+from orchestrator.api.routing import ApiRouter
 from orchestrator.conversations import rate, rated_exchanges, totals, unrate
 from orchestrator.schemas.conversations import (
     FeedbackIn,
@@ -18,7 +19,7 @@ from orchestrator.schemas.conversations import (
     RatingTotalsOut,
 )
 
-router = APIRouter(tags=["feedback"])
+router = ApiRouter(tags=["feedback"])
 
 
 @router.post("/messages/{message_id}/feedback")

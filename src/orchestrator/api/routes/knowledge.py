@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, UploadFile, status
+from fastapi import Query, Response, UploadFile, status
 
 from orchestrator.api.deps import CurrentUser, RuntimeDep
+from orchestrator.api.routing import ApiRouter
 from orchestrator.core.errors import PayloadTooLarge
 from orchestrator.db.models import KnowledgeCollection
 from orchestrator.knowledge import MAX_QUERY
@@ -20,7 +21,7 @@ from orchestrator.schemas.knowledge import (
     PassageOut,
 )
 
-router = APIRouter(prefix="/knowledge", tags=["knowledge"])
+router = ApiRouter(prefix="/knowledge", tags=["knowledge"])
 
 
 def _collection(row: KnowledgeCollection, count: int) -> CollectionOut:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from orchestrator.api.deps import AdminUser, CurrentUser, RuntimeDep
+from orchestrator.api.routing import ApiRouter
 from orchestrator.mcp import (
     McpCredentialsIn,
     McpCredentialsOut,
@@ -18,7 +19,7 @@ from orchestrator.mcp import (
 from orchestrator.schemas.common import Page
 from orchestrator.tools.workspace import Workspace
 
-router = APIRouter(prefix="/mcp/servers", tags=["mcp"])
+router = ApiRouter(prefix="/mcp/servers", tags=["mcp"])
 
 
 @router.get("")

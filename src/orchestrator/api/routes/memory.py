@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import Query, Response, status
 
 from orchestrator.api.deps import CurrentUser, RuntimeDep
+from orchestrator.api.routing import ApiRouter
 from orchestrator.memory import MAX_QUERY, NewMemory
 from orchestrator.schemas.common import Page
 from orchestrator.schemas.memory import MemoryCreate, MemoryOut, MemoryUpdate
 
-router = APIRouter(prefix="/memory", tags=["memory"])
+router = ApiRouter(prefix="/memory", tags=["memory"])
 
 
 @router.get("")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, WebSocket, status
+from fastapi import Query, WebSocket, status
 
 from orchestrator.api.deps import CurrentUser, RuntimeDep, SessionDep, get_runtime
+from orchestrator.api.routing import ApiRouter
 from orchestrator.api.ws import NOT_FOUND, RunSocket, authenticate
 from orchestrator.core.errors import NotFound
 from orchestrator.engine.events import RunEventOut, RunKind, RunStatus
@@ -14,7 +15,7 @@ from orchestrator.runs import service
 from orchestrator.schemas.common import MAX_DB_INT, Offset, Page, Seq
 from orchestrator.schemas.runs import ApprovalDecision, ApprovalOut, RunCreate, RunOut
 
-router = APIRouter(prefix="/runs", tags=["runs"])
+router = ApiRouter(prefix="/runs", tags=["runs"])
 
 
 class RunEventPage(Page[RunEventOut]):
@@ -98,7 +99,7 @@ async def run_socket(
     after: int = Query(0, ge=0, le=MAX_DB_INT),
 ) -> None:
     """The run's events after `after`, then live; accepts cancel and approval messages."""
-    runtime = get_runtime(websocket)
+    runtime = await get_runtime(websocket)
     user = await authenticate(websocket, runtime, token)
     if user is None:
         return

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import Query, status
 
 from orchestrator.api.deps import CurrentUser, RuntimeDep
+from orchestrator.api.routing import ApiRouter
 from orchestrator.schemas.common import Offset, Page
 from orchestrator.schemas.runs import RunOut
 from orchestrator.schemas.schedules import ScheduleCreate, ScheduleOut, ScheduleUpdate
 
-router = APIRouter(prefix="/schedules", tags=["schedules"])
+router = ApiRouter(prefix="/schedules", tags=["schedules"])
 
 
 @router.get("")

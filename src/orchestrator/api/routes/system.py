@@ -7,32 +7,36 @@ import time
 from importlib.metadata import version
 
 import psutil
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from orchestrator.api.deps import CurrentUser, RuntimeDep, SessionDep
+from orchestrator.api.routing import ApiRouter
 from orchestrator.db.models import Conversation, Message, Run, User
 from orchestrator.llm.base import ModelInfo
 from orchestrator.schemas.common import Page
 from orchestrator.schemas.system import Counts, HealthOut, ResourceUsage, StatsOut
 
-router = APIRouter(prefix="/system", tags=["system"])
+router = ApiRouter(prefix="/system", tags=["system"])
 VERSION = version("ai-orchestrator")
+SELECT_1 = text("SELECT 1")
 
 
 @router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
-async def health(db: SessionDep) -> JSONResponse:
+async def health(runtime: RuntimeDep) -> Response:
     """Liveness and database reachability; needs no login."""
+    # Monitors poll this: a pooled connection and one statement, no ORM session, and a
+    # timeout scope rather than `wait_for` (which starts a task per call).
     try:
-        await asyncio.wait_for(db.execute(text("SELECT 1")), timeout=5)
+        async with asyncio.timeout(5), runtime.engine.connect() as conn:
+            await conn.execute(SELECT_1)
         database = "ok"
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
         database = f"error: {type(exc).__name__}"
     ok = database == "ok"
     body = HealthOut(status="ok" if ok else "degraded", version=VERSION, database=database)
-    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+    return Response(body.model_dump_json(), 200 if ok else 503, media_type="application/json")
 
 
 def _usage(data_dir: str) -> ResourceUsage:

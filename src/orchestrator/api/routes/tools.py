@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from sqlalchemy import func, select
 
 from orchestrator.api.deps import AdminUser, CurrentUser, RuntimeDep, SessionDep
+from orchestrator.api.routing import ApiRouter
 from orchestrator.db.models import ToolCallRecord
 from orchestrator.schemas.common import MAX_DB_INT, Offset, Page
 from orchestrator.schemas.tools import ToolCallOut, ToolOut, ToolUpdate
 from orchestrator.services import tool_stats
 from orchestrator.tools.base import Tool
 
-router = APIRouter(prefix="/tools", tags=["tools"])
+router = ApiRouter(prefix="/tools", tags=["tools"])
 
 
 def _out(

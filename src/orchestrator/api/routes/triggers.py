@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, status
+from fastapi import Header, Request, status
 
 from orchestrator.api.deps import CurrentUser, RuntimeDep
+from orchestrator.api.routing import ApiRouter
 from orchestrator.db.models import Trigger
 from orchestrator.schedules import read_capped
 from orchestrator.schemas.common import ErrorOut, Page
 from orchestrator.schemas.schedules import HookAccepted, TriggerCreate, TriggerOut, TriggerUpdate
 
-router = APIRouter(tags=["triggers"])
+router = ApiRouter(tags=["triggers"])
 
 
 def _out(trigger: Trigger, request: Request, secret: str | None = None) -> TriggerOut:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from orchestrator.api.deps import AdminUser, CurrentUser, RuntimeDep, SessionDep
+from orchestrator.api.routing import ApiRouter
 from orchestrator.core.errors import InvalidInput
 from orchestrator.schemas.common import MAX_DB_INT, DbId
 from orchestrator.schemas.usage import QuotaIn, QuotaOut, QuotaUseOut, QuotaValues
@@ -20,7 +21,7 @@ from orchestrator.usage import (
     usage_report,
 )
 
-router = APIRouter(tags=["usage"])
+router = ApiRouter(tags=["usage"])
 MAX_DAYS = 366
 DEFAULT_DAYS = 30
 GROUPS: frozenset[str] = frozenset({"day", "user", "model", "agent"})

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import Response, status
 
 from orchestrator.api.deps import AdminUser, RuntimeDep, SessionDep
+from orchestrator.api.routing import ApiRouter
 from orchestrator.schemas.common import DbId, Page
 from orchestrator.schemas.users import UserOut, UserUpdate
 from orchestrator.services import accounts
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = ApiRouter(prefix="/users", tags=["users"])
 
 
 @router.get("")

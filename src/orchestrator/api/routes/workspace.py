@@ -9,15 +9,16 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from orchestrator.api import files as service
 from orchestrator.api.deps import CurrentUser, SettingsDep
+from orchestrator.api.routing import ApiRouter
 from orchestrator.schemas.common import Page
 from orchestrator.tools.workspace import MAX_PATH_LENGTH, FileInfo, Workspace
 
-router = APIRouter(prefix="/workspace", tags=["workspace"])
+router = ApiRouter(prefix="/workspace", tags=["workspace"])
 
 DirPath = Annotated[str, Query(max_length=MAX_PATH_LENGTH, description="Folder, relative")]
 
