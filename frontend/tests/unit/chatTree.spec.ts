@@ -2,6 +2,8 @@ import { mount } from '@vue/test-utils'
 import { describe, expect, it } from 'vitest'
 import AnswerFeedback from '@/components/AnswerFeedback.vue'
 import BranchArrows from '@/components/BranchArrows.vue'
+import ChatTurn from '@/components/ChatTurn.vue'
+import type { Turn } from '@/stores/chat'
 
 describe('BranchArrows', () => {
   it('shows the position among the versions, oldest first, and moves to the neighbours', async () => {
@@ -33,5 +35,37 @@ describe('AnswerFeedback', () => {
     expect(wrapper.get('[data-testid="thumbs-down"]').attributes('aria-pressed')).toBe('true')
     await wrapper.get('[data-testid="thumbs-down"]').trigger('click')
     expect(wrapper.emitted('rate')![2]).toEqual([null])
+  })
+
+  it('shows which rating was chosen, in its own colour', () => {
+    const wrapper = mount(AnswerFeedback, { props: { feedback: { rating: 1, comment: null } } })
+    const up = wrapper.get('[data-testid="thumbs-up"]')
+    expect(up.attributes('aria-pressed')).toBe('true')
+    expect(up.attributes('aria-label')).toBe('Good answer')
+    expect(up.classes()).toContain('text-accent-600')
+    const down = wrapper.get('[data-testid="thumbs-down"]')
+    expect(down.attributes('aria-pressed')).toBe('false')
+    expect(down.classes()).not.toContain('text-red-600')
+  })
+})
+
+describe('ChatTurn actions', () => {
+  const base = { createdAt: '2026-11-29T00:00:00Z', run: null, id: 5, parentId: 4, siblingIds: [] }
+
+  it('edits a question in place and regenerates an answer, each from a labelled button', async () => {
+    const question: Turn = { ...base, key: 'q', role: 'user', content: 'What is 2 + 2?' }
+    const asked = mount(ChatTurn, { props: { turn: question, actions: true } })
+    const edit = asked.get('[data-testid="edit-message"]')
+    expect([edit.attributes('aria-label'), edit.attributes('title'), edit.attributes('type')]).toEqual(['Edit and resend', 'Edit and resend', 'button'])
+    await edit.trigger('click')
+    expect((asked.get('[data-testid="edit-input"]').element as HTMLTextAreaElement).value).toBe('What is 2 + 2?')
+
+    const answer: Turn = { ...base, key: 'a', role: 'assistant', content: '4' }
+    const answered = mount(ChatTurn, { props: { turn: answer, actions: true } })
+    const again = answered.get('[data-testid="regenerate"]')
+    expect(again.attributes('aria-label')).toBe('Regenerate')
+    await again.trigger('click')
+    expect(answered.emitted('regenerate')).toHaveLength(1)
+    expect(mount(ChatTurn, { props: { turn: answer, actions: false } }).find('[data-testid="regenerate"]').exists()).toBe(false)
   })
 })
