@@ -112,12 +112,15 @@ def script_heads(versions: Path = MIGRATIONS / "versions") -> frozenset[str]:
     for path in versions.glob("*.py"):
         found: dict[str, Any] = {}
         for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            target = node.target if isinstance(node, ast.AnnAssign) else None
-            if isinstance(node, ast.Assign) and len(node.targets) == 1:
-                target = node.targets[0]
+            target: ast.expr | None = None
+            value: ast.expr | None = None
+            if isinstance(node, ast.AnnAssign):
+                target, value = node.target, node.value
+            elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target, value = node.targets[0], node.value
             if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
                 try:
-                    found[target.id] = ast.literal_eval(node.value)  # type: ignore[arg-type]
+                    found[target.id] = ast.literal_eval(value) if value is not None else None
                 except ValueError:
                     return frozenset()
         revision, down = found.get("revision"), found.get("down_revision")
