@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import cast
 
 from orchestrator.app import create_app
 from orchestrator.core.config import Settings
 from orchestrator.db.models import Run, utcnow
 from orchestrator.db.session import create_engine, create_session_factory
+from orchestrator.runs.executor import InProcessExecutor
+from orchestrator.runs.processor import RunProcessor
 from tests.api.test_runs import wait_for_status
 from tests.conftest import Api, scripted_gateway
 from tests.support.scripted_model import ScriptedModelServer
@@ -83,3 +86,51 @@ def test_cancel_stored_before_its_process_died_ends_the_resumed_run(
     assert run["status"] == "cancelled" and run["finished_at"]
     assert [e["type"] for e in log] == ["complete"] and log[0]["data"]["status"] == "cancelled"
     assert model.chat_requests == []  # the model was never asked to carry on
+
+
+class HeldRuns:
+    """A processor double that counts executions and holds each run until cancelled."""
+
+    def __init__(self) -> None:
+        self.executions: list[str] = []
+        self.cancel_requested: set[str] = set()
+        self.cancelled: list[str] = []
+
+    async def execute(self, run_id: str) -> None:
+        self.executions.append(run_id)
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled.append(run_id)
+            raise
+
+
+def test_a_run_offered_twice_at_once_executes_once_and_its_cancel_reaches_it(
+    api: Api, settings: Settings
+) -> None:
+    """The sweeper and the queue's job can offer a worker the same run at once. Its lease
+    is then already this process's, so a second claim succeeds too. It must not run twice,
+    and the one execution must stay the one a cancel reaches: a second copy used to end
+    on a duplicate seq and take the first one's entry with it, which left it deaf to cancels."""
+    user = api.register()
+    run_id = insert_run(settings, user.id, status="queued")
+
+    async def scenario() -> tuple[list[str], list[str], bool]:
+        engine = create_engine(settings)
+        processor = HeldRuns()
+        executor = InProcessExecutor(
+            cast(RunProcessor, processor), create_session_factory(engine), lease_seconds=30
+        )
+        try:
+            await asyncio.gather(executor.submit(run_id), executor.submit(run_id))
+            await asyncio.sleep(0)  # the held task starts
+            stopped = await executor.cancel(run_id)
+            return processor.executions, processor.cancelled, stopped
+        finally:
+            await executor.stop()
+            await engine.dispose()
+
+    executions, cancelled, stopped = asyncio.run(scenario())
+    assert executions == [run_id]
+    assert stopped
+    assert cancelled == [run_id]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -111,22 +112,32 @@ class InProcessExecutor:
         self.max_runs = max_runs  # how many runs the sweeper may hold at once (None: any)
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        # One claim at a time in this process. The sweeper and the queue can offer the
+        # same run at once, and a lease already ours is claimed again successfully, so
+        # without it one process would execute the run twice.
+        self._claiming = asyncio.Lock()
 
     async def submit(self, run_id: str) -> None:
-        if run_id in self.tasks:
-            return
-        if not await self._claim(run_id):
-            return
-        task = asyncio.create_task(self._hold(run_id), name=f"run-{run_id}")
-        self.tasks[run_id] = task
-        task.add_done_callback(lambda _: self.tasks.pop(run_id, None))
+        async with self._claiming:
+            if run_id in self.tasks or not await self._claim(run_id):
+                return
+            task = asyncio.create_task(self._hold(run_id), name=f"run-{run_id}")
+            self.tasks[run_id] = task
+        task.add_done_callback(functools.partial(self._forget, run_id))
+
+    def _forget(self, run_id: str, task: asyncio.Task[None]) -> None:
+        if self.tasks.get(run_id) is task:
+            del self.tasks[run_id]
 
     async def cancel(self, run_id: str) -> bool:
         if await self.stop_run(run_id):
             return True
         # Not executing here: take it if nobody holds it (queued, orphaned); a holder
         # elsewhere sees the stored cancel at its next lease renewal.
-        return not await self._claim(run_id)
+        async with self._claiming:
+            if run_id not in self.tasks:
+                return not await self._claim(run_id)
+        return await self.stop_run(run_id)  # submitted here meanwhile
 
     async def stop_run(self, run_id: str) -> bool:
         """Cancel the run if this executor is executing it; False when it is not."""
@@ -201,7 +212,9 @@ class InProcessExecutor:
 
     async def _hold(self, run_id: str) -> None:
         held_lease.set(Lease(run_id, self.owner))  # this task's; its writers are fenced by it
-        heartbeat = asyncio.create_task(self._renew(run_id))
+        task = asyncio.current_task()
+        assert task is not None
+        heartbeat = asyncio.create_task(self._renew(run_id, task))
         try:
             await self.processor.execute(run_id)
         except asyncio.CancelledError:
@@ -213,7 +226,7 @@ class InProcessExecutor:
         finally:
             heartbeat.cancel()
 
-    async def _renew(self, run_id: str) -> None:
+    async def _renew(self, run_id: str, task: asyncio.Task[None]) -> None:
         """Keep the lease, act on a stored cancel that no message brought here, and stop
         the run here if another process took its lease over (this one stalled)."""
         while True:
@@ -233,14 +246,12 @@ class InProcessExecutor:
                     )
                 ).one()
                 await db.commit()
-            task = self.tasks.get(run_id)
             if not renewed.rowcount and status in ACTIVE_STATUSES:  # type: ignore[attr-defined]
                 log.warning("run %s: lease lost to another process; stopping it here", run_id)
                 self.processor.log.lose(Lease(run_id, self.owner))
-                if task is not None:
-                    task.cancel()
+                task.cancel()
                 return
-            if cancelled is not None and task is not None:
+            if cancelled is not None:
                 self.processor.cancel_requested.add(run_id)
                 task.cancel()
                 return
