@@ -11,6 +11,9 @@ For each point: requests per second, p50/p99 latency, the server's CPU time per 
 
     python -m bench.api_floor [--seconds 3] [--rounds 2] [--clients 1,10,50] [--workers 1]
 
+With `--workers 2` ours is `serve --workers 2` (on Redis, `--redis-url`), the floor still
+one process: what the second process buys.
+
 The load comes from wrk when it is installed, else from a small keep-alive HTTP/1.1
 client on asyncio here (far lighter per request than httpx: it must not be the ceiling).
 """
@@ -41,6 +44,7 @@ ROUTES = ("/auth/me", "/system/health", "/conversations")
 TARGETS = {"/auth/me": 0.5, "/system/health": 0.8}  # share of the floor's req/s
 P99_TARGET_MS = 100.0  # at 50 clients
 CONVERSATIONS = 20  # the user's list holds this many
+REDIS_URL = "redis://127.0.0.1:6379/10"  # `serve --workers` needs one; database 10 is ours
 
 
 # --- the floor ---------------------------------------------------------------------------
@@ -299,6 +303,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clients", default="1,10,50", help="concurrent keep-alive clients")
     parser.add_argument("--routes", default=",".join(ROUTES))
     parser.add_argument("--workers", type=int, default=1, help="`serve --workers` of ours")
+    parser.add_argument("--redis-url", default=REDIS_URL, help="for ours when --workers is above 1")
     parser.add_argument("--python-client", action="store_true", help="never wrk")
     args = parser.parse_args(argv if argv is not None else [])
     wrk = shutil.which("wrk") is not None and not args.python_client
@@ -307,7 +312,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         ours_port, floor_port = free_port(), free_port()
-        ours = start_ours(data_dir, ours_port, args.workers)
+        redis = {"REDIS_URL": args.redis_url} if args.workers > 1 else {}
+        ours = start_ours(data_dir, ours_port, args.workers, **redis)
         floor: subprocess.Popen[bytes] | None = None
         try:
             wait_healthy(ours, f"http://127.0.0.1:{ours_port}/api/v1")

@@ -29,6 +29,21 @@ from orchestrator.tools.registry import ToolRegistry
 from orchestrator.web import mount_web_app
 
 
+def create_app_from_environment() -> FastAPI:
+    """The app of one `serve --workers` process: settings and logging from the
+    environment, as the parent process had them."""
+    import logging
+
+    from orchestrator.observability import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_format)
+    # uvicorn silenced its access logger before this ran; ours (`orchestrator.access`,
+    # with the request id) is the only access line, as with one process.
+    logging.getLogger("uvicorn.access").propagate = False
+    return create_app(settings)
+
+
 def create_app(
     settings: Settings | None = None,
     *,

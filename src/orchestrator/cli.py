@@ -17,6 +17,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="AI Orchestra
 user_app = typer.Typer(no_args_is_help=True, help="Manage accounts.")
 app.add_typer(user_app, name="user")
 console = Console()
+WORKER_HEALTHCHECK_SECONDS = 30  # `serve --workers`: see `serve`
 
 
 def _settings() -> Settings:
@@ -31,6 +32,15 @@ def _settings() -> Settings:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default PORT)")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="API processes sharing the port; above 1 needs REDIS_URL (runs then "
+            "execute in `orchestrator worker`s)",
+        ),
+    ] = 1,
 ) -> None:
     """Apply migrations, then serve the API and the web app."""
     import uvicorn
@@ -39,20 +49,46 @@ def serve(
     from orchestrator.db.migrate import upgrade
 
     settings = _settings()
+    if workers > 1 and not settings.redis_url:
+        # Without Redis, run events, cancels and approvals travel inside one process, and
+        # rate limits and login throttling count there: a socket on another process would
+        # see a run's events only when it ends, and limits would multiply by N.
+        console.print(
+            "[red]--workers above 1 needs REDIS_URL:[/red] API processes share run events, "
+            "cancels, approvals and rate limits through Redis, and runs execute in "
+            "`orchestrator worker`s. Without Redis, serve with one process."
+        )
+        raise typer.Exit(2)
     configure_logging(settings.log_format)
     upgrade(settings)
+    settings.signing_key()  # made once here, not raced for by the processes
+    bind_host, bind_port = host or settings.host, port or settings.port
     console.print(
-        f"AI Orchestrator on http://{host or settings.host}:{port or settings.port} "
-        f"(data in {settings.data_dir})"
+        f"AI Orchestrator on http://{bind_host}:{bind_port} (data in {settings.data_dir})"
+        + (f", {workers} processes; runs execute in `orchestrator worker`s" if workers > 1 else "")
     )
+    options: dict[str, Any] = {
+        "host": bind_host,
+        "port": bind_port,
+        "log_level": "info",
+        "log_config": None,  # uvicorn's lines go through our handler: LOG_FORMAT, masking
+        "access_log": False,  # ours names the request id (`orchestrator.access`)
+        "proxy_headers": False,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)
+        return
+    # uvicorn binds the port once and starts the processes on it (restarting any that dies);
+    # each builds its app from the same environment. uvicorn kills a process that does not
+    # answer its ping within the health-check timeout, and the answering thread starts only
+    # after the imports: at its default 5 s a busy machine killed each process mid-start,
+    # again and again (seen at load average 16). A hung process is still replaced.
     uvicorn.run(
-        create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level="info",
-        log_config=None,  # uvicorn's lines go through our handler: LOG_FORMAT, masking
-        access_log=False,  # ours names the request id (`orchestrator.access`)
-        proxy_headers=False,
+        "orchestrator.app:create_app_from_environment",
+        factory=True,
+        workers=workers,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+        **options,
     )
 
 

@@ -16,8 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from orchestrator.auth import (
+    LoginThrottle,
+    MemoryLoginThrottle,
     MemoryRateLimiter,
     RateLimiter,
+    RedisLoginThrottle,
     RedisRateLimiter,
     UserDataPurger,
     WorkspacePurger,
@@ -46,7 +49,6 @@ from orchestrator.runs.service import RunService
 from orchestrator.runs.tool_call import ToolCallRun
 from orchestrator.runs.workflow import Workflow
 from orchestrator.schedules import ScheduleBook, Scheduler, TriggerBook
-from orchestrator.services.accounts import LoginThrottle
 from orchestrator.services.agents import AgentCatalog
 from orchestrator.tools.registry import ToolRegistry
 from orchestrator.usage import Quotas
@@ -178,11 +180,7 @@ class Runtime:
             settings=settings,
             engine=engine,
             sessions=sessions,
-            login_throttle=LoginThrottle(
-                settings.login_max_failures,
-                settings.login_lockout_seconds,
-                settings.login_max_client_failures,
-            ),
+            login_throttle=_login_throttle(settings, redis),
             models=models,
             tools=tools,
             bus=bus,
@@ -236,6 +234,19 @@ class Runtime:
         self.tracing.shutdown()
         self.hasher.close()
         await self.engine.dispose()
+
+
+def _login_throttle(settings: Settings, redis: RedisServices | None) -> LoginThrottle:
+    """Failed logins counted in Redis when there is one (every API process sees every
+    failure), else in this process."""
+    limits = (
+        settings.login_max_failures,
+        settings.login_lockout_seconds,
+        settings.login_max_client_failures,
+    )
+    if redis is not None:
+        return RedisLoginThrottle(redis.redis, *limits)
+    return MemoryLoginThrottle(*limits)
 
 
 def _rate_limiter(settings: Settings, redis: RedisServices | None) -> RateLimiter | None:

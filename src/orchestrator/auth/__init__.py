@@ -16,6 +16,11 @@ from orchestrator.auth._api_keys import (
     user_for_api_key,
 )
 from orchestrator.auth._credentials import user_for_credential
+from orchestrator.auth._login_throttle import (
+    LoginThrottle,
+    MemoryLoginThrottle,
+    RedisLoginThrottle,
+)
 from orchestrator.auth._purge import UserDataPurger, WorkspacePurger
 from orchestrator.auth._rate_limit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from orchestrator.auth._sessions import (
@@ -27,9 +32,12 @@ from orchestrator.auth._sessions import (
 
 __all__ = [
     "API_KEY_PREFIX",
+    "LoginThrottle",
+    "MemoryLoginThrottle",
     "MemoryRateLimiter",
     "NewApiKey",
     "RateLimiter",
+    "RedisLoginThrottle",
     "RedisRateLimiter",
     "SessionTokens",
     "UserDataPurger",

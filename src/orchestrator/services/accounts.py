@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orchestrator.auth import UserDataPurger
+from orchestrator.auth import LoginThrottle, UserDataPurger
 from orchestrator.core.config import Registration, Settings
 from orchestrator.core.errors import (
     AccountPending,
@@ -19,63 +17,13 @@ from orchestrator.core.errors import (
     Conflict,
     Forbidden,
     NotFound,
-    RateLimited,
 )
 from orchestrator.core.security import PasswordHasher, hash_password
 from orchestrator.db.models import User
 
 log = logging.getLogger(__name__)
 BAD_CREDENTIALS = "incorrect username or password"
-ANY_USERNAME = "*"  # the throttle key that counts a client's failures over every username
 _SIGNUP_LOCK = 7_316_852_002  # Postgres advisory lock that serialises sign-ups
-
-
-@dataclass
-class LoginThrottle:
-    """Counts failed logins per (username, client), and per client over every username
-    (`max_client_failures`); too many lock that key out for a while."""
-
-    max_failures: int
-    lockout_seconds: float
-    max_client_failures: int = 20
-    clock: Callable[[], float] = time.monotonic
-    _failures: dict[tuple[str, str], list[float]] = field(default_factory=dict)
-
-    def check(self, key: tuple[str, str]) -> None:
-        """Raise `RateLimited` while `key`, or its client as a whole, is locked out."""
-        for each, limit in (
-            (key, self.max_failures),
-            (self._client(key), self.max_client_failures),
-        ):
-            recent = self._recent(each)
-            if len(recent) >= limit:
-                retry_after = int(recent[-limit] + self.lockout_seconds - self.clock()) + 1
-                raise RateLimited(
-                    f"too many failed logins; try again in {retry_after} s",
-                    retry_after=retry_after,
-                )
-
-    def failed(self, key: tuple[str, str]) -> None:
-        """Count a failure against the pair and against its client."""
-        now = self.clock()
-        self._failures.setdefault(key, []).append(now)
-        self._failures.setdefault(self._client(key), []).append(now)
-
-    @staticmethod
-    def _client(key: tuple[str, str]) -> tuple[str, str]:
-        return (ANY_USERNAME, key[1])
-
-    def succeeded(self, key: tuple[str, str]) -> None:
-        self._failures.pop(key, None)
-
-    def _recent(self, key: tuple[str, str]) -> list[float]:
-        horizon = self.clock() - self.lockout_seconds
-        recent = [t for t in self._failures.get(key, []) if t > horizon]
-        if recent:
-            self._failures[key] = recent
-        else:
-            self._failures.pop(key, None)
-        return recent
 
 
 async def _serialize_signups(db: AsyncSession) -> None:
@@ -164,13 +112,13 @@ async def authenticate(
 ) -> User:
     """The user these credentials name; unknown user and wrong password fail alike."""
     key = (username.lower(), client)
-    throttle.check(key)
+    await throttle.check(key)
     user = await _find_username(db, username)
     await db.commit()  # end the read: do not hold a connection while hashing
     if not await hasher.verify(password, user.password_hash if user else None) or user is None:
-        throttle.failed(key)
+        await throttle.failed(key)
         raise AuthError(BAD_CREDENTIALS, code="invalid_credentials")
-    throttle.succeeded(key)
+    await throttle.succeeded(key)
     if not user.is_active:
         raise AccountPending("your account is waiting for an administrator's approval")
     return user
