@@ -11,6 +11,7 @@ BENCHMARKS = [
     "startup",
     "engine",
     "events",
+    "runs",
     "sandbox_overhead",
     "memory",
     "knowledge",

@@ -19,6 +19,7 @@ from orchestrator.db.models import ModelUsage, Run, RunEvent, User
 from orchestrator.db.session import create_engine, create_session_factory
 from orchestrator.engine.events import UsageData
 from orchestrator.runs.bus import EventBus
+from orchestrator.runs.group_commit import EventWriteFailed
 from orchestrator.runs.log import RunEventLog
 from tests.conftest import Account, Api
 from tests.support.api_keys import api_key
@@ -216,8 +217,9 @@ def test_a_usage_row_is_written_with_its_event_or_not_at_all(settings: Settings)
             log = RunEventLog(sessions, EventBus())
             writer = await log.open("r1")
             writer.last_seq = 0  # as a writer that lost track would: seq 1 is taken
-            with pytest.raises(IntegrityError):
+            with pytest.raises(EventWriteFailed) as failed:
                 await writer.emit(UsageData(model="m", prompt_tokens=5, completion_tokens=7))
+            assert isinstance(failed.value.__cause__, IntegrityError)
             writer.pending.clear()
             writer.last_seq = 1
             await writer.emit(UsageData(model="m", prompt_tokens=5, completion_tokens=7))

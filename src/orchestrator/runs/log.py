@@ -2,7 +2,9 @@
 
 Token and thinking deltas are buffered and written together (every `flush_interval` or
 `max_batch` events); every other event is written before `emit` returns, so a tool's
-`finished` is durable before the run moves on. Subscribers get each event at once.
+`finished` is durable before the run moves on, and published only then. The writes of
+all runs in a process share transactions (`runs.group_commit`): one commit stores what
+every writer has waiting. Subscribers get each event as soon as it is published.
 
 With a bus between processes, deltas a crashed writer had published but not written are
 adopted by the next writer (`EventBus.unflushed`), so no reader ever saw an event the log
@@ -27,7 +29,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orchestrator.db.models import ModelUsage, Run, RunEvent
+from orchestrator.db.models import Run, RunEvent
 from orchestrator.engine.events import (
     Payload,
     RunEventOut,
@@ -37,6 +39,7 @@ from orchestrator.engine.events import (
     parse_event,
 )
 from orchestrator.runs.bus import EventBus
+from orchestrator.runs.group_commit import EventWriteFailed, GroupCommit, Write
 from orchestrator.runs.lease import Lease, LeaseLost
 
 if TYPE_CHECKING:
@@ -122,7 +125,8 @@ class RunWriter:
     async def _flush_later(self) -> None:
         await asyncio.sleep(self._log.flush_interval)
         self._flush_task = None
-        with contextlib.suppress(LeaseLost):  # the next emit raises it to the run
+        # The next emit raises either to the run (a failed write stays pending, retried).
+        with contextlib.suppress(LeaseLost, EventWriteFailed):
             await self.flush()
 
     def lose(self) -> None:
@@ -136,8 +140,9 @@ class RunWriter:
         self._log.release(self)
 
     async def flush(self, run_changes: RunChanges | None = None) -> None:
-        """Write every pending event, and changes to the run's row, in one transaction,
-        if this writer's lease still holds (`LeaseLost` if not)."""
+        """Write every pending event, and changes to the run's row, in one transaction
+        (shared with other writers': `GroupCommit`), if this writer's lease still holds
+        (`LeaseLost` if not; `EventWriteFailed` if the database failed the write)."""
         async with self._lock:
             if self.lost:
                 assert self.lease is not None
@@ -148,46 +153,53 @@ class RunWriter:
             columns = run_changes.columns() if run_changes is not None else {}
             if batch:
                 columns["last_seq"] = batch[-1].seq
-            async with self._log.sessions() as db:
-                # First, so that it locks the lease's row until the commit: a takeover
-                # waits for this batch, or this batch sees the takeover and is dropped.
-                if self.lease is not None and not await holds(db, self.lease):
-                    await db.rollback()
-                    self.lose()
-                    raise LeaseLost(self.lease)
-                db.add_all(
-                    RunEvent(
-                        run_id=e.run_id,
-                        seq=e.seq,
-                        type=e.type,
-                        data=e.data.model_dump(mode="json"),
-                        created_at=e.timestamp,
-                    )
+            write = Write(
+                self.run_id,
+                self.lease,
+                [
+                    {
+                        "run_id": e.run_id,
+                        "seq": e.seq,
+                        "type": e.type,
+                        "data": e.data.model_dump(mode="json"),
+                        "created_at": e.timestamp,
+                    }
                     for e in batch
-                )
-                # Usage is accounted with the event that reports it: both or neither.
-                db.add_all(self._usage(e) for e in batch if e.type == "usage")
-                if columns:
-                    await db.execute(update(Run).where(Run.id == self.run_id).values(**columns))
-                await db.commit()
-            # Only now: readers look at `pending` for what the database does not have yet.
-            del self.pending[: len(batch)]
+                ],
+                [self._usage(e) for e in batch if e.type == "usage"],
+                columns,
+            )
+            stored = self._log.committer.submit(write)
+            try:
+                await _settled(stored)
+            finally:
+                # Even if this task is cancelled meanwhile, the write is settled: keep
+                # `pending` true to it, so that no later flush writes these events again.
+                if stored.done() and stored.exception() is None:
+                    if stored.result():
+                        # Only now: readers look at `pending` for what the log lacks.
+                        del self.pending[: len(batch)]
+                    else:
+                        self.lose()
+            if not stored.result():  # raises EventWriteFailed, if that was the outcome
+                assert self.lease is not None
+                raise LeaseLost(self.lease)
 
-    def _usage(self, event: RunEventOut) -> ModelUsage:
+    def _usage(self, event: RunEventOut) -> dict[str, Any]:
         data = event.data
         assert isinstance(data, UsageData)
         assert self.user_id is not None, "a run's writer knows its owner"
-        return ModelUsage(
-            run_id=self.run_id,
-            seq=event.seq,
-            user_id=self.user_id,
-            agent=self.agent,
-            model=data.model[:200],
-            tokens_in=data.prompt_tokens,
-            tokens_out=data.completion_tokens,
-            seconds=data.seconds,
-            created_at=event.timestamp,
-        )
+        return {
+            "run_id": self.run_id,
+            "seq": event.seq,
+            "user_id": self.user_id,
+            "agent": self.agent,
+            "model": data.model[:200],
+            "tokens_in": data.prompt_tokens,
+            "tokens_out": data.completion_tokens,
+            "seconds": data.seconds,
+            "created_at": event.timestamp,
+        }
 
     async def close(self) -> None:
         """Write what is pending and let go of the run (nothing, if the lease is lost)."""
@@ -201,6 +213,18 @@ class RunWriter:
             if self.lease is not None and self.lease.run_id == self.run_id:
                 self._log.bus.let_go(self.lease)
         self._log.release(self)
+
+
+async def _settled(future: asyncio.Future[bool]) -> None:
+    """Wait until `future` is done, even through a cancellation (raised afterwards)."""
+    cancelled = False
+    while not future.done():
+        try:
+            await asyncio.wait([future])
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 async def holds(db: AsyncSession, lease: Lease) -> bool:
@@ -225,8 +249,12 @@ class RunEventLog:
         flush_interval: float = 0.05,
         max_batch: int = 256,
         metrics: EventMetrics | None = None,
+        group_commit: bool = True,
+        group_window: float = 0.0,
     ) -> None:
         self.sessions = sessions
+        # Every writer's flushes, several runs' per transaction (`grouped=False`: one each).
+        self.committer = GroupCommit(sessions, grouped=group_commit, window=group_window)
         self.metrics = metrics  # counts runs, tool calls and tokens from the events
         self.bus = bus
         self.flush_interval = flush_interval
@@ -258,6 +286,10 @@ class RunEventLog:
         self.bus.forget(run_id, lease)
         self._writers[run_id] = writer
         return writer
+
+    def close(self) -> None:
+        """Release what the writes hold (a thread and a connection, on SQLite)."""
+        self.committer.close()
 
     def release(self, writer: RunWriter) -> None:
         if self._writers.get(writer.run_id) is writer:

@@ -1,0 +1,306 @@
+"""Chat turns per second end to end, over the WebSocket (`python -m bench.runs`).
+
+N clients each hold a socket on `/api/v1/chat/ws` and send one message after another,
+each turn a new conversation answered by the scripted model (a separate process, no
+delay between tokens: about a dozen tokens a turn). Measured against real servers:
+
+- `sqlite`: one `orchestrator serve` process on SQLite, runs executed in that process;
+- `pg+redis, N workers`: one `orchestrator serve` and N `orchestrator worker`s on a fresh
+  Postgres database and Redis database 10 (runs go through the queue to the workers,
+  events come back through Redis).
+
+Per row: turns/s (turns completed / wall time), first-token latency p50/p99 (message
+sent -> first `token` frame), events/s received by the clients, and the durable events
+(everything but token and thinking deltas) the database stored per second.
+
+    python -m bench.runs [--turns 400] [--clients 1 10 50] [--workers 1 2]
+                         [--no-postgres] [--no-sqlite] [--profile DIR]
+
+`--profile DIR` records the serving process (SQLite) with py-spy into DIR, if installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import redis
+from tests.support.cluster import BIN, Cluster, pg
+from tests.support.server import free_port
+from websockets.asyncio.client import connect
+
+POSTGRES_URL = "postgresql://root@127.0.0.1:5432/test"
+REDIS_URL = "redis://127.0.0.1:6379/10"
+SECRET = "bench-runs-secret-key-that-is-long-enough-0123456789"
+SERVER_ENV = {
+    "SECRET_KEY": SECRET,
+    "DEFAULT_MODEL": "scripted",
+    "REGISTRATION": "open",
+    "SANDBOX": "none",
+    "RATE_LIMIT_PER_MINUTE": "100000000",
+    "RATE_LIMIT_BURST": "10000000",
+    "QUOTA_CONCURRENT_RUNS": "1000",
+    "LOG_LEVEL": "WARNING",
+}
+DELTAS = ("token", "thinking")
+DELAY = ("--token-delay", "0")
+
+
+@dataclass
+class Row:
+    setup: str
+    clients: int
+    turns: int
+    seconds: float
+    first_token_ms: list[float]
+    events: int
+    durable: int
+
+    def line(self) -> str:
+        p50 = statistics.median(self.first_token_ms)
+        p99 = percentile(self.first_token_ms, 0.99)
+        return (
+            f"{self.setup:<22}{self.clients:>8}{self.turns / self.seconds:>9.1f}"
+            f"{p50:>10.1f}{p99:>10.1f}{self.events / self.seconds:>11,.0f}"
+            f"{self.durable / self.seconds:>11,.0f}"
+        )
+
+
+HEADER = (
+    f"{'setup':<22}{'clients':>8}{'turns/s':>9}{'1st p50':>10}{'1st p99':>10}"
+    f"{'events/s':>11}{'durable/s':>11}  (latency in ms)"
+)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+@contextlib.contextmanager
+def scripted_model() -> Iterator[str]:
+    """The scripted model in its own process (its CPU is not the server's), no delays."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.scripted_model", "--port", str(port), *DELAY],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{url}/api/version", proc)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def wait_for(url: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not come up")
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def sqlite_server(model_url: str, data_dir: Path) -> Iterator[tuple[str, int]]:
+    """`orchestrator serve` on SQLite in `data_dir`: (base URL, pid)."""
+    port = free_port()
+    env = {**os.environ, **SERVER_ENV, "DATA_DIR": str(data_dir), "OLLAMA_URL": model_url}
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        env.pop(name, None)
+    log = (data_dir / "serve.log").open("ab")
+    proc = subprocess.Popen(
+        [BIN, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{url}/api/v1/system/health", proc)
+        yield url, proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        log.close()
+
+
+async def login(api: str) -> str:
+    async with httpx.AsyncClient(base_url=f"{api}/api/v1", timeout=60) as client:
+        name = f"bench{time.monotonic_ns()}"
+        await client.post("/auth/register", json={"username": name, "password": "password-1"})
+        body = await client.post("/auth/login", json={"username": name, "password": "password-1"})
+        token: str = body.json()["access_token"]
+        return token
+
+
+async def drive(api: str, token: str, clients: int, turns: int) -> tuple[float, list[float], int]:
+    """`turns` chat turns by `clients` sockets at once: (seconds, first-token ms, events)."""
+    url = f"{api.replace('http', 'ws', 1)}/api/v1/chat/ws?token={token}"
+    left = turns
+    first_ms: list[float] = []
+    events = 0
+
+    async def client() -> None:
+        nonlocal left, events
+        async with connect(url, open_timeout=30, max_size=None) as socket:
+            while left > 0:
+                left -= 1
+                sent = time.perf_counter()
+                await socket.send(json.dumps({"message": "hello"}))
+                first = None
+                while True:
+                    event = json.loads(await asyncio.wait_for(socket.recv(), 60))
+                    events += 1
+                    if event["type"] == "token" and first is None:
+                        first = time.perf_counter()
+                        first_ms.append((first - sent) * 1000)
+                    elif event["type"] == "error" and "seq" not in event:
+                        raise RuntimeError(f"the server refused a turn: {event['data']}")
+                    elif event["type"] == "complete":
+                        if event["data"]["status"] != "succeeded":
+                            raise RuntimeError(f"a turn ended {event['data']['status']}")
+                        break
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return time.perf_counter() - started, first_ms, events
+
+
+def durable_count_sqlite(data_dir: Path) -> int:
+    with sqlite3.connect(data_dir / "orchestrator.db") as db:
+        placeholders = ",".join("?" * len(DELTAS))
+        query = f"SELECT count(*) FROM run_events WHERE type NOT IN ({placeholders})"
+        return int(db.execute(query, DELTAS).fetchone()[0])
+
+
+def durable_count_pg(dsn: str) -> int:
+    rows = pg(dsn, "SELECT count(*) FROM run_events WHERE type NOT IN ('token', 'thinking')")
+    return int(rows[0][0])
+
+
+def measure(setup: str, api: str, clients: int, turns: int, durable: Callable[[], int]) -> Row:
+    token = asyncio.run(login(api))
+    asyncio.run(drive(api, token, clients, max(clients, 20)))  # warm up
+    before = durable()
+    seconds, first_ms, events = asyncio.run(drive(api, token, clients, turns))
+    return Row(setup, clients, turns, seconds, first_ms, events, durable() - before)
+
+
+@contextlib.contextmanager
+def profiling(pid: int, out: Path | None) -> Iterator[None]:
+    """py-spy on `pid` while the block runs (a flame graph in `out`), if asked and found."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if out is None or not Path(spy).exists():
+        yield
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [spy, "record", "-p", str(pid), "-o", str(out / f"serve-{pid}.svg"), "--gil", "-r", "200"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        proc.send_signal(2)
+        proc.wait(60)
+
+
+def bench_sqlite(model_url: str, args: argparse.Namespace) -> list[Row]:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, sqlite_server(model_url, Path(tmp)) as (api, pid):
+        for clients in args.clients:
+            with profiling(pid, args.profile if clients == max(args.clients) else None):
+                rows.append(
+                    measure(
+                        "sqlite, in-process",
+                        api,
+                        clients,
+                        args.turns,
+                        lambda: durable_count_sqlite(Path(tmp)),
+                    )
+                )
+    return rows
+
+
+def bench_cluster(model_url: str, args: argparse.Namespace) -> list[Row]:
+    try:
+        pg(POSTGRES_URL, "SELECT 1")
+        redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
+    except (OSError, asyncpg.PostgresError, redis.RedisError) as exc:
+        print(f"   Postgres + Redis skipped: not reachable ({exc.__class__.__name__})")
+        return []
+    rows = []
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Cluster.start(
+            POSTGRES_URL,
+            REDIS_URL,
+            model_url,
+            Path(tmp),
+            apis=1,
+            workers=0,
+            **SERVER_ENV,
+            DB_POOL_SIZE="20",
+            DB_MAX_OVERFLOW="20",
+            RUN_LEASE_SECONDS="30",
+        ) as cluster,
+    ):
+        for count in args.workers:
+            while len(cluster.workers) < count:
+                cluster.add_worker(max(args.clients))
+            cluster.wait_until_up()
+            for clients in args.clients:
+                rows.append(
+                    measure(
+                        f"pg+redis, {count} worker{'s' if count > 1 else ''}",
+                        cluster.apis[0],
+                        clients,
+                        args.turns,
+                        lambda: durable_count_pg(cluster.dsn),
+                    )
+                )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=400, help="turns per measurement")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 10, 50])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--no-sqlite", dest="sqlite", action="store_false")
+    parser.add_argument("--no-postgres", dest="postgres", action="store_false")
+    parser.add_argument("--profile", type=Path, help="py-spy flame graph of the server here")
+    args = parser.parse_args(argv if argv is not None else sys.argv[1:])
+    rows: list[Row] = []
+    with scripted_model() as model_url:
+        if args.sqlite:
+            rows += bench_sqlite(model_url, args)
+        if args.postgres:
+            rows += bench_cluster(model_url, args)
+    print(f"Chat turns over /chat/ws ({args.turns} turns per row, scripted model, no delay)")
+    print(HEADER)
+    for row in rows:
+        print(row.line())
+
+
+if __name__ == "__main__":
+    main()
