@@ -91,7 +91,8 @@ class GroupCommit:
         self._full = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._alone: set[asyncio.Task[None]] = set()
-        self._sqlite = sync_sqlite_engine(sessions)
+        # The baseline (not grouped) writes as before: each through its own session.
+        self._sqlite = sync_sqlite_engine(sessions) if grouped else None
         self._thread: ThreadPoolExecutor | None = None
 
     def submit(self, write: Write) -> asyncio.Future[bool]:
