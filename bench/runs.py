@@ -16,7 +16,8 @@ sent -> first `token` frame), events/s received by the clients, and the durable 
     python -m bench.runs [--turns 400] [--clients 1 10 50] [--workers 1 2]
                          [--no-postgres] [--no-sqlite] [--profile DIR]
 
-`--profile DIR` records the serving process (SQLite) with py-spy into DIR, if installed.
+`--profile DIR` records the serving process (SQLite) with py-spy into DIR (collapsed
+stacks, for speedscope or flamegraph.pl), if py-spy is on PATH.
 """
 
 from __future__ import annotations
@@ -196,11 +197,20 @@ def durable_count_pg(dsn: str) -> int:
     return int(rows[0][0])
 
 
-def measure(setup: str, api: str, clients: int, turns: int, durable: Callable[[], int]) -> Row:
+def measure(
+    setup: str,
+    api: str,
+    clients: int,
+    turns: int,
+    durable: Callable[[], int],
+    around: contextlib.AbstractContextManager[None] | None = None,
+) -> Row:
     token = asyncio.run(login(api))
+    asyncio.run(drive(api, token, 1, 1))  # the first turn embeds the tools for retrieval
     asyncio.run(drive(api, token, clients, max(clients, 20)))  # warm up
     before = durable()
-    seconds, first_ms, events = asyncio.run(drive(api, token, clients, turns))
+    with around or contextlib.nullcontext():
+        seconds, first_ms, events = asyncio.run(drive(api, token, clients, turns))
     return Row(setup, clients, turns, seconds, first_ms, events, durable() - before)
 
 
@@ -213,7 +223,18 @@ def profiling(pid: int, out: Path | None) -> Iterator[None]:
         return
     out.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [spy, "record", "-p", str(pid), "-o", str(out / f"serve-{pid}.svg"), "--gil", "-r", "200"],
+        [
+            spy,
+            "record",
+            "-p",
+            str(pid),
+            "-o",
+            str(out / f"serve-{pid}.txt"),
+            "-f",
+            "raw",
+            "-r",
+            "200",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -228,16 +249,17 @@ def bench_sqlite(model_url: str, args: argparse.Namespace) -> list[Row]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp, sqlite_server(model_url, Path(tmp)) as (api, pid):
         for clients in args.clients:
-            with profiling(pid, args.profile if clients == max(args.clients) else None):
-                rows.append(
-                    measure(
-                        "sqlite, in-process",
-                        api,
-                        clients,
-                        args.turns,
-                        lambda: durable_count_sqlite(Path(tmp)),
-                    )
+            profile = args.profile if clients == max(args.clients) else None
+            rows.append(
+                measure(
+                    "sqlite, in-process",
+                    api,
+                    clients,
+                    args.turns,
+                    lambda: durable_count_sqlite(Path(tmp)),
+                    profiling(pid, profile),
                 )
+            )
     return rows
 
 

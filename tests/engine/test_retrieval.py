@@ -113,3 +113,15 @@ async def test_the_model_is_offered_what_retrieval_gives(
     assert report.results[0].offered == [first.tool_names, second.tool_names, third.tool_names]
     assert report.retrieval and report.results[0].right_args
     await gateway.aclose()
+
+
+async def test_turns_that_start_together_embed_the_tools_once(embedder: CountingEmbedder) -> None:
+    """After a restart, ten turns at once: one embedding of the tools, not ten."""
+    ToolRetriever._vectors.clear()  # as a fresh process has it
+    retriever = ToolRetriever(embedder, threshold=12, top_k=6)
+    before = embedder.passages
+    chosen = await asyncio.gather(
+        *(retriever.select("What is the weather like in Oslo?", SPECS) for _ in range(10))
+    )
+    assert embedder.passages - before == len(SPECS) == retriever.embedded
+    assert all("get_weather" in {t.name for t in tools} for tools in chosen)

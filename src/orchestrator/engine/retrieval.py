@@ -9,6 +9,7 @@ hash of name and description, so a changed description is embedded again.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 from collections.abc import Collection, Sequence
@@ -52,6 +53,7 @@ class ToolRetriever:
         self.top_k = top_k
         self._queries: dict[str, list[float]] = {}  # the last few tasks' vectors
         self.embedded = 0  # tool texts this retriever embedded (the cache's misses)
+        self._embedding: asyncio.Lock | None = None
 
     def _key(self, spec: ToolSpec) -> str:
         raw = f"{self.embedder.name}\0{spec.name}\0{spec.description}"
@@ -64,11 +66,17 @@ class ToolRetriever:
         by similarity plus those in `used`, keeping the order of `tools`."""
         if len(tools) <= self.threshold or not task.strip():
             return list(tools)
-        missing = {self._key(t): t for t in tools if self._key(t) not in self._vectors}
-        if missing:
-            vectors = await self.embedder.embed_passages([tool_text(t) for t in missing.values()])
-            self._vectors.update(zip(missing, vectors, strict=True))
-            self.embedded += len(missing)
+        if any(self._key(t) not in self._vectors for t in tools):
+            # Turns that start together after a restart embed the tools once between
+            # them, not once each (one after another on the embedder's thread).
+            self._embedding = self._embedding or asyncio.Lock()
+            async with self._embedding:
+                missing = {self._key(t): t for t in tools if self._key(t) not in self._vectors}
+                if missing:
+                    texts = [tool_text(t) for t in missing.values()]
+                    vectors = await self.embedder.embed_passages(texts)
+                    self._vectors.update(zip(missing, vectors, strict=True))
+                    self.embedded += len(missing)
         query = self._queries.get(task)
         if query is None:
             query = await self.embedder.embed_query(task)
