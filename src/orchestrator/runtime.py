@@ -233,7 +233,6 @@ class Runtime:
         await self.models.aclose()
         self.tracing.shutdown()
         self.hasher.close()
-        self.event_log.close()
         await self.engine.dispose()
 
 

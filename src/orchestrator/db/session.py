@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import (
@@ -42,17 +41,6 @@ def create_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=True,
     )
-
-
-def sync_sqlite_engine(sessions: async_sessionmaker[AsyncSession]) -> Engine | None:
-    """A blocking engine on the same SQLite file as `sessions` (None if not SQLite), for
-    a writer that runs whole transactions in a thread of its own."""
-    bound = sessions.kw.get("bind")
-    if not isinstance(bound, AsyncEngine) or bound.dialect.name != "sqlite":
-        return None
-    engine = sa_create_engine(bound.url.set(drivername="sqlite"), connect_args={"timeout": 30})
-    event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -12,10 +12,6 @@ Fencing is per write: the transaction first locks the rows of the leases its wri
 were opened under and keeps only the writes whose lease still names its holder; the
 others are answered `False` (their writer raises `LeaseLost`) and written nowhere.
 
-On SQLite, the batch is written in one hop to a thread of its own, through a plain
-`sqlite3` connection (WAL, the same busy timeout as every other); on Postgres, through
-the session's connection.
-
 A batch that fails (the database refused a row, the connection broke) is retried one
 write per transaction, so a bad write fails its own writer and no other; each failed
 writer gets `EventWriteFailed` naming its run and the events that were not written.
@@ -26,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +30,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from orchestrator.db.models import ModelUsage, Run, RunEvent
-from orchestrator.db.session import sync_sqlite_engine
 from orchestrator.runs.lease import Lease
 
 log = logging.getLogger(__name__)
@@ -91,9 +85,6 @@ class GroupCommit:
         self._full = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._alone: set[asyncio.Task[None]] = set()
-        # The baseline (not grouped) writes as before: each through its own session.
-        self._sqlite = sync_sqlite_engine(sessions) if grouped else None
-        self._thread: ThreadPoolExecutor | None = None
 
     def submit(self, write: Write) -> asyncio.Future[bool]:
         """A future that says, once `write` is settled: True (stored), False (its lease
@@ -162,34 +153,11 @@ class GroupCommit:
                 future.set_result(ok)
 
     async def _commit(self, writes: list[Write]) -> list[bool]:
-        if self._sqlite is not None:
-            # One hop to the writer's thread for the whole transaction: through aiosqlite
-            # each statement is a hop, and under load each hop costs milliseconds.
-            loop = asyncio.get_running_loop()
-            if self._thread is None:
-                self._thread = ThreadPoolExecutor(1, thread_name_prefix="event-log-writer")
-            stored = await loop.run_in_executor(self._thread, self._commit_sqlite, writes)
-        else:
-            async with self.sessions() as db:
-                stored = await db.run_sync(_write, writes)
-                await db.commit()
+        async with self.sessions() as db:
+            stored = await db.run_sync(_write, writes)
+            await db.commit()
         self.transactions += 1
         return stored
-
-    def _commit_sqlite(self, writes: list[Write]) -> list[bool]:
-        assert self._sqlite is not None
-        with Session(self._sqlite) as db:
-            stored = _write(db, writes)
-            db.commit()
-        return stored
-
-    def close(self) -> None:
-        """Release the SQLite writer's thread and connection (a later write reopens them)."""
-        if self._thread is not None:
-            self._thread.shutdown(wait=True)
-            self._thread = None
-        if self._sqlite is not None:
-            self._sqlite.dispose()
 
 
 def _write(db: Session, writes: list[Write]) -> list[bool]:

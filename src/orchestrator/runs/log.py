@@ -287,10 +287,6 @@ class RunEventLog:
         self._writers[run_id] = writer
         return writer
 
-    def close(self) -> None:
-        """Release what the writes hold (a thread and a connection, on SQLite)."""
-        self.committer.close()
-
     def release(self, writer: RunWriter) -> None:
         if self._writers.get(writer.run_id) is writer:
             del self._writers[writer.run_id]

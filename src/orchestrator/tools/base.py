@@ -18,6 +18,8 @@ content is untrusted only for some arguments (`read_file` on `uploads/`) declare
 
 from __future__ import annotations
 
+import copy
+import functools
 import inspect
 import json
 from collections.abc import Awaitable, Callable, Mapping
@@ -78,6 +80,17 @@ TouchedPaths = Callable[[dict[str, Any]], list[str]]
 SOURCE_ARGUMENTS = ("url", "path", "file", "filename", "uri", "query", "collection")
 
 
+@functools.lru_cache(maxsize=1024)  # MCP servers' tools bring models of their own
+def _schema_of(model: type[BaseModel]) -> dict[str, Any]:
+    # Each turn offers every tool: building the schemas anew was a third of a chat
+    # turn's CPU on the event loop (bench/runs, py-spy).
+    schema = _inline_refs(model.model_json_schema())
+    schema.pop("title", None)
+    for prop in schema.get("properties", {}).values():
+        prop.pop("title", None)
+    return schema
+
+
 @dataclass(frozen=True)
 class Tool:
     """A registered tool: metadata, argument model and the function itself."""
@@ -113,12 +126,8 @@ class Tool:
 
     @property
     def parameters(self) -> dict[str, Any]:
-        """The JSON schema of the arguments."""
-        schema = _inline_refs(self.arguments_model.model_json_schema())
-        schema.pop("title", None)
-        for prop in schema.get("properties", {}).values():
-            prop.pop("title", None)
-        return schema
+        """The JSON schema of the arguments (a copy: the caller may change it)."""
+        return copy.deepcopy(_schema_of(self.arguments_model))
 
     def source_of(self, arguments: Mapping[str, Any]) -> str | None:
         """Where a call's content came from, as a person reads it (URL, file, query...)."""
