@@ -198,7 +198,9 @@ def run_task(
 
 @app.command("eval")
 def evaluate(
-    model: Annotated[str, typer.Option(help="The model to evaluate")],
+    model: Annotated[
+        str, typer.Option(help="The model to evaluate (NAME, or NAME@CONNECTION as listed)")
+    ],
     json_file: Annotated[
         Path | None, typer.Option("--json", help="Also write the report to this JSON file")
     ] = None,
@@ -206,25 +208,44 @@ def evaluate(
         bool, typer.Option(help="Offer the nearest tools only (TOOL_RETRIEVAL_*)")
     ] = True,
     repair: Annotated[bool, typer.Option(help="Mend near-miss tool names and arguments")] = True,
-    task: Annotated[list[str] | None, typer.Option(help="Run only this task (repeatable)")] = None,
+    task: Annotated[
+        list[str] | None,
+        typer.Option(help="Run only this task (repeatable; such partial runs are not stored)"),
+    ] = None,
 ) -> None:
-    """Run the evaluation suite on a model and print its scores."""
+    """Run the evaluation suite on a model of the configured connections, print its scores
+    and store them (shown on the Models page, as runs started there are)."""
+    from orchestrator.db.migrate import upgrade
     from orchestrator.evals import TASKS
     from orchestrator.evals._console import run_with_progress
-    from orchestrator.evals.service import build_runner
+    from orchestrator.evals.service import LocalEvaluation
 
     settings = _settings()
     tasks = tuple(t for t in TASKS if not task or t.id in task)
     if not tasks:
         console.print(f"[red]no such task:[/red] {', '.join(task or [])}")
         raise typer.Exit(2)
+    upgrade(settings)
+    whole = len(tasks) == len(TASKS)
 
     async def evaluate_model() -> str:
-        runner, close = build_runner(settings, retrieval=retrieval, repair=repair)
+        local = LocalEvaluation(settings, retrieval=retrieval, repair=repair)
         try:
-            report = await run_with_progress(runner, model, console, tasks)
+            await local.check_model(model)
+            row = await local.begin(model) if whole else None
+            try:
+                report = await run_with_progress(local.runner, model, console, tasks)
+            except BaseException as exc:  # the stored row must not stay "running"
+                if row is not None:
+                    await local.finish(row, None, f"{type(exc).__name__}: {exc}"[:2000])
+                raise
+            if row is not None:
+                await local.finish(row, report, None)
+                console.print(f"stored as evaluation {row.id} (suite {row.suite_version})")
+            else:
+                console.print("a partial run (--task): not stored")
         finally:
-            await close()
+            await local.aclose()
         return report.model_dump_json(indent=2)
 
     try:

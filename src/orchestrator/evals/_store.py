@@ -73,6 +73,24 @@ class EvalBook:
         if self.settings.usage_accounting:
             meter = UsageMeter(self.sessions, self.quotas, user_id=user_id)
             await meter.admit()
+        row = await self.begin(model, retrieval=retrieval, repair=repair, user_id=user_id)
+        if meter is not None:
+            meter.eval_id = row.id
+        runner = EvalRunner(
+            self.settings,
+            self.models,
+            retriever=self.retriever if retrieval else None,
+            repair=repair,
+            meter=meter,
+        )
+        self._task = asyncio.create_task(self._run(row.id, runner, model))
+        return row
+
+    async def begin(
+        self, model: str, *, retrieval: bool, repair: bool, user_id: int | None
+    ) -> ModelEval:
+        """The model's row for this suite version, created or reset to running; `finish`
+        stores the outcome. The command line runs the suite itself between the two."""
         async with self.sessions() as db:
             row = await db.scalar(
                 select(ModelEval).where(
@@ -102,16 +120,6 @@ class EvalBook:
                 setattr(row, name, value)
             await db.commit()
             await db.refresh(row)
-        if meter is not None:
-            meter.eval_id = row.id
-        runner = EvalRunner(
-            self.settings,
-            self.models,
-            retriever=self.retriever if retrieval else None,
-            repair=repair,
-            meter=meter,
-        )
-        self._task = asyncio.create_task(self._run(row.id, runner, model))
         return row
 
     async def _run(self, eval_id: str, runner: EvalRunner, model: str) -> None:
@@ -122,15 +130,15 @@ class EvalBook:
             stopped = EvalReport.from_results(
                 model, done, retrieval=runner.retriever is not None, repair=runner.repair
             )
-            await self._finish(eval_id, stopped, f"{exc.code}: {exc.message}")
+            await self.finish(eval_id, stopped, f"{exc.code}: {exc.message}")
             return
         except Exception as exc:  # the row must say it failed, whatever happened
             log.exception("evaluation of %s failed", model)
-            await self._finish(eval_id, None, f"{type(exc).__name__}: {exc}"[:2000])
+            await self.finish(eval_id, None, f"{type(exc).__name__}: {exc}"[:2000])
             return
-        await self._finish(eval_id, report, None)
+        await self.finish(eval_id, report, None)
 
-    async def _finish(self, eval_id: str, report: EvalReport | None, error: str | None) -> None:
+    async def finish(self, eval_id: str, report: EvalReport | None, error: str | None) -> None:
         """Store the outcome: `report` alone succeeded; an `error` failed, with the scores
         of the tasks that ended before it when `report` is given too."""
         async with self.sessions() as db:

@@ -1,16 +1,20 @@
-"""Wiring of the suite for the command line and the API: a runner over the model gateway,
-with tool retrieval (the offline embedder) and repair as the settings and flags say."""
+"""Wiring of the suite for the command line: the models of the database's connections
+(resolved as the server resolves them, `NAME@CONNECTION` included), tool retrieval (the
+offline embedder) and repair as the settings and flags say, and the results stored where
+`/models/evals` keeps them, so the Models page shows command-line runs too."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from orchestrator.core.config import Settings
-from orchestrator.engine.react import ModelClient
+from orchestrator.core.errors import ModelNotFound
+from orchestrator.db.models import ModelEval
+from orchestrator.db.session import create_engine, create_session_factory
 from orchestrator.engine.retrieval import PassageEmbedder, ToolRetriever
-from orchestrator.evals._runner import EvalRunner
+from orchestrator.evals._runner import EvalReport, EvalRunner
+from orchestrator.evals._store import EvalBook
+from orchestrator.llm.connections import ConnectionStore
 from orchestrator.llm.gateway import ModelGateway
-from orchestrator.memory import default_embedder
+from orchestrator.memory import Embedder, default_embedder
 
 
 def retriever_for(settings: Settings, embedder: PassageEmbedder) -> ToolRetriever:
@@ -22,31 +26,46 @@ def retriever_for(settings: Settings, embedder: PassageEmbedder) -> ToolRetrieve
     )
 
 
-def build_runner(
-    settings: Settings,
-    *,
-    retrieval: bool = True,
-    repair: bool = True,
-    models: ModelClient | None = None,
-    embedder: PassageEmbedder | None = None,
-) -> tuple[EvalRunner, Callable[[], Awaitable[None]]]:
-    """A runner and the function that releases what it opened (gateway, embedder)."""
-    gateway = ModelGateway(settings) if models is None else None
-    client: ModelClient = models if models is not None else gateway  # type: ignore[assignment]
-    own_embedder = None
-    if retrieval and embedder is None:
-        embed = gateway.embed if gateway is not None else _no_embed
-        embedder = own_embedder = default_embedder(settings, embed)
-    retriever = retriever_for(settings, embedder) if retrieval and embedder else None
+class LocalEvaluation:
+    """One command-line evaluation: a runner over the database's connections and the
+    book its result goes into. Close it (it holds a database engine, model clients and
+    perhaps the embedder)."""
 
-    async def close() -> None:
-        if own_embedder is not None:
-            await own_embedder.aclose()
-        if gateway is not None:
-            await gateway.aclose()
+    def __init__(self, settings: Settings, *, retrieval: bool = True, repair: bool = True) -> None:
+        self.settings = settings
+        self.engine = create_engine(settings)
+        sessions = create_session_factory(self.engine)
+        self.models = ModelGateway(settings, connections=ConnectionStore(settings, sessions))
+        self._embedder: Embedder | None = (
+            default_embedder(settings, self.models.embed) if retrieval else None
+        )
+        retriever = retriever_for(settings, self._embedder) if self._embedder else None
+        self.runner = EvalRunner(settings, self.models, retriever=retriever, repair=repair)
+        self.book = EvalBook(settings, sessions, self.models, retriever)
 
-    return EvalRunner(settings, client, retriever=retriever, repair=repair), close
+    async def check_model(self, model: str) -> None:
+        """`ModelNotFound` unless a connection serves `model` (its name or its id)."""
+        models = await self.models.list_models()
+        if model not in {name for m in models for name in (m.name, m.id)}:
+            available = ", ".join(m.id for m in models) or "none"
+            raise ModelNotFound(
+                f"no model named {model!r} is available (available: {available})", model=model
+            )
 
+    async def begin(self, model: str) -> ModelEval:
+        """The model's stored row, marked running."""
+        return await self.book.begin(
+            model,
+            retrieval=self.runner.retriever is not None,
+            repair=self.runner.repair,
+            user_id=None,
+        )
 
-async def _no_embed(model: str, texts: list[str]) -> list[list[float]]:
-    raise RuntimeError("EMBEDDING_MODEL needs the model gateway")
+    async def finish(self, row: ModelEval, report: EvalReport | None, error: str | None) -> None:
+        await self.book.finish(row.id, report, error)
+
+    async def aclose(self) -> None:
+        if self._embedder is not None:
+            await self._embedder.aclose()
+        await self.models.aclose()
+        await self.engine.dispose()
