@@ -211,9 +211,11 @@ def tool(
                 raise TypeError(f"tool {function.__name__}: parameter {param.name} needs a type")
             default = ... if param.default is inspect.Parameter.empty else param.default
             fields[param.name] = (hints[param.name], default)
+        # Built on the first call or schema request, not at start: ~40 built-in tools are
+        # registered at every start, most of them unused by a given instance.
         model = create_model(  # type: ignore[call-overload]
             f"{function.__name__}_arguments",
-            __config__=ConfigDict(extra="forbid"),
+            __config__=ConfigDict(extra="forbid", defer_build=True),
             **fields,
         )
         return Tool(
