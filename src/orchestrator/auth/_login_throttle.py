@@ -13,12 +13,13 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
-
-from redis.asyncio import Redis
+from typing import TYPE_CHECKING, Protocol
 
 from orchestrator.core.errors import RateLimited
 from orchestrator.core.security import digest
+
+if TYPE_CHECKING:  # Redis (and its OpenTelemetry SDK) loads only with REDIS_URL
+    from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
 ANY_USERNAME = "*"  # the key that counts a client's failures over every username
