@@ -227,9 +227,14 @@ def evaluate(
         list[str] | None,
         typer.Option(help="Run only this task (repeatable; such partial runs are not stored)"),
     ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option(help="Account the model calls to this user (default: the first admin)"),
+    ] = None,
 ) -> None:
     """Run the evaluation suite on a model of the configured connections, print its scores
-    and store them (shown on the Models page, as runs started there are)."""
+    and store them (shown on the Models page, as runs started there are). Its model calls
+    count in the usage and token quota of `--user`."""
     from orchestrator.db.migrate import upgrade
     from orchestrator.evals import TASKS
     from orchestrator.evals._console import run_with_progress
@@ -247,6 +252,8 @@ def evaluate(
         local = LocalEvaluation(settings, retrieval=retrieval, repair=repair)
         try:
             await local.check_model(model)
+            if not await local.account_to(user) and settings.usage_accounting:
+                console.print("[dim]no account yet: the model calls are not accounted[/dim]")
             row = await local.begin(model) if whole else None
             try:
                 report = await run_with_progress(local.runner, model, console, tasks)
