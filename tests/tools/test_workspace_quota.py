@@ -4,6 +4,7 @@ uploads, and the usage count cannot be fooled by links."""
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,41 @@ def test_ensure_room_without_a_quota_never_refuses(settings: Settings) -> None:
     limited = Workspace.for_user(settings.model_copy(update={"workspace_quota_mb": 1}), 1)
     with pytest.raises(WorkspaceQuotaExceeded):
         limited.ensure_room(2 * 1024 * 1024)
+
+
+async def _archive(registry: ToolRegistry, settings: Settings, **params: object) -> object:
+    workspace = Workspace.for_user(settings, 1)
+    ctx = ToolContext(user_id=1, workspace=workspace.root, settings=settings)
+    return await registry.get("archive")(ctx, params)
+
+
+async def test_an_archive_cannot_unpack_or_pack_past_the_quota(
+    registry: ToolRegistry, settings: Settings
+) -> None:
+    """The archive tool writes beside the shared count: what it unpacks or packs is held
+    against the quota as it is written, and a refusal keeps nothing."""
+    quota = settings.model_copy(update={"workspace_quota_mb": 5})
+    root = Workspace.for_user(quota, 1).root
+    noise = os.urandom(3 * 1024 * KB)  # incompressible: the archive is as big as its content
+    with zipfile.ZipFile(root / "data.zip", "w") as archive:
+        archive.writestr("data.bin", noise)
+    workspace = Workspace.for_user(quota, 1)
+    before = workspace.counted_usage()
+
+    with pytest.raises(WorkspaceQuotaExceeded, match=r"WORKSPACE_QUOTA_MB = 5 MB"):
+        await _archive(registry, quota, action="extract", archive="data.zip", destination="out")
+    assert not (root / "out" / "data.bin").exists()
+    (root / "data.bin").write_bytes(noise)
+    (root / "data.zip").unlink()
+    with pytest.raises(WorkspaceQuotaExceeded):
+        await _archive(registry, quota, action="create", archive="again.zip", paths=["data.bin"])
+    assert not (root / "again.zip").exists()
+    assert workspace.counted_usage() == workspace.usage() <= before
+
+    # Within the quota both work, and the count follows the disk.
+    roomy = settings.model_copy(update={"workspace_quota_mb": 20})
+    await _archive(registry, roomy, action="create", archive="again.zip", paths=["data.bin"])
+    await _archive(registry, roomy, action="extract", archive="again.zip", destination="out")
+    assert (root / "out" / "data.bin").read_bytes() == noise
+    workspace = Workspace.for_user(roomy, 1)
+    assert workspace.counted_usage() == workspace.usage()

@@ -17,7 +17,7 @@ import stat
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
@@ -170,13 +170,19 @@ def _read_entries(file: IO[bytes], kind: str) -> list[Entry]:
 
 
 class _Budget:
-    def __init__(self, limits: ArchiveLimits, archive_size: int) -> None:
+    def __init__(
+        self, limits: ArchiveLimits, archive_size: int, reserve: Callable[[int], None]
+    ) -> None:
         self.left = min(
             limits.max_total_bytes, max(int(limits.max_ratio * archive_size), 1024 * 1024)
         )
+        self.written = 0
+        self.reserve = reserve  # the workspace quota's, for the bytes written so far
 
     def spend(self, count: int) -> None:
         self.left -= count
+        self.written += count
+        self.reserve(self.written)
         if self.left < 0:
             raise ToolArgumentError(
                 "the archive unpacks to more than its size and ratio limits allow (its "
@@ -192,10 +198,10 @@ def extract(
     kind = _kind_of(path)
     dest_parts = split_relative(destination)
     written: list[tuple[list[str], bool]] = []
-    with _open_archive_file(ws, path) as (file, archive_size):
+    with _open_archive_file(ws, path) as (file, archive_size), ws.reserving() as reserve:
         entries = _read_entries(file, kind)
         check_entries(entries, archive_size, limits)
-        budget = _Budget(limits, archive_size)
+        budget = _Budget(limits, archive_size, reserve)
         file.seek(0)
         with ws._root_fd() as root_fd:
             try:
@@ -287,7 +293,7 @@ def create(
     if not parts:
         raise ToolArgumentError("name the archive to create")
     count, total = 0, 0
-    with ws._root_fd() as root_fd:
+    with ws._root_fd() as root_fd, ws.reserving() as reserve:
         try:
             parent = ws._open_parent(root_fd, parts)
         except OSError as exc:
@@ -313,6 +319,7 @@ def create(
                         if total > limits.max_total_bytes:
                             raise ToolArgumentError("the files to pack are over 512 MiB")
                         count += 1
+                        reserve(out.tell() + len(data))  # at most this once packed
                         if isinstance(archive, zipfile.ZipFile):
                             archive.writestr(name, data)
                         else:

@@ -6,7 +6,7 @@ import errno
 import os
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Literal, Protocol
@@ -372,6 +372,32 @@ class Workspace:
         the count is walked again before the next write."""
         if self.ledger is not None:
             self.ledger.invalidate()
+
+    @contextmanager
+    def reserving(self) -> Iterator[Callable[[int], None]]:
+        """For files written in place beside the count (archives unpacked or packed): a
+        function to call with the bytes written so far, raising `WorkspaceQuotaExceeded`
+        once they would go over the quota. At the end the workspace is walked again
+        before what was reserved is handed back, so other writers never see the room."""
+        quota = self.quota_bytes
+        if quota is None:
+            yield lambda written: None
+            return
+        if self.ledger is not None:
+            claim = self.ledger.claim(quota)
+            try:
+                yield claim.grow
+            finally:
+                self.usage_changed()
+                claim.abort()
+            return
+        used = self.usage()
+
+        def check(written: int) -> None:
+            if used + written > quota:
+                raise quota_error(quota, used, written)
+
+        yield check
 
     def ensure_room(self, adding: int, replacing: int = 0) -> None:
         """Raise `WorkspaceQuotaExceeded` unless `adding` bytes (replacing a file of
