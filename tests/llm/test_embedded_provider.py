@@ -169,3 +169,87 @@ async def test_real_model_takes_the_whole_tool_catalogue() -> None:
     calls = [c.call for c in chunks if isinstance(c, ToolCallChunk)]
     assert len(calls) == 1 and calls[0].name in {s.name for s in specs}
     await provider.aclose()
+
+
+def test_the_grammar_writes_the_tool_first_and_arguments_in_the_tools_order() -> None:
+    """Sorted keys once made the model write `params` before `tool`: it wrote arguments for
+    no tool in particular, and chose between `"params"` and `"response"` (prose) first."""
+    from orchestrator.llm.base import ToolSpec
+    from orchestrator.llm.embedded import grammar_source
+
+    convert = ToolSpec(
+        name="convert_units",
+        description="Convert a value between units.",
+        parameters={
+            "type": "object",
+            "properties": {
+                "value": {"type": "number"},
+                "from_unit": {"type": "string"},
+                "to_unit": {"type": "string"},
+            },
+            "required": ["value", "from_unit", "to_unit"],
+        },
+    )
+    rules = dict(
+        line.split(" ::= ", 1)
+        for line in grammar_source(tool_choice_schema([convert])).splitlines()
+    )
+    call = rules["alternative-0"]
+    assert call.index("alternative-0-tool-kv") < call.index("alternative-0-params-kv"), call
+    params = rules["alternative-0-params"]
+    order = [
+        params.index(f"alternative-0-params-{name.replace('_', '-')}-kv")
+        for name in convert.parameters["properties"]
+    ]
+    assert order == sorted(order), params
+
+
+def test_every_output_is_a_call_and_the_answer_is_the_call_of_a_pseudo_tool() -> None:
+    """The choice between answering and calling is a choice among names, made first."""
+    from orchestrator.llm._constrained import answer_tool_name, call_or_answer_schema
+    from orchestrator.llm.embedded import grammar_source
+
+    tools = [CALCULATE, GET_DATETIME]
+    schema = call_or_answer_schema(tools, answer=answer_tool_name(tools))
+    names = [option["properties"]["tool"]["enum"] for option in schema["anyOf"]]
+    assert names == [["calculate"], ["get_datetime"], ["answer"]]
+    assert all(list(option["properties"]) == ["tool", "params"] for option in schema["anyOf"])
+    text = schema["anyOf"][-1]["properties"]["params"]["properties"]["text"]
+    assert text["minLength"] == 1 and text["maxLength"] > 0
+    root = next(line for line in grammar_source(schema).splitlines() if line.startswith("root"))
+    assert root.count("|") == 2  # two tools and the answer, nothing else
+    # Without an answer (tool_choice "required") only the tools; a real `answer` keeps its name.
+    assert len(call_or_answer_schema(tools, answer=None)["anyOf"]) == 2
+    taken = CALCULATE.model_copy(update={"name": "answer"})
+    assert answer_tool_name([taken]) == "answer_user"
+
+
+def test_the_answer_streams_out_of_the_pseudo_tools_call() -> None:
+    from orchestrator.llm._constrained import answer_start
+    from orchestrator.llm.embedded import _tool_outcome
+
+    raw = json.dumps({"tool": "answer", "params": {"text": 'It is "42".'}})
+    reader = ResponseReader(answer_start("answer"))
+    assert "".join(reader.feed(raw[i : i + 2]) for i in range(0, len(raw), 2)) == 'It is "42".'
+    assert _tool_outcome(reader, turn=1, answer="answer") == []  # streamed already
+    call = '{"tool": "calculate", "params": {"expression": "6*7"}}'
+    silent = ResponseReader(answer_start("answer"))
+    assert silent.feed(call) == ""
+    [chunk] = _tool_outcome(silent, turn=3, answer="answer")
+    assert isinstance(chunk, ToolCallChunk)
+    assert (chunk.call.name, chunk.call.arguments) == ("calculate", {"expression": "6*7"})
+    # With tools required there is no answer: a reader that never streams.
+    assert ResponseReader(None).feed(raw) == ""
+
+
+def test_the_bundled_model_is_shown_a_short_tool_list() -> None:
+    from orchestrator.llm.embedded import _prompt
+
+    long = GET_DATETIME.model_copy(
+        update={"description": "The current date and time. Give an IANA zone.\nMore text."}
+    )
+    [system, _] = _prompt(user("What time is it?"), [CALCULATE, long], None, "answer")
+    assert "- calculate: Evaluate an arithmetic expression\n" in system.content
+    assert "- get_datetime: The current date and time\n" in system.content
+    assert "- answer: Reply to the user directly" in system.content
+    assert "IANA" not in system.content and "expression (" not in system.content

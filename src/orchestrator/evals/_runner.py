@@ -230,6 +230,7 @@ class EvalRunner:
         repair: bool = False,
         max_seconds: float = TASK_SECONDS,
         meter: CallMeter | None = None,
+        max_iterations: int = TASK_ITERATIONS,
     ) -> None:
         self.settings = settings
         self.models: ModelClient = _Seeded(models)
@@ -239,6 +240,7 @@ class EvalRunner:
         self.retriever = retriever
         self.repair = repair
         self.max_seconds = max_seconds
+        self.max_iterations = max_iterations  # fewer only to keep a slow test short
         self.system_prompt = BUILTIN_AGENTS[0].system_prompt
 
     async def run(
@@ -290,7 +292,7 @@ class EvalRunner:
                     messages,
                     model=model,
                     tools=self.registry.specs(),
-                    limits=Limits(max_iterations=TASK_ITERATIONS, max_seconds=self.max_seconds),
+                    limits=Limits(max_iterations=self.max_iterations, max_seconds=self.max_seconds),
                 ):
                     if isinstance(event, Final):
                         final = event

@@ -1,13 +1,17 @@
 """JSON schemas that keep a tiny model's output valid and short, and a reader that
-streams the answer out of `{"response": "..."}` while the JSON is still being written.
+streams the answer out of the JSON while it is still being written.
 
 The embedded model cannot write tool-call JSON unaided; constrained by a grammar built
 from these schemas (every string bounded by `maxLength`) it always produces valid JSON.
+`call_or_answer_schema` makes every output a call, the answer being the call of a
+pseudo-tool: the choice between answering and calling a tool is then a choice among
+names, which a small model makes far better than between two shapes of JSON.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import re
 from typing import Any
 
@@ -18,6 +22,7 @@ RESPONSE_MAX_LENGTH = 800
 ARRAY_MAX_ITEMS = 8
 
 _RESPONSE_START = re.compile(r'\s*\{\s*"response"\s*:\s*"')
+ANSWER_TOOL = "answer"
 
 
 def tool_choice_schema(
@@ -54,6 +59,46 @@ def tool_choice_schema(
         }
     )
     return {"anyOf": options}
+
+
+def answer_tool_name(tools: list[ToolSpec]) -> str:
+    """The pseudo-tool's name: `answer`, unless a real tool has it."""
+    taken = {tool.name for tool in tools}
+    name = ANSWER_TOOL
+    while name in taken:
+        name = f"{name}_user"
+    return name
+
+
+def call_or_answer_schema(tools: list[ToolSpec], *, answer: str | None) -> dict[str, Any]:
+    """`{"tool": name, "params": {...}}` for one of `tools`, or (when `answer` names the
+    pseudo-tool) `{"tool": answer, "params": {"text": ...}}`; every string bounded."""
+    schema = tool_choice_schema(tools, allow_answer=False)
+    if answer is not None:
+        text = {"type": "string", "minLength": 1, "maxLength": RESPONSE_MAX_LENGTH}
+        schema["anyOf"].append(
+            {
+                "type": "object",
+                "properties": {
+                    "tool": {"enum": [answer]},
+                    "params": {
+                        "type": "object",
+                        "properties": {"text": text},
+                        "required": ["text"],
+                        "additionalProperties": False,
+                    },
+                },
+                "required": ["tool", "params"],
+                "additionalProperties": False,
+            }
+        )
+    return schema
+
+
+def answer_start(answer: str) -> re.Pattern[str]:
+    """Where the text of the pseudo-tool's call begins, for `ResponseReader`."""
+    name = re.escape(json.dumps(answer))
+    return re.compile(rf'\s*\{{\s*"tool"\s*:\s*{name}\s*,\s*"params"\s*:\s*\{{\s*"text"\s*:\s*"')
 
 
 # llama.cpp's schema-to-grammar converter knows no class escapes: `\d` in a tool's pattern
@@ -115,9 +160,11 @@ def _bound(schema: dict[str, Any], required: bool) -> None:
 
 
 class ResponseReader:
-    """Fed the raw JSON as it streams; returns the new text of a `response` value."""
+    """Fed the raw JSON as it streams; returns the new text of the answer: the string that
+    `start` (by default `{"response": "`) opens. `start=None`: no answer can come."""
 
-    def __init__(self) -> None:
+    def __init__(self, start: re.Pattern[str] | None = _RESPONSE_START) -> None:
+        self._pattern = start
         self.raw = ""
         self._start: int | None = None
         self._consumed = 0
@@ -128,7 +175,7 @@ class ResponseReader:
         """Add a delta; return the answer text it completes, if the output is an answer."""
         self.raw += delta
         if self._start is None:
-            match = _RESPONSE_START.match(self.raw)
+            match = self._pattern.match(self.raw) if self._pattern else None
             if match is None:
                 return ""
             self._start = self._consumed = match.end()

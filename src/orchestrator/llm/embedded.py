@@ -22,7 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.core.errors import LLMError, ModelNotFound, ProviderUnavailable
-from orchestrator.llm._constrained import ResponseReader, tool_choice_schema
+from orchestrator.llm._constrained import (
+    ResponseReader,
+    answer_start,
+    answer_tool_name,
+    call_or_answer_schema,
+)
 from orchestrator.llm.base import (
     ChatMessage,
     Done,
@@ -36,11 +41,7 @@ from orchestrator.llm.base import (
     ToolCallChunk,
     ToolSpec,
 )
-from orchestrator.llm.text_protocol import (
-    json_tool_call,
-    render_json_tool_section,
-    to_text_messages,
-)
+from orchestrator.llm.text_protocol import json_tool_call, to_text_messages
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -144,16 +145,17 @@ class EmbeddedProvider:
             raise ProviderUnavailable(f"the embedded model cannot run: {self.unavailable_reason}")
         options = options or GenerationOptions()
         required = options.tool_choice == "required"
+        answer = answer_tool_name(tools) if tools and not required else None
         job = _Job(
             messages=[
                 {"role": m.role, "content": m.content}
-                for m in _prompt(messages, tools, json_schema)
+                for m in _prompt(messages, tools, json_schema, answer)
             ],
-            schema=tool_choice_schema(tools, allow_answer=not required) if tools else json_schema,
+            schema=call_or_answer_schema(tools, answer=answer) if tools else json_schema,
             options=options,
             loop=asyncio.get_running_loop(),
         )
-        reader = ResponseReader() if tools else None
+        reader = ResponseReader(answer_start(answer) if answer else None) if tools else None
         job.loop.run_in_executor(self._executor, self._generate, job)
         try:
             while not isinstance(item := await job.queue.get(), _End):
@@ -165,7 +167,7 @@ class EmbeddedProvider:
                 if text:
                     yield TextDelta(text=text)
             if reader is not None:
-                for chunk in _tool_outcome(reader, turn=len(messages)):
+                for chunk in _tool_outcome(reader, turn=len(messages), answer=answer):
                     yield chunk
             yield Done(
                 finish_reason=item.finish_reason,
@@ -232,9 +234,9 @@ class EmbeddedProvider:
     def _grammar(self, schema: dict[str, Any]) -> LlamaGrammar:
         from llama_cpp.llama_grammar import LlamaGrammar
 
-        key = json.dumps(schema, sort_keys=True)
+        key = json.dumps(schema)
         if key not in self._grammars:
-            self._grammars[key] = LlamaGrammar.from_json_schema(key, verbose=False)
+            self._grammars[key] = LlamaGrammar.from_string(grammar_source(schema), verbose=False)
         return self._grammars[key]
 
     def _fit(
@@ -292,16 +294,56 @@ class EmbeddedProvider:
         return ProviderHealth(provider=self.name, ok=True, detail=f"{MODEL_NAME} (demo), {state}")
 
 
+def grammar_source(schema: dict[str, Any]) -> str:
+    """The GBNF grammar of a JSON schema, writing properties in the schema's own order.
+
+    Never with sorted keys: they made the model write a call's `params` before its `tool`
+    (`"params"` sorts first), so it wrote arguments for no tool in particular and, as
+    `"params"` vs `"response"` was its first choice, mostly answered in prose instead."""
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    return json_schema_to_gbnf(json.dumps(schema))
+
+
+_TOOL_SECTION = """\
+## Tools
+{tools}
+
+To use a tool, reply with JSON: {{"tool": "<tool name>", "params": {{<arguments>}}}}
+The tool's result comes back in the next message.{answer}"""
+_ANSWER_LINE = (
+    " To answer the user, reply with JSON: "
+    '{{"tool": "{name}", "params": {{"text": "<your answer>"}}}}'
+)
+
+
 def _prompt(
-    messages: list[ChatMessage], tools: list[ToolSpec] | None, json_schema: dict[str, Any] | None
+    messages: list[ChatMessage],
+    tools: list[ToolSpec] | None,
+    json_schema: dict[str, Any] | None,
+    answer: str | None,
 ) -> list[ChatMessage]:
-    section = render_json_tool_section(tools) if tools else ""
-    if json_schema is not None and not tools:
+    """The history as plain turns, the tools as a short list: each tool's name and the first
+    sentence of its description. A 135M model reads a long list badly, and it need not be
+    told the parameters: the grammar lets it write only the chosen tool's."""
+    section = ""
+    if tools:
+        lines = [f"- {tool.name}: {_first_sentence(tool.description)}" for tool in tools]
+        if answer:
+            lines.append(f"- {answer}: Reply to the user directly, when no tool is needed")
+        ending = _ANSWER_LINE.format(name=answer) if answer else ""
+        section = _TOOL_SECTION.format(tools="\n".join(lines), answer=ending)
+    elif json_schema is not None:
         section = f"Reply with one JSON object matching this schema:\n{json.dumps(json_schema)}"
     return to_text_messages(messages, tools, render_call=json_tool_call, tool_section=section)
 
 
-def _tool_outcome(reader: ResponseReader, turn: int) -> list[StreamChunk]:
+def _first_sentence(text: str) -> str:
+    line = text.strip().split("\n", 1)[0]
+    return line.split(". ", 1)[0].rstrip(".")
+
+
+def _tool_outcome(reader: ResponseReader, turn: int, answer: str | None) -> list[StreamChunk]:
     """What the finished JSON meant: a tool call, or the answer (streamed already)."""
     try:
         value = json.loads(reader.raw, strict=False)
@@ -313,14 +355,11 @@ def _tool_outcome(reader: ResponseReader, turn: int) -> list[StreamChunk]:
                 raw=reader.raw, error=f"the output ended before the JSON was complete: {exc.msg}"
             )
         ]
-    if isinstance(value, dict) and isinstance(value.get("tool"), str):
-        params = value.get("params")
-        call = ToolCall(
-            id=f"call_{turn}_0",
-            name=value["tool"],
-            arguments=params if isinstance(params, dict) else {},
-        )
-        return [ToolCallChunk(call=call)]
-    if isinstance(value, dict) and isinstance(value.get("response"), str) and not reader.streamed:
-        return [TextDelta(text=value["response"])]
-    return []
+    if not isinstance(value, dict) or not isinstance(value.get("tool"), str):
+        return []
+    params = value.get("params") if isinstance(value.get("params"), dict) else {}
+    if value["tool"] == answer:
+        text = params.get("text")
+        return [TextDelta(text=text)] if isinstance(text, str) and not reader.streamed else []
+    call = ToolCall(id=f"call_{turn}_0", name=value["tool"], arguments=params)
+    return [ToolCallChunk(call=call)]
