@@ -11,13 +11,13 @@ from datetime import date, timedelta
 
 import openai
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.core.config import Settings
 from orchestrator.db.models import ModelUsage, Run, RunEvent, User
 from orchestrator.db.session import create_engine, create_session_factory
-from orchestrator.engine.events import UsageData
+from orchestrator.engine.events import CompleteData, TokenData, UsageData
 from orchestrator.runs.bus import EventBus
 from orchestrator.runs.group_commit import EventWriteFailed
 from orchestrator.runs.log import RunEventLog
@@ -217,12 +217,16 @@ def test_a_usage_row_is_written_with_its_event_or_not_at_all(settings: Settings)
             log = RunEventLog(sessions, EventBus())
             writer = await log.open("r1")
             writer.last_seq = 0  # as a writer that lost track would: seq 1 is taken
+            # Deferred: written with the run's next write (here, the flush that follows).
+            await writer.emit(UsageData(model="m", prompt_tokens=5, completion_tokens=7))
             with pytest.raises(EventWriteFailed) as failed:
-                await writer.emit(UsageData(model="m", prompt_tokens=5, completion_tokens=7))
+                await writer.flush()
             assert isinstance(failed.value.__cause__, IntegrityError)
             writer.pending.clear()
+            writer.held.clear()
             writer.last_seq = 1
             await writer.emit(UsageData(model="m", prompt_tokens=5, completion_tokens=7))
+            await writer.close()
             async with sessions() as db:
                 rows = list(await db.scalars(select(ModelUsage)))
                 usage_events = list(
@@ -233,3 +237,52 @@ def test_a_usage_row_is_written_with_its_event_or_not_at_all(settings: Settings)
             await engine.dispose()
 
     assert asyncio.run(scenario()) == (1, 1)
+
+
+def test_a_usage_event_is_written_with_the_next_event_and_published_before_it(
+    settings: Settings,
+) -> None:
+    """A model call's usage has no commit of its own: it goes into the transaction of the
+    run's next write, and a follower still gets every event in seq order."""
+
+    async def scenario() -> tuple[list[int], list[tuple[int, str]], int]:
+        engine = create_engine(settings)
+        sessions = create_session_factory(engine)
+        try:
+            async with sessions() as db:
+                db.add(User(id=1, username="owner", password_hash="x"))
+                await db.flush()
+                db.add(Run(id="r1", user_id=1, goal="g", agent="assistant"))
+                await db.commit()
+            log = RunEventLog(sessions, EventBus(), flush_interval=60)
+            writer = await log.open("r1")
+            seen: list[int] = []
+
+            async def follow() -> None:
+                async for event in log.follow("r1"):
+                    seen.append(event.seq)
+                    if event.type == "complete":
+                        return
+
+            follower = asyncio.create_task(follow())
+            await asyncio.sleep(0.05)
+            await writer.emit(UsageData(model="m", prompt_tokens=5, completion_tokens=7))
+            async with sessions() as db:
+                early = await db.scalar(select(func.count()).select_from(ModelUsage))
+            await writer.emit(TokenData(text="hi"))  # a delta after it: the usage goes first
+            await writer.emit(UsageData(model="m", prompt_tokens=1, completion_tokens=1))
+            await writer.emit(CompleteData(status="succeeded", content="hi", run_id="r1"))
+            await asyncio.wait_for(follower, 10)
+            async with sessions() as db:
+                stored = [
+                    (e.seq, e.type)
+                    for e in await db.scalars(select(RunEvent).order_by(RunEvent.seq))
+                ]
+            return seen, stored, early or 0
+        finally:
+            await engine.dispose()
+
+    seen, stored, early = asyncio.run(scenario())
+    assert early == 0  # not written on its own
+    assert stored == [(1, "usage"), (2, "token"), (3, "usage"), (4, "complete")]
+    assert seen == [1, 2, 3, 4]

@@ -107,6 +107,7 @@ class AgentTurn:
             quotas=self.quotas,
             token_limit=limit,
             spans=self.tracing,
+            settle=writer.flush,
         )
 
     async def run(

@@ -46,6 +46,10 @@ if TYPE_CHECKING:
     from orchestrator.observability import EventMetrics
 
 BUFFERED_TYPES = frozenset({"token", "thinking"})
+# Written with the run's next write and published after it, in order: a model call's
+# usage is followed at once by its tool call or its answer, so it needs no commit of its
+# own (it stays in the transaction of its accounting row either way).
+DEFERRED_TYPES = frozenset({"usage"})
 POLL_SECONDS = 5.0
 GAP_RETRY_SECONDS = 0.05  # how often a follower looks again for events it skipped
 
@@ -92,6 +96,7 @@ class RunWriter:
         self.user_id = user_id  # whom the run's `usage` events are accounted to
         self.agent = agent
         self.pending: list[RunEventOut] = []
+        self.held: list[RunEventOut] = []  # deferred events, published once written
         self._flush_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
@@ -111,7 +116,13 @@ class RunWriter:
         self.pending.append(event)
         if self._log.metrics is not None:
             self._log.metrics.observe(event)
-        if event.type in BUFFERED_TYPES and changes is None:
+        if event.type in DEFERRED_TYPES and changes is None:
+            self.held.append(event)
+            if self._flush_task is None:  # written soon even if nothing follows
+                self._flush_task = asyncio.create_task(self._flush_later())
+        elif event.type in BUFFERED_TYPES and changes is None:
+            if self.held:  # nothing is published after an event still unwritten
+                await self.flush()
             self._log.bus.publish(event, self.lease)
             if len(self.pending) >= self._log.max_batch:
                 await self.flush()
@@ -134,6 +145,7 @@ class RunWriter:
         holder's to adopt from the bus, or were never seen)."""
         self.lost = True
         self.pending.clear()
+        self.held.clear()
         if self._flush_task is not None:
             self._flush_task.cancel()
             self._flush_task = None
@@ -179,11 +191,17 @@ class RunWriter:
                     if stored.result():
                         # Only now: readers look at `pending` for what the log lacks.
                         del self.pending[: len(batch)]
+                        self._publish_held(batch[-1].seq if batch else 0)
                     else:
                         self.lose()
             if not stored.result():  # raises EventWriteFailed, if that was the outcome
                 assert self.lease is not None
                 raise LeaseLost(self.lease)
+
+    def _publish_held(self, written: int) -> None:
+        """Publish the deferred events the log now has (they are older than what follows)."""
+        while self.held and self.held[0].seq <= written:
+            self._log.bus.publish(self.held.pop(0), self.lease)
 
     def _usage(self, event: RunEventOut) -> dict[str, Any]:
         data = event.data

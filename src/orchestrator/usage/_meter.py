@@ -39,9 +39,13 @@ class MeteredModels(WrappedModels):
         token_limit: int | None = None,
         spans: CallSpans | None = None,
         clock: Callable[[], float] = time.monotonic,
+        settle: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         super().__init__(models)
         self.emit = emit
+        # Writes what `emit` may have deferred (a run's usage goes with its next write), so
+        # that the quota check counts this call.
+        self.settle = settle
         self.user_id = user_id
         self.quotas = quotas
         self.token_limit = token_limit
@@ -80,6 +84,8 @@ class MeteredModels(WrappedModels):
             )
         )
         if self.quotas is not None and self.token_limit is not None:
+            if self.settle is not None:
+                await self.settle()
             await self.quotas.check_tokens(self.user_id, self.token_limit)
 
     async def _default_name(self) -> str:
