@@ -18,20 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench._trees import SIZES, populate
 from orchestrator.changes import Snapshots, differences
 from orchestrator.core.config import Settings
 from orchestrator.tools.base import ToolContext
 from orchestrator.tools.builtin.files import write_file
 from orchestrator.tools.workspace import Workspace
-
-SIZES = (100, 1_000, 10_000)
-
-
-def _populate(root: Path, count: int) -> None:
-    for i in range(count):
-        folder = root / f"dir{i // 100:03d}"
-        folder.mkdir(exist_ok=True)
-        (folder / f"file{i:05d}.txt").write_text(f"content of file {i}\n" * 4)
 
 
 async def _plain(ctx: ToolContext, n: int) -> None:
@@ -63,7 +55,7 @@ async def measure(runs: int) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             settings = Settings(_env_file=None, data_dir=Path(tmp))
             root = Workspace.for_user(settings, 1).root
-            _populate(root, size)
+            populate(root, size)
             ctx = ToolContext(user_id=1, workspace=root, settings=settings)
             snapshots = Snapshots(Path(tmp), settings.change_max_file_bytes)
             started = time.perf_counter()

@@ -18,19 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench._trees import SIZES, populate
 from orchestrator.core.config import Settings
 from orchestrator.tools.base import ToolContext
 from orchestrator.tools.builtin.files import write_file
 from orchestrator.tools.workspace import Workspace
-
-SIZES = (100, 1_000, 10_000)
-
-
-def _populate(root: Path, count: int) -> None:
-    for i in range(count):
-        folder = root / f"dir{i // 100:03d}"
-        folder.mkdir(exist_ok=True)
-        (folder / f"file{i:05d}.txt").write_text(f"content of file {i}\n" * 4)
 
 
 async def _write(ctx: ToolContext, n: int) -> float:
@@ -49,7 +41,7 @@ async def measure(runs: int) -> None:
             walked = Path(tmp) / "elsewhere" / "1"  # not under WORKSPACES_DIR: walked
             walked.mkdir(parents=True)
             for root in (counted.root, walked):
-                _populate(root, size)
+                populate(root, size)
             contexts = {
                 "shared count": ToolContext(user_id=1, workspace=counted.root, settings=settings),
                 "walk on every write": ToolContext(user_id=1, workspace=walked, settings=settings),
