@@ -149,6 +149,27 @@ async def test_list_models_is_cached_for_a_few_seconds(
     assert len([r for r in server.requests if r.path == "/api/tags"]) == 2
 
 
+async def test_model_calls_resolve_without_asking_for_evaluation_scores(
+    make_gateway: GatewayFactory, server: ScriptedModelServer
+) -> None:
+    """The scores are a query of the database: the model list shows them, but a model call
+    (or resolving a name) must not pay for them."""
+    asked: list[int] = []
+
+    async def scores() -> dict[str, float]:
+        asked.append(1)
+        return {"scripted": 0.75}
+
+    gateway = make_gateway()
+    gateway.eval_scores = scores
+    server.enqueue(text="hello")
+    await collect(gateway.chat(None, user("hi")))
+    await gateway.resolve("scripted")
+    assert asked == []
+    listed = {m.name: m.eval_score for m in await gateway.list_models()}
+    assert listed["scripted"] == 0.75 and asked == [1]
+
+
 async def test_chat_passes_native_tool_calls_through(
     make_gateway: GatewayFactory, server: ScriptedModelServer
 ) -> None:

@@ -235,7 +235,17 @@ class ModelGateway:
     # -- models --------------------------------------------------------------------------
 
     async def list_models(self, *, refresh: bool = False) -> list[ModelInfo]:
-        """Models of every enabled connection that answers (one that fails adds none)."""
+        """Models of every enabled connection that answers (one that fails adds none),
+        each with its evaluation score."""
+        models = await self._available(refresh=refresh)
+        scores = await self._scores()
+        for info in models:
+            info.eval_score = scores.get(info.id, scores.get(info.name))
+        return models
+
+    async def _available(self, *, refresh: bool = False) -> list[ModelInfo]:
+        """The models as listed (cached), with their ids; no scores: a model call resolves
+        its name here without a query."""
         endpoints = [e for e in await self.endpoints() if e.provider is not None]
         now = self._clock()
         waits: list[Awaitable[None]] = []
@@ -259,10 +269,8 @@ class ModelGateway:
             for info in self._listings.get(endpoint.id, _Listing(0, [])).models
         ]
         counts = Counter(info.name for info in models)
-        scores = await self._scores()
         for info in models:
             info.id = info.name if counts[info.name] == 1 else f"{info.name}@{info.connection}"
-            info.eval_score = scores.get(info.id, scores.get(info.name))
         return models
 
     async def _scores(self) -> Mapping[str, float]:
@@ -351,7 +359,7 @@ class ModelGateway:
         return endpoint.provider, info.name
 
     async def _locate(self, model: str | None) -> tuple[Endpoint, ModelInfo]:
-        models = await self.list_models()
+        models = await self._available()
         if model:
             found = self._find_named(models, model)
             if found is None:

@@ -18,7 +18,7 @@ from orchestrator.changes import ChangeRecorder, Snapshots
 from orchestrator.conversations import load_tree
 from orchestrator.core.config import Settings
 from orchestrator.core.errors import OrchestratorError
-from orchestrator.db.models import Conversation, Message, Run, User
+from orchestrator.db.models import Conversation, Message, Run, User, UserQuota
 from orchestrator.engine.events import ErrorData, StatusData, TokenData, ToolData, Usage
 from orchestrator.engine.react import MAX_INVALID_STEPS, Final, Limits, ModelClient, ReactEngine
 from orchestrator.engine.retrieval import ToolRetriever
@@ -71,6 +71,15 @@ class TurnResult:
         return [c.model_dump(mode="json") for c in self.calls]
 
 
+@dataclass(frozen=True)
+class RunOwner:
+    """What a turn needs to know of the user it runs for, read in one query."""
+
+    role: str
+    language: str | None  # chosen in the web app (None: the browser's)
+    tokens_per_day: int | None  # the admin's own token quota for them, if set
+
+
 @dataclass
 class AgentTurn:
     """Everything a run needs to run an agent turn with tools."""
@@ -92,14 +101,21 @@ class AgentTurn:
     tracing: Tracing | None = None  # spans per model call and tool call
 
     async def metered(
-        self, run: Run, writer: RunWriter, models: ModelClient | None = None
+        self,
+        run: Run,
+        writer: RunWriter,
+        models: ModelClient | None = None,
+        owner: RunOwner | None = None,
     ) -> ModelClient:
         """The model client (`models`, else the turn's) for the run's calls: accounted,
         quota-checked and traced."""
         models = models or self.models
         if not self.accounting:
             return models
-        limit = await self.quotas.token_limit(run.user_id) if self.quotas is not None else None
+        limit = None
+        if self.quotas is not None:
+            owner = owner or await self.owner(run.user_id)
+            limit = self.quotas.tokens_per_day(owner.role, owner.tokens_per_day)
         return MeteredModels(
             models,
             writer.emit,
@@ -123,9 +139,14 @@ class AgentTurn:
         user_memory = self.user_memory(run)
         scope = collection_scope(agent.knowledge, run.knowledge)
         knowledge = TurnKnowledge(self.knowledge, run.user_id, scope) if self.knowledge else None
-        gate = await self.gate(run, self._allowed(agent.tools, scope), user_memory, knowledge)
+        owner = await self.owner(run.user_id)
+        allowed = self._allowed(agent.tools, scope)
+        gate = await self.gate(run, allowed, user_memory, knowledge, owner)
         engine = ReactEngine(
-            await self.metered(run, writer), gate, retriever=self.retriever, repair=True
+            await self.metered(run, writer, owner=owner),
+            gate,
+            retriever=self.retriever,
+            repair=True,
         )
         limits = Limits(
             max_iterations=agent.max_iterations or self.settings.max_iterations,
@@ -135,7 +156,7 @@ class AgentTurn:
         prompt = await self._system_prompt(agent.system_prompt, messages, user_memory)
         if knowledge is not None and any(t.name == "search_knowledge" for t in gate.available()):
             prompt = await self._knowledge_prompt(prompt, knowledge)
-        prompt = f"{prompt}\n\n{language_instruction(await self.user_language(run.user_id))}"
+        prompt = f"{prompt}\n\n{language_instruction(owner.language)}"
         system = ChatMessage(role="system", content=prompt)
         text: list[str] = []
         calls: list[ToolData] = []
@@ -188,8 +209,10 @@ class AgentTurn:
         allowed: list[str] | None,
         user_memory: UserMemory | None,
         knowledge: TurnKnowledge | None = None,
+        owner: RunOwner | None = None,
     ) -> ToolGate:
         """The tool gate for the run's calls: its user's workspace, policy and allowlist."""
+        owner = owner or await self.owner(run.user_id)
         workspace = await asyncio.to_thread(Workspace.for_user, self.settings, run.user_id)
         context = ToolContext(
             user_id=run.user_id,
@@ -210,7 +233,9 @@ class AgentTurn:
             broker=self.broker,
             context=context,
             approval_risks=frozenset(self.settings.approval_risks),
-            refused_risks=await self.refused_risks(run.user_id),
+            refused_risks=frozenset()
+            if owner.role == "admin"
+            else frozenset(self.settings.user_refused_risks),
             approval_timeout=self.settings.approval_timeout,
             allowed=frozenset(allowed) if allowed is not None else None,
             disabled=await self.disabled_tools(),
@@ -267,16 +292,19 @@ class AgentTurn:
             return prompt
         return f"{prompt}\n\n{section}" if section else prompt
 
-    async def user_language(self, user_id: int) -> str | None:
-        """The language the user chose in the web app (None: the browser's)."""
+    async def owner(self, user_id: int) -> RunOwner:
+        """The run's user as a turn needs them: role (the approval policy), language and
+        own token quota, in one query (a user since deleted counts as a plain user)."""
+        query = (
+            select(User.role, User.language, UserQuota.tokens_per_day)
+            .outerjoin(UserQuota, UserQuota.user_id == User.id)
+            .where(User.id == user_id)
+        )
         async with self.sessions() as db:
-            return await db.scalar(select(User.language).where(User.id == user_id))
-
-    async def refused_risks(self, user_id: int) -> frozenset[str]:
-        """Risk classes the approval policy refuses to this user's role."""
-        async with self.sessions() as db:
-            role = await db.scalar(select(User.role).where(User.id == user_id))
-        return frozenset() if role == "admin" else frozenset(self.settings.user_refused_risks)
+            row = (await db.execute(query)).one_or_none()
+        if row is None:
+            return RunOwner(role="user", language=None, tokens_per_day=None)
+        return RunOwner(role=row.role, language=row.language, tokens_per_day=row.tokens_per_day)
 
     @staticmethod
     def _stop_error(final: Final, limits: Limits) -> ErrorData | None:

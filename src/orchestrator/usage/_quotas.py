@@ -160,6 +160,11 @@ class Quotas:
                 token_message(used.tokens_today, limits.tokens_per_day), reset_at=reset
             )
 
+    def tokens_per_day(self, role: str, own: int | None) -> int | None:
+        """The daily token quota in force for a user of `role` whose own quota (set by an
+        admin) is `own` (None: the role's default)."""
+        return _first(own, self.role_limits(role).tokens_per_day)
+
     async def token_limit(self, user_id: int) -> int | None:
         """The user's daily token quota in force (None: none)."""
         async with self.sessions() as db:
