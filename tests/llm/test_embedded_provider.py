@@ -4,6 +4,7 @@ and one run of the real model (slow, but runs by default)."""
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
 import time
 from pathlib import Path
@@ -253,3 +254,89 @@ def test_the_bundled_model_is_shown_a_short_tool_list() -> None:
     assert "- get_datetime: The current date and time\n" in system.content
     assert "- answer: Reply to the user directly" in system.content
     assert "IANA" not in system.content and "expression (" not in system.content
+
+
+class _CharModel:
+    """A stand-in for llama.cpp's `Llama`, one token a byte: after the text of `head` it
+    slightly prefers `f` to `r`, and it is sure of every character of `read_file"` once
+    `r` is written, of none of `file_info"`'s after `f`."""
+
+    def __init__(self, head: str) -> None:
+        import numpy as np
+
+        self.head = head
+        self.input_ids = np.zeros(1024, dtype=np.intc)
+        self.n_tokens = 0
+        self.decoded = 0  # tokens decoded, the cost of the choice
+        self._ctx = self
+        self._logits = (ctypes.c_float * 256)()
+
+    def n_vocab(self) -> int:
+        return 256
+
+    def tokenize(self, text: bytes, special: bool = True) -> list[int]:
+        return list(text)
+
+    def eval(self, tokens: list[int]) -> None:
+        self.input_ids[self.n_tokens : self.n_tokens + len(tokens)] = tokens
+        self.n_tokens += len(tokens)
+        self.decoded += len(tokens)
+        text = bytes(self.input_ids[: self.n_tokens].tolist()).decode()
+        for i in range(256):
+            self._logits[i] = 0.0
+        if text == self.head:
+            self._logits[ord("f")], self._logits[ord("r")] = 3.0, 2.0
+        elif text.startswith(self.head + "r") and len(text) < len(self.head + 'read_file"'):
+            self._logits[b'read_file"'[len(text) - len(self.head)]] = 20.0
+
+    def get_logits_ith(self, i: int) -> Any:
+        return ctypes.cast(self._logits, ctypes.POINTER(ctypes.c_float))
+
+
+def test_the_tool_is_chosen_by_its_whole_name_not_its_first_token() -> None:
+    """Greedy decoding under the grammar takes the likeliest first token: `file`, when the
+    request says "file", though the model then finds `file_info` unlikely. The name is
+    chosen by the log-probability of all its tokens."""
+    from orchestrator.llm.embedded import CALL_START, choose_name
+
+    head = f"What does notes.txt say?\n{CALL_START}"
+    model = _CharModel(head)
+    assert choose_name(model, head, ["file_info", "read_file", "answer"]) == "read_file"  # type: ignore[arg-type]
+    first = model.decoded
+    assert first < len(head) + 3 * 12  # the prompt once, then each name's few tokens
+    # A second step with the same start decodes only the part after the cached prefix.
+    model.decoded = 0
+    assert choose_name(model, head, ["read_file", "file_info"]) == "read_file"  # type: ignore[arg-type]
+    assert model.decoded < len(head)
+    assert choose_name(model, head, ["answer"]) == "answer"  # type: ignore[arg-type]
+
+
+def test_each_name_of_the_call_schema_comes_with_its_parameters() -> None:
+    from orchestrator.llm._constrained import call_or_answer_schema
+    from orchestrator.llm.embedded import call_choices
+
+    choices = call_choices(call_or_answer_schema([CALCULATE, GET_DATETIME], answer="answer"))
+    assert list(choices) == ["calculate", "get_datetime", "answer"]
+    assert choices["calculate"]["properties"]["tool"] == {"enum": ["calculate"]}
+    assert "expression" in choices["calculate"]["properties"]["params"]["properties"]
+    assert list(choices["answer"]["properties"]["params"]["properties"]) == ["text"]
+
+
+def test_the_bundled_model_reads_a_result_with_the_request_it_serves() -> None:
+    """Shown a bare result, it called the same tool again instead of answering."""
+    from orchestrator.llm.base import ChatMessage, ToolCall
+    from orchestrator.llm.embedded import _prompt
+
+    call = ToolCall(id="c1", name="calculate", arguments={"expression": "6*7"})
+    history = [
+        *user("What is 6*7?"),
+        ChatMessage(role="assistant", content="", tool_calls=[call]),
+        ChatMessage(role="tool", content="42", tool_call_id="c1", name="calculate"),
+    ]
+    turns = _prompt(history, [CALCULATE], None, "answer")
+    assert turns[-1].role == "user"
+    assert turns[-1].content.startswith("Result of calculate:\n42\n")
+    assert "My request: What is 6*7?" in turns[-1].content and "answer" in turns[-1].content
+    # With tools required there is no answer to point to: the bare result.
+    required = _prompt(history, [CALCULATE], None, None)
+    assert required[-1].content == "Result of calculate:\n42"

@@ -2,8 +2,9 @@
 
 A small model given forty tool schemas picks badly and reads slowly. Above a threshold
 (`TOOL_RETRIEVAL_THRESHOLD`), each step offers the `TOOL_RETRIEVAL_TOP_K` tools whose
-name and description are nearest to the task by embedding similarity, plus every tool
-used so far in the turn, in the order the agent lists them. Tool vectors are cached by a
+name and description are nearest to the task by embedding similarity, nearest first,
+then every other tool used so far in the turn (in the order the agent lists them): a
+small model leans to what it reads first. Tool vectors are cached by a
 hash of name and description, so a changed description is embedded again.
 """
 
@@ -62,8 +63,8 @@ class ToolRetriever:
     async def select(
         self, task: str, tools: Sequence[ToolSpec], used: Collection[str] = ()
     ) -> list[ToolSpec]:
-        """The tools to offer for `task`: all of them up to the threshold, else the top k
-        by similarity plus those in `used`, keeping the order of `tools`."""
+        """The tools to offer for `task`: all of them up to the threshold (in their order),
+        else the top k by similarity, nearest first, then the others in `used`."""
         if len(tools) <= self.threshold or not task.strip():
             return list(tools)
         if any(self._key(t) not in self._vectors for t in tools):
@@ -84,5 +85,6 @@ class ToolRetriever:
                 self._queries.clear()
             self._queries[task] = query
         ranked = sorted(tools, key=lambda t: -_cosine(query, self._vectors[self._key(t)]))
-        chosen = {t.name for t in ranked[: self.top_k]} | set(used)
-        return [t for t in tools if t.name in chosen]
+        nearest = ranked[: self.top_k]
+        kept = {t.name for t in nearest}
+        return nearest + [t for t in tools if t.name in used and t.name not in kept]

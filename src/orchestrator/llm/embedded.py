@@ -4,7 +4,9 @@ llama-cpp-python inside this process, so the product answers with no model serve
 It is loaded on first use, generates on one worker thread (one generation at a time),
 streams tokens to the event loop through a queue and stops when the consumer goes
 away. With tools it writes JSON constrained by a grammar - a tool call or an answer -
-which comes out as `ToolCallChunk` or streamed `TextDelta`.
+which comes out as `ToolCallChunk` or streamed `TextDelta`: the name (a tool's or the
+answer's) is the one the model finds likeliest as a whole, then the call is written
+under that name's grammar.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import asyncio
 import importlib.util
 import json
 import logging
+import math
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +86,7 @@ class _Job:
     schema: dict[str, Any] | None
     options: GenerationOptions
     loop: asyncio.AbstractEventLoop
+    choices: dict[str, dict[str, Any]] | None = None  # with tools: each name's call schema
     queue: asyncio.Queue[str | _End | BaseException] = field(default_factory=asyncio.Queue)
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -116,6 +120,7 @@ class EmbeddedProvider:
         self._n_threads = n_threads  # OpenMP threads spin: more than one starves a busy machine
         self._llama: Llama | None = None
         self._grammars: dict[str, LlamaGrammar] = {}
+        self._chat_formatter: Any = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-model")
         self._closed = False
 
@@ -146,14 +151,16 @@ class EmbeddedProvider:
         options = options or GenerationOptions()
         required = options.tool_choice == "required"
         answer = answer_tool_name(tools) if tools and not required else None
+        schema = call_or_answer_schema(tools, answer=answer) if tools else json_schema
         job = _Job(
             messages=[
                 {"role": m.role, "content": m.content}
                 for m in _prompt(messages, tools, json_schema, answer)
             ],
-            schema=call_or_answer_schema(tools, answer=answer) if tools else json_schema,
+            schema=schema,
             options=options,
             loop=asyncio.get_running_loop(),
+            choices=call_choices(schema) if tools and schema else None,
         )
         reader = ResponseReader(answer_start(answer) if answer else None) if tools else None
         job.loop.run_in_executor(self._executor, self._generate, job)
@@ -185,6 +192,9 @@ class EmbeddedProvider:
             llama = self._load()
             max_tokens = job.options.max_tokens or self.max_tokens
             messages = self._fit(llama, job.messages, max_tokens)
+            if job.choices:
+                self._generate_call(llama, job, messages, max_tokens)
+                return
             stream: Any = llama.create_chat_completion(
                 messages=messages,  # type: ignore[arg-type]
                 grammar=self._grammar(job.schema) if job.schema else None,
@@ -209,6 +219,55 @@ class EmbeddedProvider:
             job.put(_End(finish, max(llama.n_tokens - produced, 0), produced))
         except Exception as exc:  # handed to the consumer, which raises it
             job.put(exc)
+
+    def _generate_call(
+        self, llama: Llama, job: _Job, messages: list[dict[str, str]], max_tokens: int
+    ) -> None:
+        """A call in two parts: the name the model finds likeliest as a whole (`choose_name`),
+        then its arguments, written under that tool's grammar. Greedy decoding constrained
+        to the names takes the best first token instead: `file` of `file_info` wins over
+        `read` of `read_file` when the request says "file", whatever follows."""
+        assert job.choices is not None
+        prompt = self._formatter(llama)(messages=messages).prompt  # type: ignore[arg-type]
+        name = choose_name(llama, prompt + CALL_START, list(job.choices))
+        if job.stop.is_set():
+            return
+        stream: Any = llama.create_completion(
+            prompt=prompt,
+            grammar=self._grammar(job.choices[name]),  # this call only: the name is written
+            stream=True,
+            max_tokens=max_tokens,
+            temperature=0.2 if job.options.temperature is None else job.options.temperature,
+            seed=job.options.seed,
+        )
+        produced, finish = 0, None
+        try:
+            for chunk in stream:
+                if job.stop.is_set():
+                    finish = "cancelled"
+                    break
+                choice = chunk["choices"][0]
+                if text := choice.get("text"):
+                    produced += 1
+                    job.put(text)
+                finish = choice.get("finish_reason") or finish
+        finally:
+            stream.close()
+        job.put(_End(finish, max(llama.n_tokens - produced, 0), produced))
+
+    def _formatter(self, llama: Llama) -> Any:
+        """The model's own chat template, as `create_chat_completion` applies it."""
+        if self._chat_formatter is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            model = llama._model
+            self._chat_formatter = Jinja2ChatFormatter(
+                template=llama.metadata["tokenizer.chat_template"],
+                eos_token=model.token_get_text(llama.token_eos()),
+                bos_token=model.token_get_text(llama.token_bos()),
+                stop_token_ids=[llama.token_eos()],
+            )
+        return self._chat_formatter
 
     def _load(self) -> Llama:
         if self._llama is None:
@@ -294,6 +353,80 @@ class EmbeddedProvider:
         return ProviderHealth(provider=self.name, ok=True, detail=f"{MODEL_NAME} (demo), {state}")
 
 
+CALL_START = '{"tool": "'  # every output with tools opens so; the name comes next
+
+
+def call_choices(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each name of a call-or-answer schema with the schema of its call alone."""
+    return {option["properties"]["tool"]["enum"][0]: option for option in schema.get("anyOf") or []}
+
+
+def choose_name(llama: Llama, head: str, names: list[str]) -> str:
+    """The name (a tool's or the answer's) whose whole text, closing quote included, the
+    model finds likeliest after `head`: the sum of its tokens' log-probabilities.
+
+    The prompt is evaluated once (its cached prefix, the system prompt and tool list,
+    is kept from the previous step); each name then costs a decode of its few tokens."""
+    if len(names) == 1:
+        return names[0]
+    scores = name_scores(llama, head, names)
+    return max(names, key=lambda name: scores[name])
+
+
+def name_scores(llama: Llama, head: str, names: list[str]) -> dict[str, float]:
+    """Each name's log-probability (its tokens and closing quote) after `head`."""
+    import numpy as np
+
+    base = llama.tokenize(head.encode(), special=True)
+    start = _evaluate(llama, base)
+    scores: dict[str, float] = {}
+    for name in names:
+        tokens = llama.tokenize((head + name + '"').encode(), special=True)
+        shared = _shared_prefix(base, tokens)
+        if shared == len(base):
+            llama.n_tokens, logits = shared, start
+        else:  # the name merged with the end of `head`: re-decode from there
+            llama.n_tokens = shared - 1
+            llama.eval(tokens[shared - 1 : shared])
+            logits = _last_logits(llama)
+        score = 0.0
+        for i, token in enumerate(tokens[shared:]):
+            score += float(logits[token] - _log_sum_exp(np, logits))
+            if shared + i + 1 < len(tokens):
+                llama.eval([token])
+                logits = _last_logits(llama)
+        scores[name] = score
+    return scores
+
+
+def _evaluate(llama: Llama, tokens: list[int]) -> Any:
+    """Decode `tokens`, keeping the cache's common prefix; the last position's logits."""
+    cached = list(llama.input_ids[: llama.n_tokens])
+    llama.n_tokens = min(_shared_prefix(cached, tokens), len(tokens) - 1)
+    llama.eval(tokens[llama.n_tokens :])
+    return _last_logits(llama)
+
+
+def _last_logits(llama: Llama) -> Any:
+    import numpy as np
+
+    return np.ctypeslib.as_array(llama._ctx.get_logits_ith(-1), shape=(llama.n_vocab(),)).copy()
+
+
+def _log_sum_exp(np: Any, logits: Any) -> float:
+    top = float(logits.max())
+    return top + math.log(float(np.exp(logits - top).sum()))
+
+
+def _shared_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 def grammar_source(schema: dict[str, Any]) -> str:
     """The GBNF grammar of a JSON schema, writing properties in the schema's own order.
 
@@ -335,7 +468,27 @@ def _prompt(
         section = _TOOL_SECTION.format(tools="\n".join(lines), answer=ending)
     elif json_schema is not None:
         section = f"Reply with one JSON object matching this schema:\n{json.dumps(json_schema)}"
-    return to_text_messages(messages, tools, render_call=json_tool_call, tool_section=section)
+    request = next((m.content for m in reversed(messages) if m.role == "user"), "")
+    return to_text_messages(
+        messages,
+        tools,
+        render_call=json_tool_call,
+        tool_section=section,
+        render_result=_result_turn(request, answer) if answer and request else None,
+    )
+
+
+def _result_turn(request: str, answer: str) -> Callable[[str, str], str]:
+    """A tool's result as the bundled model reads it: with the request it serves and what
+    to do next. Shown a bare result, it called the same tool again instead of answering."""
+
+    def render(name: str, result: str) -> str:
+        return (
+            f"Result of {name}:\n{result}\n\nMy request: {request}\n"
+            f"If the result answers it, answer me with {answer}; if not, call another tool."
+        )
+
+    return render
 
 
 def _first_sentence(text: str) -> str:

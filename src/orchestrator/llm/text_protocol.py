@@ -122,9 +122,11 @@ def to_text_messages(
     *,
     render_call: Callable[[ToolCall], str] = fenced_tool_call,
     tool_section: str | None = None,
+    render_result: Callable[[str, str], str] | None = None,
 ) -> list[ChatMessage]:
     """Rewrite a history for a model without native tools: the tool section joins the
-    system message, tool calls become text, tool results become user turns."""
+    system message, tool calls become text, tool results become user turns (written by
+    `render_result(tool name, result)`, by default "Result of NAME:" and the result)."""
     section = (
         tool_section if tool_section is not None else (render_tool_section(tools) if tools else "")
     )
@@ -136,7 +138,11 @@ def to_text_messages(
             _append(out, ChatMessage(role="assistant", content="\n".join(parts)))
         elif message.role == "tool":
             name = message.name or "the tool"
-            text = f"Result of {name}:\n{message.content}"
+            text = (
+                render_result(name, message.content)
+                if render_result
+                else f"Result of {name}:\n{message.content}"
+            )
             _append(out, ChatMessage(role="user", content=text))
         else:
             _append(out, ChatMessage(role=message.role, content=message.content))
