@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from orchestrator.core.config import Settings
 from orchestrator.db.models import ModelUsage, Run, RunEvent, User
 from orchestrator.db.session import create_engine, create_session_factory
-from orchestrator.engine.events import CompleteData, TokenData, UsageData
+from orchestrator.engine.events import CompleteData, StatusData, TokenData, UsageData
 from orchestrator.runs.bus import EventBus
 from orchestrator.runs.group_commit import EventWriteFailed
 from orchestrator.runs.log import RunEventLog
@@ -286,3 +286,33 @@ def test_a_usage_event_is_written_with_the_next_event_and_published_before_it(
     assert early == 0  # not written on its own
     assert stored == [(1, "usage"), (2, "token"), (3, "usage"), (4, "complete")]
     assert seen == [1, 2, 3, 4]
+
+
+def test_the_timer_of_a_written_usage_event_is_stopped(settings: Settings) -> None:
+    """A usage event starts a flush timer (written soon even if nothing follows); once the
+    next event has written it, that timer is stopped, so that it cannot cut the batch of
+    the next call's deltas short (each batch waits its own `flush_interval`)."""
+
+    async def scenario() -> tuple[bool, bool, bool]:
+        engine = create_engine(settings)
+        sessions = create_session_factory(engine)
+        try:
+            async with sessions() as db:
+                db.add(User(id=1, username="owner", password_hash="x"))
+                await db.flush()
+                db.add(Run(id="r1", user_id=1, goal="g", agent="assistant"))
+                await db.commit()
+            log = RunEventLog(sessions, EventBus(), flush_interval=60)
+            writer = await log.open("r1")
+            await writer.emit(UsageData(model="m", prompt_tokens=5, completion_tokens=7))
+            armed = writer._flush_task is not None
+            await writer.emit(StatusData(status="running"))  # written with the usage
+            stopped = writer._flush_task is None
+            await writer.emit(TokenData(text="hi"))  # a new batch: its own timer
+            rearmed = writer._flush_task is not None
+            await writer.close()
+            return armed, stopped, rearmed
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(scenario()) == (True, True, True)

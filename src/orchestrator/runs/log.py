@@ -140,15 +140,21 @@ class RunWriter:
         with contextlib.suppress(LeaseLost, EventWriteFailed):
             await self.flush()
 
+    def _stop_timer(self) -> None:
+        """Cancel the pending `_flush_later`: a later event starts its own, a full interval
+        after it (else a timer left by events written since would cut the next deltas'
+        batch short)."""
+        if self._flush_task is not None:
+            self._flush_task.cancel()
+            self._flush_task = None
+
     def lose(self) -> None:
         """The lease is gone: publish and write nothing more (pending events are the new
         holder's to adopt from the bus, or were never seen)."""
         self.lost = True
         self.pending.clear()
         self.held.clear()
-        if self._flush_task is not None:
-            self._flush_task.cancel()
-            self._flush_task = None
+        self._stop_timer()
         self._log.release(self)
 
     async def flush(self, run_changes: RunChanges | None = None) -> None:
@@ -192,6 +198,8 @@ class RunWriter:
                         # Only now: readers look at `pending` for what the log lacks.
                         del self.pending[: len(batch)]
                         self._publish_held(batch[-1].seq if batch else 0)
+                        if not self.pending:
+                            self._stop_timer()  # its events are written: not due anymore
                     else:
                         self.lose()
             if not stored.result():  # raises EventWriteFailed, if that was the outcome
@@ -221,9 +229,7 @@ class RunWriter:
 
     async def close(self) -> None:
         """Write what is pending and let go of the run (nothing, if the lease is lost)."""
-        if self._flush_task is not None:
-            self._flush_task.cancel()
-            self._flush_task = None
+        self._stop_timer()
         with contextlib.suppress(LeaseLost):
             await self.flush()
         if not self.lost:
