@@ -10,14 +10,23 @@ delay between tokens: about a dozen tokens a turn). Measured against real server
   events come back through Redis).
 
 Per row: turns/s (turns completed / wall time), first-token latency p50/p99 (message
-sent -> first `token` frame), events/s received by the clients, and the durable events
-(everything but token and thinking deltas) the database stored per second.
+sent -> first `token` frame), events/s received by the clients, the durable events
+(everything but token and thinking deltas) the database stored per second, and the CPU
+each process spent per turn: the server (with its workers, on Postgres + Redis), the
+scripted model and this client. The three share the machine's cores: when the model's
+or the client's share is large, the server is not what bounds turns/s.
 
     python -m bench.runs [--turns 400] [--clients 1 10 50] [--workers 1 2]
                          [--no-postgres] [--no-sqlite] [--profile DIR]
+                         [--compare SRC ...] [--rounds 1]
 
 `--profile DIR` records the serving process (SQLite) with py-spy into DIR (collapsed
 stacks, for speedscope or flamegraph.pl), if py-spy is on PATH.
+
+`--compare SRC ...` runs the SQLite rows once per source tree (a `src` folder put first
+on the server's PYTHONPATH; `.` is the tree this runs from), interleaved: every row of
+every tree, then again for `--rounds`, so that load on the machine falls on each alike.
+The load average is printed with each row.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -40,6 +50,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import psutil
 import redis
 from tests.support.cluster import BIN, Cluster, pg
 from tests.support.server import free_port
@@ -71,20 +82,25 @@ class Row:
     first_token_ms: list[float]
     events: int
     durable: int
+    cpu: tuple[float, float, float] = (0.0, 0.0, 0.0)  # seconds: server, model, client
+    load: float = 0.0  # the 1-minute load average when the row ended
 
     def line(self) -> str:
         p50 = statistics.median(self.first_token_ms)
         p99 = percentile(self.first_token_ms, 0.99)
+        server, model, client = (1000 * c / self.turns for c in self.cpu)
         return (
             f"{self.setup:<22}{self.clients:>8}{self.turns / self.seconds:>9.1f}"
             f"{p50:>10.1f}{p99:>10.1f}{self.events / self.seconds:>11,.0f}"
             f"{self.durable / self.seconds:>11,.0f}"
+            f"{server:>9.1f}{model:>8.1f}{client:>8.1f}{self.load:>7.1f}"
         )
 
 
 HEADER = (
     f"{'setup':<22}{'clients':>8}{'turns/s':>9}{'1st p50':>10}{'1st p99':>10}"
-    f"{'events/s':>11}{'durable/s':>11}  (latency in ms)"
+    f"{'events/s':>11}{'durable/s':>11}{'server':>9}{'model':>8}{'client':>8}{'load':>7}"
+    "  (latency in ms; CPU in ms per turn)"
 )
 
 
@@ -93,8 +109,27 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of the process and its children (a cluster's workers)."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+@dataclass
+class Model:
+    """The scripted model's process."""
+
+    url: str
+    pid: int
+
+
 @contextlib.contextmanager
-def scripted_model() -> Iterator[str]:
+def scripted_model() -> Iterator[Model]:
     """The scripted model in its own process (its CPU is not the server's), no delays."""
     port = free_port()
     proc = subprocess.Popen(
@@ -105,7 +140,7 @@ def scripted_model() -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(f"{url}/api/version", proc)
-        yield url
+        yield Model(url, proc.pid)
     finally:
         proc.terminate()
         proc.wait(15)
@@ -123,10 +158,14 @@ def wait_for(url: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> No
 
 
 @contextlib.contextmanager
-def sqlite_server(model_url: str, data_dir: Path) -> Iterator[tuple[str, int]]:
-    """`orchestrator serve` on SQLite in `data_dir`: (base URL, pid)."""
+def sqlite_server(model_url: str, data_dir: Path, src: str = ".") -> Iterator[tuple[str, int]]:
+    """`orchestrator serve` on SQLite in `data_dir`, its code from `src` (`.`: this
+    tree's, as imported here): (base URL, pid)."""
     port = free_port()
     env = {**os.environ, **SERVER_ENV, "DATA_DIR": str(data_dir), "OLLAMA_URL": model_url}
+    if src != ".":
+        paths = [src, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+        env["PYTHONPATH"] = os.pathsep.join(paths)
     for name in ("DATABASE_URL", "REDIS_URL"):
         env.pop(name, None)
     log = (data_dir / "serve.log").open("ab")
@@ -203,15 +242,23 @@ def measure(
     clients: int,
     turns: int,
     durable: Callable[[], int],
+    server_cpu: Callable[[], float],
+    model_pid: int,
     around: contextlib.AbstractContextManager[None] | None = None,
 ) -> Row:
+    """One row; `server_cpu`: the CPU seconds the server's processes have spent."""
     token = asyncio.run(login(api))
     asyncio.run(drive(api, token, 1, 1))  # the first turn embeds the tools for retrieval
     asyncio.run(drive(api, token, clients, max(clients, 20)))  # warm up
     before = durable()
+    cpu = [server_cpu(), cpu_seconds(model_pid), time.process_time()]
     with around or contextlib.nullcontext():
         seconds, first_ms, events = asyncio.run(drive(api, token, clients, turns))
-    return Row(setup, clients, turns, seconds, first_ms, events, durable() - before)
+    after = [server_cpu(), cpu_seconds(model_pid), time.process_time()]
+    spent = (after[0] - cpu[0], after[1] - cpu[1], after[2] - cpu[2])
+    row = Row(setup, clients, turns, seconds, first_ms, events, durable() - before, spent)
+    row.load = os.getloadavg()[0]
+    return row
 
 
 @contextlib.contextmanager
@@ -245,25 +292,36 @@ def profiling(pid: int, out: Path | None) -> Iterator[None]:
         proc.wait(60)
 
 
-def bench_sqlite(model_url: str, args: argparse.Namespace) -> list[Row]:
+def bench_sqlite(model: Model, args: argparse.Namespace) -> list[Row]:
+    """The SQLite rows: per source tree (`--compare`), interleaved, `--rounds` times."""
+    sources = args.compare or ["."]
     rows = []
-    with tempfile.TemporaryDirectory() as tmp, sqlite_server(model_url, Path(tmp)) as (api, pid):
+    for _ in range(args.rounds):
         for clients in args.clients:
-            profile = args.profile if clients == max(args.clients) else None
-            rows.append(
-                measure(
-                    "sqlite, in-process",
-                    api,
-                    clients,
-                    args.turns,
-                    lambda: durable_count_sqlite(Path(tmp)),
-                    profiling(pid, profile),
-                )
-            )
+            for src in sources:
+                # A fresh server and database for each row: no row inherits another's.
+                with (
+                    tempfile.TemporaryDirectory() as tmp,
+                    sqlite_server(model.url, Path(tmp), src) as (api, pid),
+                ):
+                    profile = args.profile if clients == max(args.clients) else None
+                    setup = "sqlite" if src == "." else f"sqlite, {Path(src).resolve().parent.name}"
+                    row = measure(
+                        setup,
+                        api,
+                        clients,
+                        args.turns,
+                        lambda tmp=tmp: durable_count_sqlite(Path(tmp)),  # type: ignore[misc]
+                        functools.partial(cpu_seconds, pid),
+                        model.pid,
+                        profiling(pid, profile / Path(src).name if profile else None),
+                    )
+                rows.append(row)
+                print(row.line(), flush=True)
     return rows
 
 
-def bench_cluster(model_url: str, args: argparse.Namespace) -> list[Row]:
+def bench_cluster(model: Model, args: argparse.Namespace) -> list[Row]:
     try:
         pg(POSTGRES_URL, "SELECT 1")
         redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
@@ -276,7 +334,7 @@ def bench_cluster(model_url: str, args: argparse.Namespace) -> list[Row]:
         Cluster.start(
             POSTGRES_URL,
             REDIS_URL,
-            model_url,
+            model.url,
             Path(tmp),
             apis=1,
             workers=0,
@@ -291,15 +349,17 @@ def bench_cluster(model_url: str, args: argparse.Namespace) -> list[Row]:
                 cluster.add_worker(max(args.clients))
             cluster.wait_until_up()
             for clients in args.clients:
-                rows.append(
-                    measure(
-                        f"pg+redis, {count} worker{'s' if count > 1 else ''}",
-                        cluster.apis[0],
-                        clients,
-                        args.turns,
-                        lambda: durable_count_pg(cluster.dsn),
-                    )
+                row = measure(
+                    f"pg+redis, {count} worker{'s' if count > 1 else ''}",
+                    cluster.apis[0],
+                    clients,
+                    args.turns,
+                    lambda: durable_count_pg(cluster.dsn),
+                    lambda: sum(cpu_seconds(p.pid) for p in cluster.api_procs + cluster.workers),
+                    model.pid,
                 )
+                rows.append(row)
+                print(row.line(), flush=True)
     return rows
 
 
@@ -311,13 +371,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-sqlite", dest="sqlite", action="store_false")
     parser.add_argument("--no-postgres", dest="postgres", action="store_false")
     parser.add_argument("--profile", type=Path, help="py-spy flame graph of the server here")
+    parser.add_argument(
+        "--compare", nargs="+", metavar="SRC", help="SQLite rows per source tree, interleaved"
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="SQLite rows this many times")
     args = parser.parse_args(argv if argv is not None else sys.argv[1:])
     rows: list[Row] = []
-    with scripted_model() as model_url:
+    print(HEADER, flush=True)
+    with scripted_model() as model:
         if args.sqlite:
-            rows += bench_sqlite(model_url, args)
+            rows += bench_sqlite(model, args)
         if args.postgres:
-            rows += bench_cluster(model_url, args)
+            rows += bench_cluster(model, args)
     print(f"Chat turns over /chat/ws ({args.turns} turns per row, scripted model, no delay)")
     print(HEADER)
     for row in rows:
