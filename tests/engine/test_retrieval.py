@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.engine.retrieval import ToolRetriever, _cosine
+from orchestrator.engine.retrieval import ToolRetriever, _dot, _unit
 from orchestrator.evals import EVAL_TOOLS, TASKS, EvalRunner
 from orchestrator.llm.base import ToolSpec
 from orchestrator.llm.gateway import ModelGateway
@@ -61,7 +61,7 @@ async def test_the_right_tool_is_among_the_nearest(
     assert len(chosen) == 6 and tool in [t.name for t in chosen]
     # Nearest first: a small model leans to what it reads first.
     query = await embedder.embed_query(task)
-    similarity = [_cosine(query, retriever._vectors[retriever._key(t)]) for t in chosen]
+    similarity = [_dot(_unit(query), retriever._vectors[retriever._key(t)]) for t in chosen]
     assert similarity == sorted(similarity, reverse=True)
     assert tool in [t.name for t in chosen[:2]]  # among the two nearest of all 45
 

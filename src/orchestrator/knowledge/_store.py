@@ -119,6 +119,25 @@ class KnowledgeBase:
             )
             return [(row[0], int(row[1])) for row in rows]
 
+    async def collection_names(
+        self, user_id: int, limit: int, ids: Sequence[str] | None = None
+    ) -> list[tuple[str, str]]:
+        """(id, name) of the user's newest `limit` collections (among `ids` when given):
+        what a turn's prompt names, without `collections`' document counts (a chat turn
+        asks on every turn)."""
+        query = select(KnowledgeCollection.id, KnowledgeCollection.name).where(
+            KnowledgeCollection.user_id == user_id
+        )
+        if ids is not None:
+            query = query.where(KnowledgeCollection.id.in_(list(ids)))
+        async with self.sessions() as db:
+            rows = await db.execute(
+                query.order_by(KnowledgeCollection.created_at.desc(), KnowledgeCollection.id).limit(
+                    limit
+                )
+            )
+            return [(row[0], row[1]) for row in rows]
+
     async def collection(self, user_id: int, collection_id: str) -> tuple[KnowledgeCollection, int]:
         """One of the user's collections with its document count; `NotFound` otherwise."""
         async with self.sessions() as db:

@@ -46,6 +46,7 @@ else:
 
 log = logging.getLogger(__name__)
 
+KEEP_ALIVE = httpx.Limits(max_connections=100, max_keepalive_connections=100)  # httpx keeps 20
 _KNOWN_CAPABILITIES: frozenset[str] = frozenset(
     {"completion", "tools", "thinking", "embedding", "vision"}
 )
@@ -73,7 +74,12 @@ class OllamaProvider:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
-        extra: dict[str, Any] = {"transport": transport} if transport else {}
+        # Connections to the server are kept for every turn streaming at once: past httpx's
+        # default of 20 kept, each further turn opened a TCP connection and closed it
+        # after (50 chat turns at once; a local Ollama serves many streams).
+        extra: dict[str, Any] = {"limits": KEEP_ALIVE}
+        if transport:
+            extra["transport"] = transport
         # An Ollama behind a proxy that wants a bearer token (Ollama itself wants none).
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client_options = extra

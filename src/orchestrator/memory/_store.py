@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator.core.errors import MemoryUnavailable, NotFound
@@ -31,6 +31,8 @@ MAX_CONTENT = 4000  # characters of one memory (e5 reads about 512 tokens anyway
 MAX_TAGS = 20
 MAX_TAG = 50
 MAX_QUERY = 1000
+# Every chat turn asks it: built once (building it cost more than running it).
+_ANY_MEMORY = select(Memory.id).where(Memory.user_id == bindparam("user_id")).limit(1)
 
 
 @dataclass(frozen=True)
@@ -274,7 +276,7 @@ class MemoryStore:
     async def has_any(self, user_id: int) -> bool:
         """Whether the user keeps any memory (a cheap check before searching)."""
         async with self.sessions() as db:
-            found = await db.scalar(select(Memory.id).where(Memory.user_id == user_id).limit(1))
+            found = await db.scalar(_ANY_MEMORY, {"user_id": user_id})
             return found is not None
 
     async def search(self, user_id: int, query: str, *, limit: int = 10) -> list[Recollection]:

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator.agents import AgentSpec
@@ -40,6 +40,19 @@ from orchestrator.tools.workspace import Workspace
 from orchestrator.usage import MeteredModels, Quotas
 
 log = logging.getLogger(__name__)
+
+# Built once (a turn runs it twice): building a statement cost more of the event loop's
+# time than running it.
+_QUESTION = (
+    select(Message.id)
+    .where(
+        Message.conversation_id == bindparam("conversation_id"),
+        Message.run_id == bindparam("run_id"),
+        Message.role == "user",
+    )
+    .order_by(Message.id)
+    .limit(1)
+)
 
 STOP_MESSAGES = {
     "max_iterations": "the agent reached its limit of {n} steps without a final answer",
@@ -256,15 +269,13 @@ class AgentTurn:
     async def _knowledge_prompt(self, prompt: str, knowledge: TurnKnowledge) -> str:
         """Tell the model about the user's collections in scope and how to cite them."""
         try:
-            listed = await knowledge.base.collections(knowledge.user_id)
+            shown = await knowledge.base.collection_names(knowledge.user_id, 20, knowledge.scope)
         except OrchestratorError as exc:
             log.warning("knowledge collections not listed: %s", exc.message)
             return prompt
-        scope = knowledge.scope
-        shown = [c for c, _ in listed if scope is None or c.id in scope]
         if not shown:
             return prompt
-        names = "; ".join(f"{c.name} (id {c.id})" for c in shown[:20])
+        names = "; ".join(f"{name} (id {collection_id})" for collection_id, name in shown)
         return f"{prompt}\n\n{PROMPT_SECTION} Collections: {names}."
 
     def user_memory(self, run: Run) -> UserMemory | None:
@@ -364,14 +375,7 @@ class ChatTurn:
     async def _question(db: AsyncSession, run: Run) -> int | None:
         """The id of the user's message the run answers."""
         return await db.scalar(
-            select(Message.id)
-            .where(
-                Message.conversation_id == run.conversation_id,
-                Message.run_id == run.id,
-                Message.role == "user",
-            )
-            .order_by(Message.id)
-            .limit(1)
+            _QUESTION, {"conversation_id": run.conversation_id, "run_id": run.id}
         )
 
     async def _with_images(self, run: Run, history: list[ChatMessage]) -> list[ChatMessage]:

@@ -18,9 +18,9 @@ import os
 import socket
 import uuid
 from datetime import timedelta
-from typing import Protocol
+from typing import Protocol, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, Update, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator.db.models import Run, utcnow
@@ -65,17 +65,29 @@ async def claim_lease(
     """Take the run's lease for `owner` if it is free (or expired, with `expired`): an
     atomic update."""
     now = utcnow()
-    free = [Run.lease_owner.is_(None), Run.lease_owner == owner]
-    if expired:
-        free.append(Run.lease_expires_at < now)
+    until = now + timedelta(seconds=seconds)
+    params = {"run_id": run_id, "owner": owner, "now": now, "until": until}
     async with sessions() as db:
-        result = await db.execute(
-            update(Run)
-            .where(Run.id == run_id, Run.status.in_(ACTIVE_STATUSES), or_(*free))
-            .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=seconds))
-        )
+        result = await db.execute(_CLAIM_EXPIRED if expired else _CLAIM_FREE, params)
         await db.commit()
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _claim(*, expired: bool) -> Update:
+    """The lease's claim for `:owner` (built once: every run is claimed at least once)."""
+    runs = cast(Table, Run.__table__)
+    free = [runs.c.lease_owner.is_(None), runs.c.lease_owner == bindparam("owner")]
+    if expired:
+        free.append(runs.c.lease_expires_at < bindparam("now"))
+    return (
+        update(runs)
+        .where(runs.c.id == bindparam("run_id"), runs.c.status.in_(ACTIVE_STATUSES), or_(*free))
+        .values(lease_owner=bindparam("owner"), lease_expires_at=bindparam("until"))
+    )
+
+
+_CLAIM_EXPIRED = _claim(expired=True)
+_CLAIM_FREE = _claim(expired=False)
 
 
 async def request_cancel(sessions: async_sessionmaker[AsyncSession], run_id: str) -> None:

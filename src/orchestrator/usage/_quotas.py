@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator.core.config import Settings
@@ -95,10 +95,14 @@ class Quotas:
     async def limits(self, db: AsyncSession, user_id: int, *, lock: bool = False) -> QuotaLimits:
         """The limits in force for `user_id`; `lock` takes the user's row for the
         transaction (admissions)."""
-        query = select(User.role).where(User.id == user_id)
-        role = await db.scalar(query.with_for_update() if lock else query)
+        # One statement for the role and the admin's own quota (two, before).
+        query = _ROLE_AND_QUOTA_LOCKED if lock else _ROLE_AND_QUOTA
+        row = (await db.execute(query, {"user_id": user_id})).first()
+        return self.limits_of(row[0], row[1]) if row is not None else self.role_limits("user")
+
+    def limits_of(self, role: str | None, own: UserQuota | None) -> QuotaLimits:
+        """The limits of a user of `role` with their own quota `own` (None: the role's)."""
         defaults = self.role_limits(role or "user")
-        own = await db.get(UserQuota, user_id)
         if own is None:
             return defaults
         return QuotaLimits(
@@ -197,3 +201,13 @@ async def tokens_since(db: AsyncSession, user_id: int, since: datetime) -> int:
 
 def _first(own: int | None, default: int | None) -> int | None:
     return own if own is not None else default
+
+
+# The user `:user_id`'s role and own quota (None without one): built once, every admission
+# asks.
+_ROLE_AND_QUOTA = (
+    select(User.role, UserQuota)
+    .outerjoin(UserQuota, UserQuota.user_id == User.id)
+    .where(User.id == bindparam("user_id"))
+)
+_ROLE_AND_QUOTA_LOCKED = _ROLE_AND_QUOTA.with_for_update(of=User)
