@@ -17,6 +17,7 @@ from orchestrator.api.metrics import metrics_endpoint
 from orchestrator.api.middleware import BodySizeLimit, SecurityHeaders, UploadLimit
 from orchestrator.api.rate_limit import RateLimit
 from orchestrator.api.router import API_PREFIX, api_router
+from orchestrator.api.routes import system
 from orchestrator.conversations import MAX_FILE_BYTES as CONVERSATION_FILE_BYTES
 from orchestrator.core.config import Settings
 from orchestrator.core.security import PasswordHasher
@@ -79,6 +80,8 @@ def create_app(
     errors.install(app)
     openapi.install(app)
     app.include_router(api_router, prefix=API_PREFIX)
+    # Health first, as a plain route: what monitors poll skips the walk through the routers.
+    app.router.routes.insert(0, Route(f"{API_PREFIX}/system/health", system.health_endpoint))
     app.mount("/v1", create_openai_app())  # OpenAI's paths, at the root as clients expect
     app.router.routes.append(Route("/mcp", mcp_endpoint))
     app.router.routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import httpx
+
 from tests.conftest import Api
 
 
@@ -9,6 +11,16 @@ def test_health_needs_no_login_and_checks_database(any_db_api: Api) -> None:
     response = any_db_api.client.get("/system/health")
     assert response.status_code == 200
     assert response.json()["status"] == "ok" and response.json()["database"] == "ok"
+
+
+def test_health_stays_in_the_openapi_schema(api: Api) -> None:
+    """Health is served by a plain route ahead of the routers; the FastAPI route behind it
+    is what documents it (and the web app's generated client)."""
+    # Built on first request: seconds on a loaded machine.
+    schema = httpx.get(f"{api.base_url}/api/v1/openapi.json", timeout=60).json()
+    operation = schema["paths"]["/api/v1/system/health"]["get"]
+    assert {"200", "503"} <= set(operation["responses"])
+    assert api.client.head("/system/health").status_code == 200
 
 
 def test_stats_report_machine_and_own_counts(api: Api) -> None:
