@@ -161,3 +161,39 @@ def test_an_unreadable_http_allowlist_stops_start_with_a_message(tmp_path: Path)
         timeout=60,
     )
     assert result.returncode == 2 and "HTTP_ALLOWLIST entry 'http://wiki.local'" in result.stdout
+
+
+def _imported(importtime: str) -> set[str]:
+    """The modules a `python -X importtime` run imported, from its stderr."""
+    lines = (line.split("|")[-1].strip() for line in importtime.splitlines())
+    return {name for name in lines if name and name != "imported package"}
+
+
+def test_serve_starts_without_typer_and_refuses_what_it_cannot_do(tmp_path: Path) -> None:
+    """`serve` with its own options skips the command-line library (40 ms of every start),
+    and still says what is wrong: here, several processes without Redis."""
+    env = {k: v for k, v in _env(tmp_path).items() if k != "REDIS_URL"}
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "orchestrator", "serve", "--workers=2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "--workers above 1 needs REDIS_URL" in result.stdout
+    imported = _imported(result.stderr)
+    assert "orchestrator.core.config" in imported  # the listing is read right
+    assert not {"typer", "rich", "orchestrator.cli._commands"} & imported
+
+
+def test_serve_help_and_bad_options_are_typers(tmp_path: Path) -> None:
+    shown = subprocess.run(
+        [BIN, "serve", "--help"], env=_env(tmp_path), capture_output=True, text=True, timeout=60
+    )
+    assert shown.returncode == 0 and "--workers" in shown.stdout and "REDIS_URL" in shown.stdout
+    for bad in (["--workers", "0"], ["--port", "eighty"], ["--prot", "8001"]):
+        refused = subprocess.run(
+            [BIN, "serve", *bad], env=_env(tmp_path), capture_output=True, text=True, timeout=60
+        )
+        assert refused.returncode == 2, (bad, refused.stdout)
+        assert "Usage:" in refused.stdout + refused.stderr

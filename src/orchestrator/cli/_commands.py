@@ -1,15 +1,16 @@
-"""The `orchestrator` command."""
+"""The `orchestrator` command's subcommands, on typer (`serve` lives in `_serve`)."""
 
 from __future__ import annotations
 
 import asyncio
-import gc
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
+from orchestrator.cli import _serve
+from orchestrator.cli._serve import MAX_WORKERS
 from orchestrator.core.config import Settings
 from orchestrator.core.errors import OrchestratorError
 from orchestrator.observability import configure_logging
@@ -18,7 +19,6 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="AI Orchestra
 user_app = typer.Typer(no_args_is_help=True, help="Manage accounts.")
 app.add_typer(user_app, name="user")
 console = Console()
-WORKER_HEALTHCHECK_SECONDS = 30  # `serve --workers`: see `serve`
 
 
 def _settings() -> Settings:
@@ -29,21 +29,6 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
-def _build_app(settings: Settings) -> Any:
-    """The app, imported and built with the cyclic garbage collector paused. The import
-    makes about a million objects that live as long as the process, and some 365
-    collections walked them again and again on the way: 0.2 s of CPU, a tenth of the
-    start. They are then frozen (`gc.freeze`), so that later collections skip them too."""
-    gc.disable()
-    try:
-        from orchestrator.app import create_app
-
-        return create_app(settings)
-    finally:
-        gc.freeze()
-        gc.enable()
-
-
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default HOST)")] = None,
@@ -52,59 +37,15 @@ def serve(
         int,
         typer.Option(
             min=1,
-            max=64,
+            max=MAX_WORKERS,
             help="API processes sharing the port; above 1 needs REDIS_URL (runs then "
             "execute in `orchestrator worker`s)",
         ),
     ] = 1,
 ) -> None:
     """Apply migrations, then serve the API and the web app."""
-    import uvicorn
-
-    from orchestrator.db.migrate import upgrade
-
-    settings = _settings()
-    if workers > 1 and not settings.redis_url:
-        # Without Redis, run events, cancels and approvals travel inside one process, and
-        # rate limits and login throttling count there: a socket on another process would
-        # see a run's events only when it ends, and limits would multiply by N.
-        console.print(
-            "[red]--workers above 1 needs REDIS_URL:[/red] API processes share run events, "
-            "cancels, approvals and rate limits through Redis, and runs execute in "
-            "`orchestrator worker`s. Without Redis, serve with one process."
-        )
-        raise typer.Exit(2)
-    configure_logging(settings.log_format)
-    upgrade(settings)
-    settings.signing_key()  # made once here, not raced for by the processes
-    bind_host, bind_port = host or settings.host, port or settings.port
-    console.print(
-        f"AI Orchestrator on http://{bind_host}:{bind_port} (data in {settings.data_dir})"
-        + (f", {workers} processes; runs execute in `orchestrator worker`s" if workers > 1 else "")
-    )
-    options: dict[str, Any] = {
-        "host": bind_host,
-        "port": bind_port,
-        "log_level": "info",
-        "log_config": None,  # uvicorn's lines go through our handler: LOG_FORMAT, masking
-        "access_log": False,  # ours names the request id (`orchestrator.access`)
-        "proxy_headers": False,
-    }
-    if workers == 1:
-        uvicorn.run(_build_app(settings), **options)
-        return
-    # uvicorn binds the port once and starts the processes on it (restarting any that dies);
-    # each builds its app from the same environment. uvicorn kills a process that does not
-    # answer its ping within the health-check timeout, and the answering thread starts only
-    # after the imports: at its default 5 s a busy machine killed each process mid-start,
-    # again and again (seen at load average 16). A hung process is still replaced.
-    uvicorn.run(
-        "orchestrator.app:create_app_from_environment",
-        factory=True,
-        workers=workers,
-        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
-        **options,
-    )
+    # `orchestrator serve` with well-formed options does not come here (`cli.main`).
+    _serve.serve(host, port, workers)
 
 
 @app.command()
@@ -380,7 +321,3 @@ def restore(
     if header.database != "sqlite":
         console.print(f"[yellow]{PG_DUMP_HINT}[/yellow]")
     console.print("start it with `orchestrator serve` (migrations run at start-up)")
-
-
-def main() -> None:
-    app()
