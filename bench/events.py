@@ -160,9 +160,11 @@ async def write_durable(database: Database, count: int) -> float:
 
 async def write_concurrent(
     database: Database, runs: int, total: int, grouped: bool
-) -> tuple[float, float]:
-    """(durable events/s, events per transaction) of `runs` runs at once, each emitting
-    tool events one after another (`total` in all), with group commit or without."""
+) -> tuple[float, float, float]:
+    """(durable events/s, events per transaction, CPU µs per event) of `runs` runs at once,
+    each emitting tool events one after another (`total` in all), with group commit or
+    without. The CPU is the whole process's (every thread), which a busy machine changes
+    less than the rate."""
     log = RunEventLog(database.sessions, EventBus(), group_commit=grouped)
     writers = [await log.open(await database.new_run()) for _ in range(runs)]
     per_run = max(1, total // runs)
@@ -174,13 +176,14 @@ async def write_concurrent(
             )
 
     before = log.committer.transactions
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(one(w) for w in writers))
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     for writer in writers:
         await writer.close()
     transactions = log.committer.transactions - before
-    return runs * per_run / elapsed, runs * per_run / max(1, transactions)
+    events = runs * per_run
+    return events / elapsed, events / max(1, transactions), cpu / events * 1e6
 
 
 # -- followers ---------------------------------------------------------------------------
@@ -358,7 +361,7 @@ class BackendResult:
     name: str
     tokens: tuple[float, float]
     durable: float
-    concurrent: list[tuple[int, tuple[float, float], tuple[float, float]]]  # runs, off, on
+    concurrent: list[tuple[int, tuple[float, float, float], tuple[float, float, float]]]
     streams: list[StreamResult]
     resumes: list[tuple[float, float]]
     floors: list[float]  # queue_floor for each follower count
@@ -400,13 +403,13 @@ def report(results: list[BackendResult], args: argparse.Namespace) -> None:
     )
     print(
         f"{'database':<10}{'runs':>6}{'per-flush ev/s':>16}{'grouped ev/s':>14}{'ratio':>7}"
-        f"{'events/txn':>12}"
+        f"{'events/txn':>12}{'CPU µs/ev per-flush':>21}{'grouped':>9}"
     )
     for r in results:
-        for runs, (alone, _), (grouped, per_txn) in r.concurrent:
+        for runs, (alone, _, alone_cpu), (grouped, per_txn, grouped_cpu) in r.concurrent:
             print(
                 f"{r.name:<10}{runs:>6}{alone:>16,.0f}{grouped:>14,.0f}"
-                f"{grouped / alone:>6.1f}x{per_txn:>12.1f}"
+                f"{grouped / alone:>6.1f}x{per_txn:>12.1f}{alone_cpu:>21,.0f}{grouped_cpu:>9,.0f}"
             )
     print()
     print(

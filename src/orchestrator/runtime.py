@@ -233,6 +233,7 @@ class Runtime:
         await self.models.aclose()
         self.tracing.shutdown()
         self.hasher.close()
+        self.event_log.close()
         await self.engine.dispose()
 
 

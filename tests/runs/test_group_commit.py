@@ -1,16 +1,20 @@
 """Group commit of run events, on SQLite and Postgres: many runs' writes share
 transactions, yet each run's seqs stay gapless, an event is published only once stored,
 a write whose lease is lost is dropped alone, and a write the database refuses fails its
-own writer and no other."""
+own writer and no other. On a SQLite file a batch is written in the log's own thread, and
+a writer learns what became of its events even if the batch's task is cancelled."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
+from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from orchestrator.core.config import Settings
@@ -184,3 +188,78 @@ async def test_a_flush_cancelled_while_its_batch_commits_is_not_written_twice(
     await writer.emit(tool(2))
     await writer.close()
     assert await database.stored(run_id) == [1, 2]
+
+
+@dataclass
+class Held:
+    """Inserts of run events in the event log's thread, held until `go` is set."""
+
+    threads: list[str]
+    inside: threading.Event
+    go: threading.Event
+
+
+@pytest.fixture
+def held_inserts() -> Iterator[Held]:
+    held = Held([], threading.Event(), threading.Event())
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("INSERT INTO run_events"):
+            held.threads.append(threading.current_thread().name)
+            if threading.current_thread().name.startswith("event-log"):
+                held.inside.set()
+                held.go.wait(10)
+
+    sa_event.listen(Engine, "before_cursor_execute", before)
+    yield held
+    held.go.set()
+    sa_event.remove(Engine, "before_cursor_execute", before)
+
+
+async def test_a_batch_on_a_sqlite_file_is_written_in_the_logs_own_thread(
+    settings: Settings, held_inserts: Held
+) -> None:
+    held_inserts.go.set()
+    engine = create_engine(settings)
+    sessions = create_session_factory(engine)
+    async with sessions() as db:
+        user = await create_user(db, "threaded", "password-1")
+    database = Db(engine, sessions, user.id)
+    log = RunEventLog(sessions, EventBus(), group_window=0.05)  # all in one batch
+    run_ids = await database.runs(3)
+    writers = [await log.open(run_id) for run_id in run_ids]
+    await asyncio.gather(*(writer.emit(tool(1)) for writer in writers))
+    log.close()
+    await engine.dispose()
+    # One INSERT for the three runs' events, in the log's thread, not the loop's.
+    assert held_inserts.threads == ["event-log"]
+    assert log.committer.transactions == 1
+    for run_id in run_ids:
+        assert await database.stored(run_id) == [1]
+
+
+async def test_a_batch_whose_task_is_cancelled_mid_write_still_answers_its_writers(
+    settings: Settings, held_inserts: Held
+) -> None:
+    engine = create_engine(settings)
+    sessions = create_session_factory(engine)
+    async with sessions() as db:
+        user = await create_user(db, "cancelled", "password-1")
+    database = Db(engine, sessions, user.id)
+    log = RunEventLog(sessions, EventBus())
+    (run_id,) = await database.runs(1)
+    writer = await log.open(run_id)
+    emitting = asyncio.create_task(writer.emit(tool(1)))
+    assert await asyncio.to_thread(held_inserts.inside.wait, 10)  # the INSERT is under way
+    (drain,) = [t for t in asyncio.all_tasks() if t.get_name() == "event-log-group-commit"]
+    drain.cancel()  # as when the loop shuts down
+    held_inserts.go.set()
+    event_out = await emitting  # stored, so not "not written": seq 1 is not retried
+    assert event_out.seq == 1
+    with pytest.raises(asyncio.CancelledError):
+        await drain
+    await writer.emit(tool(2))
+    await writer.close()
+    log.close()
+    assert await database.stored(run_id) == [1, 2]
+    await engine.dispose()

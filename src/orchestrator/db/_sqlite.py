@@ -55,7 +55,8 @@ def _run(connection: aiosqlite.Connection, sql: str, parameters: Any, many: bool
 
 
 class WriteTurns:
-    """The write lock of one engine's connections (one asyncio lock per event loop)."""
+    """The write lock of one engine's connections (one asyncio lock per event loop), and of
+    the event log's writing thread (`runs.group_commit`)."""
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout  # seconds a writer waits, as SQLite's busy timeout
@@ -191,15 +192,18 @@ class OneTripConnection(aiosqlite.Connection):
             return False
 
 
-def connector(url: str, **options: Any) -> Callable[[], Awaitable[OneTripConnection]]:
+def connector(
+    url: str, turns: WriteTurns | None = None, **options: Any
+) -> Callable[[], Awaitable[OneTripConnection]]:
     """`create_async_engine(url, async_creator=...)` for a SQLite `url`: the arguments
     SQLAlchemy would give sqlite3 for it, plus `options` (e.g. `timeout`). The engine's
-    connections share one `WriteTurns`."""
+    connections share one `WriteTurns` (`turns`, or one of their own)."""
     parsed = make_url(url)
     args, kwargs = parsed.get_dialect()().create_connect_args(parsed)
     kwargs = {**kwargs, **options}
     connect = functools.partial(sqlite3.connect, *args, **kwargs)
-    turns = WriteTurns(timeout=float(kwargs.get("timeout", 5.0)))  # 5 s: sqlite3's default
+    if turns is None:
+        turns = WriteTurns(timeout=float(kwargs.get("timeout", 5.0)))  # 5 s: sqlite3's default
 
     async def create() -> OneTripConnection:
         connection = OneTripConnection(connect, turns)

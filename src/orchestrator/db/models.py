@@ -58,6 +58,17 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value
 
 
+class JSONText(TypeDecorator[str]):
+    """A JSON column's value already serialised (by pydantic, once): bound as it is, where
+    `JSON` would serialise it again. For writes only; reads go through the column's type."""
+
+    impl = JSON
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import event
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.ext.asyncio import (
@@ -12,9 +14,14 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import StaticPool
 
 from orchestrator.core.config import Settings
-from orchestrator.db._sqlite import connector
+from orchestrator.db._sqlite import WriteTurns, connector
+
+# The write lock of each SQLite engine's connections, for writers on a connection of their
+# own (`sqlite_thread_engine`) to take their turns with them.
+_WRITE_TURNS: weakref.WeakKeyDictionary[Engine, WriteTurns] = weakref.WeakKeyDictionary()
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
@@ -58,15 +65,17 @@ def create_engine(settings: Settings) -> AsyncEngine:
         # past the default pool of 5 every checkout opened one (a thread, the pragmas) and
         # closed it after (50 chat turns at once). An idle one costs a sleeping thread, so
         # SQLite keeps the overflow too.
+        turns = WriteTurns(timeout=30)
         engine = create_async_engine(
             url,
-            async_creator=connector(url, timeout=30),
+            async_creator=connector(url, turns, timeout=30),
             pool_size=settings.db_pool_size + settings.db_max_overflow,
             max_overflow=settings.db_max_overflow,
         )
         sync_engine: Engine = engine.sync_engine
         event.listen(sync_engine, "connect", _sqlite_pragmas)
         skip_idle_rollback(sync_engine.dialect)
+        _WRITE_TURNS[sync_engine] = turns
         return engine
     return create_async_engine(
         url,
@@ -78,3 +87,35 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def engine_of(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine:
+    """The engine a session factory is bound to."""
+    bind = sessions.kw.get("bind")
+    if not isinstance(bind, AsyncEngine):
+        raise TypeError("the session factory is bound to no engine")
+    return bind
+
+
+def write_turns(engine: AsyncEngine) -> WriteTurns | None:
+    """The write lock `engine`'s connections take turns with (None: not SQLite, or not
+    made by `create_engine`)."""
+    return _WRITE_TURNS.get(engine.sync_engine)
+
+
+def sqlite_thread_engine(engine: AsyncEngine) -> Engine | None:
+    """A synchronous engine on `engine`'s SQLite file (its one connection, the same pragmas),
+    for a thread that runs whole transactions: one hand-off per transaction, where the
+    engine's connections take one per statement and one to commit. Its writes should take
+    their turns with the engine's (`write_turns`). None if `engine` is not on a SQLite file."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    sync = create_sync_engine(
+        url.set(drivername="sqlite"),
+        poolclass=StaticPool,
+        # Made in its thread, disposed of from the loop's once that thread is done.
+        connect_args={"timeout": 30, "check_same_thread": False},
+    )
+    event.listen(sync, "connect", _sqlite_pragmas)
+    return sync

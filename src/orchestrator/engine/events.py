@@ -252,13 +252,33 @@ def event_type(data: BaseModel) -> str:
     return value
 
 
+def _envelope_of(payload: type[BaseModel]) -> tuple[str, type[Event]] | None:
+    """The `type` and envelope of a payload class, or None if it is no event's payload."""
+    field = payload.model_fields.get("type")
+    envelope = EVENT_TYPES.get(field.default) if field is not None else None
+    if envelope is None or not issubclass(payload, envelope.model_fields["data"].annotation):  # type: ignore[arg-type]
+        return None
+    return field.default, envelope  # type: ignore[union-attr]
+
+
+# Payload class -> (type, envelope): emitting is the hot path of every run.
+_ENVELOPES: dict[type[BaseModel], tuple[str, type[Event]] | None] = {}
+
+
 def make_event(data: Payload, *, run_id: str, seq: int, timestamp: datetime) -> RunEventOut:
-    """The envelope of a payload; a payload that is no event type raises ValueError."""
-    kind = event_type(data) if "type" in type(data).model_fields else None
-    envelope = EVENT_TYPES.get(kind) if kind else None
-    if envelope is None or not isinstance(data, envelope.model_fields["data"].annotation):  # type: ignore[arg-type]
-        raise ValueError(f"{type(data).__name__} is not a run event payload")
-    event: RunEventOut = envelope(  # type: ignore[assignment]
+    """The envelope of a payload; a payload that is no event type raises ValueError.
+
+    Built without validation: `data` is a validated payload of the envelope's type (checked
+    here, once per payload class), and the log makes `run_id`, `seq` and `timestamp`."""
+    payload = type(data)
+    try:
+        known = _ENVELOPES[payload]
+    except KeyError:
+        known = _ENVELOPES[payload] = _envelope_of(payload)
+    if known is None:
+        raise ValueError(f"{payload.__name__} is not a run event payload")
+    kind, envelope = known
+    event: RunEventOut = envelope.model_construct(  # type: ignore[assignment]
         type=kind, data=data, timestamp=timestamp, run_id=run_id, seq=seq
     )
     return event

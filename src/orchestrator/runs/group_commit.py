@@ -15,6 +15,14 @@ others are answered `False` (their writer raises `LeaseLost`) and written nowher
 A batch that fails (the database refused a row, the connection broke) is retried one
 write per transaction, so a bad write fails its own writer and no other; each failed
 writer gets `EventWriteFailed` naming its run and the events that were not written.
+
+On a SQLite file a batch's transaction runs whole in a thread with a connection of its
+own (`db.sqlite_thread`): one hand-off between threads per batch, where the engine's
+connections take one per statement and one to commit. It takes its turn to write with the
+engine's connections (`WriteTurns`), so neither waits in SQLite's busy handler for the
+other. Elsewhere (Postgres) it runs on the loop. Either way it runs to its end once started, even
+if the task waiting for it is cancelled, so no writer is told "not written" about events
+that were.
 """
 
 from __future__ import annotations
@@ -22,21 +30,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, insert, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Table, Update, bindparam, insert, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from orchestrator.db.models import ModelUsage, Run, RunEvent
+from orchestrator.db._sqlite import WriteTurns
+from orchestrator.db.models import JSONText, ModelUsage, Run, RunEvent
+from orchestrator.db.session import sqlite_thread_engine, write_turns
+from orchestrator.db.sqlite_thread import SQLiteThread
 from orchestrator.runs.lease import Lease
 
 log = logging.getLogger(__name__)
 
-_RUNS = Run.__table__
-_EVENTS = RunEvent.__table__
-_USAGE = ModelUsage.__table__
+_RUNS = cast(Table, Run.__table__)
+_EVENTS = cast(Table, RunEvent.__table__)
+_USAGE = cast(Table, ModelUsage.__table__)
+# An event's `data` comes serialised (`Write.events`): written as it is.
+_INSERT_EVENTS = insert(_EVENTS).values(data=bindparam("data", type_=JSONText()))
+_INSERT_USAGE = insert(_USAGE)
+# Locks the rows of the runs whose leases a batch was written under (see `_held`).
+_HOLD = (
+    update(_RUNS)
+    .where(_RUNS.c.id.in_(bindparam("ids", expanding=True)))
+    .values(lease_owner=_RUNS.c.lease_owner)
+    .returning(_RUNS.c.id, _RUNS.c.lease_owner)
+)
+_UPDATES: dict[tuple[str, ...], Update] = {}  # the runs' columns a batch sets -> its UPDATE
 
 
 class EventWriteFailed(Exception):
@@ -52,7 +74,8 @@ class EventWriteFailed(Exception):
 
 @dataclass
 class Write:
-    """One writer's flush: its event rows, their usage rows and its run's new columns."""
+    """One writer's flush: its event rows (`data` as JSON text), their usage rows and its
+    run's new columns."""
 
     run_id: str
     lease: Lease | None
@@ -70,13 +93,17 @@ class GroupCommit:
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        engine: AsyncEngine,
         *,
         grouped: bool = True,
         window: float = 0.0,
         max_writes: int = 512,
     ) -> None:
-        self.sessions = sessions
+        self.engine = engine
+        # On a SQLite file: the thread that writes, with its own connection (else: the loop).
+        file = sqlite_thread_engine(engine)
+        self._thread = SQLiteThread(file, "event-log") if file is not None else None
+        self._turns = write_turns(engine)
         self.grouped = grouped
         self.window = window
         self.max_writes = max_writes
@@ -135,32 +162,78 @@ class GroupCommit:
                 )
 
     async def _settle(self, batch: list[tuple[Write, asyncio.Future[bool]]]) -> None:
+        attempt = self._commit([write for write, _ in batch])
+        cancelled = await through_cancellation(attempt)  # a started transaction is seen out
         try:
-            stored = await self._commit([write for write, _ in batch])
+            stored = attempt.result()
         except Exception as exc:
-            if len(batch) > 1:
+            if len(batch) > 1 and not cancelled:
                 log.warning("a batch of %d run event writes failed, retrying each", len(batch))
                 for one in batch:
                     await self._settle([one])
                 return
-            write, future = batch[0]
-            log.error("run %s: events not written: %s", write.run_id, exc)
-            if not future.done():
-                future.set_exception(EventWriteFailed(write.run_id, write.seqs(), exc))
-            return
-        for (_, future), ok in zip(batch, stored, strict=True):
-            if not future.done():
-                future.set_result(ok)
+            for write, future in batch:
+                log.error("run %s: events not written: %s", write.run_id, exc)
+                if not future.done():
+                    future.set_exception(EventWriteFailed(write.run_id, write.seqs(), exc))
+        else:
+            self.transactions += 1
+            for (_, future), ok in zip(batch, stored, strict=True):
+                if not future.done():
+                    future.set_result(ok)
+        if cancelled:
+            raise asyncio.CancelledError
 
-    async def _commit(self, writes: list[Write]) -> list[bool]:
-        async with self.sessions() as db:
-            stored = await db.run_sync(_write, writes)
-            await db.commit()
-        self.transactions += 1
-        return stored
+    def _commit(self, writes: list[Write]) -> asyncio.Future[list[bool]]:
+        """The transaction that writes `writes`, started: which of them were kept."""
+        loop = asyncio.get_running_loop()
+        if self._thread is None:
+            return loop.create_task(self._commit_on_loop(writes))
+        if self._turns is None:
+            return self._thread.transaction(_write, writes)
+        return loop.create_task(self._commit_in_turn(self._turns, writes))
+
+    async def _commit_in_turn(self, turns: WriteTurns, writes: list[Write]) -> list[bool]:
+        """The batch written by the thread while the engine's other writers wait their turn."""
+        assert self._thread is not None
+        lock = turns.lock()
+        try:
+            async with asyncio.timeout(turns.timeout):
+                await lock.acquire()
+        except TimeoutError:
+            raise sqlite3.OperationalError("database is locked") from None
+        try:
+            written = self._thread.transaction(_write, writes)
+            await through_cancellation(written)  # the lock is held until it is done
+            return written.result()
+        finally:
+            lock.release()
+
+    async def _commit_on_loop(self, writes: list[Write]) -> list[bool]:
+        async with self.engine.begin() as connection:
+            return await connection.run_sync(_write, writes)
+
+    def close(self) -> None:
+        """Stop the writing thread, after any write in flight, and close its connection."""
+        if self._thread is not None:
+            self._thread.close()
 
 
-def _write(db: Session, writes: list[Write]) -> list[bool]:
+async def through_cancellation(future: asyncio.Future[Any]) -> bool:
+    """Wait until `future` is done, even if the waiting task is cancelled meanwhile (the
+    outcome is read from `future`): whether it was."""
+    cancelled = False
+    while not future.done():
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            cancelled = True
+        except Exception:  # done: the caller reads the outcome from `future`
+            break
+    return cancelled
+
+
+def _write(db: Connection, writes: list[Write]) -> list[bool]:
     """Write `writes` in `db`'s transaction (not committed): whether each was kept."""
     # First, so that it locks the leases' rows until the commit: a takeover waits for
     # this batch, or this batch sees the takeover and drops that lease's writes.
@@ -168,36 +241,38 @@ def _write(db: Session, writes: list[Write]) -> list[bool]:
     kept = [w for w in writes if w.lease is None or w.lease in held]
     events = [row for w in kept for row in w.events]
     if events:
-        db.execute(insert(_EVENTS), events)
+        db.execute(_INSERT_EVENTS, events)
     usage = [row for w in kept for row in w.usage]
     if usage:  # accounted with the event that reports it: both or neither
-        db.execute(insert(_USAGE), usage)
+        db.execute(_INSERT_USAGE, usage)
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for w in sorted(kept, key=lambda w: w.run_id):  # one lock order for all
         if w.columns:
-            params = {f"v_{k}": v for k, v in w.columns.items()} | {"b_id": w.run_id}
+            params = {f"v_{k}": v for k, v in w.columns.items()}
+            params["b_id"] = w.run_id
             by_columns.setdefault(tuple(sorted(w.columns)), []).append(params)
-    for names, params in by_columns.items():
-        statement = (
+    for names, rows in by_columns.items():
+        db.execute(_update(names), rows)
+    return [w.lease is None or w.lease in held for w in writes]
+
+
+def _update(names: tuple[str, ...]) -> Update:
+    """The UPDATE of a run's columns `names` (built once per set of names)."""
+    statement = _UPDATES.get(names)
+    if statement is None:
+        statement = _UPDATES[names] = (
             update(_RUNS)
             .where(_RUNS.c.id == bindparam("b_id"))
             .values({name: bindparam(f"v_{name}") for name in names})
         )
-        db.execute(statement, params)
-    return [w.lease is None or w.lease in held for w in writes]
+    return statement
 
 
-def _held(db: Session, leases: set[Lease]) -> set[Lease]:
+def _held(db: Connection, leases: set[Lease]) -> set[Lease]:
     """Those of `leases` that still hold their run, locking the runs' rows (or, on
     SQLite, the database) for the rest of the transaction."""
     if not leases:
         return set()
-    ids = sorted({lease.run_id for lease in leases})
-    rows = db.execute(
-        update(_RUNS)
-        .where(_RUNS.c.id.in_(ids))
-        .values(lease_owner=_RUNS.c.lease_owner)
-        .returning(_RUNS.c.id, _RUNS.c.lease_owner)
-    )
+    rows = db.execute(_HOLD, {"ids": sorted({lease.run_id for lease in leases})})
     owners = {run_id: owner for run_id, owner in rows}
     return {lease for lease in leases if owners.get(lease.run_id) == lease.owner}

@@ -30,6 +30,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator.db.models import Run, RunEvent
+from orchestrator.db.session import engine_of
 from orchestrator.engine.events import (
     Payload,
     RunEventOut,
@@ -39,7 +40,12 @@ from orchestrator.engine.events import (
     parse_event,
 )
 from orchestrator.runs.bus import EventBus
-from orchestrator.runs.group_commit import EventWriteFailed, GroupCommit, Write
+from orchestrator.runs.group_commit import (
+    EventWriteFailed,
+    GroupCommit,
+    Write,
+    through_cancellation,
+)
 from orchestrator.runs.lease import Lease, LeaseLost
 
 if TYPE_CHECKING:
@@ -179,7 +185,7 @@ class RunWriter:
                         "run_id": e.run_id,
                         "seq": e.seq,
                         "type": e.type,
-                        "data": e.data.model_dump(mode="json"),
+                        "data": e.data.model_dump_json(),
                         "created_at": e.timestamp,
                     }
                     for e in batch
@@ -241,13 +247,7 @@ class RunWriter:
 
 async def _settled(future: asyncio.Future[bool]) -> None:
     """Wait until `future` is done, even through a cancellation (raised afterwards)."""
-    cancelled = False
-    while not future.done():
-        try:
-            await asyncio.wait([future])
-        except asyncio.CancelledError:
-            cancelled = True
-    if cancelled:
+    if await through_cancellation(future):
         raise asyncio.CancelledError
 
 
@@ -278,7 +278,7 @@ class RunEventLog:
     ) -> None:
         self.sessions = sessions
         # Every writer's flushes, several runs' per transaction (`grouped=False`: one each).
-        self.committer = GroupCommit(sessions, grouped=group_commit, window=group_window)
+        self.committer = GroupCommit(engine_of(sessions), grouped=group_commit, window=group_window)
         self.metrics = metrics  # counts runs, tool calls and tokens from the events
         self.bus = bus
         self.flush_interval = flush_interval
@@ -310,6 +310,10 @@ class RunEventLog:
         self.bus.forget(run_id, lease)
         self._writers[run_id] = writer
         return writer
+
+    def close(self) -> None:
+        """Let go of what the log writes with (its writers are closed by then)."""
+        self.committer.close()
 
     def release(self, writer: RunWriter) -> None:
         if self._writers.get(writer.run_id) is writer:
