@@ -8,12 +8,20 @@ one hand-off: the caller's function runs in the thread, on its connection, insid
 
 Calls run one at a time, in the order they were made. A call runs to its end once
 handed over: cancelling the future only stops the caller from waiting for it.
+
+Its connection does not checkpoint the WAL after a commit (SQLite's default every 1,000
+pages, an fsync of the WAL and of the database inside that commit): a second thread, on a
+connection of its own, checkpoints what the commits wrote, at most every
+`CHECKPOINT_PAUSE` seconds, without holding up the next transaction (PASSIVE: it copies
+what no reader still needs and never waits for a lock).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import sqlite3
 import threading
 import weakref
 from collections.abc import Callable
@@ -22,8 +30,12 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 
+log = logging.getLogger(__name__)
+
 T = TypeVar("T")
 R = TypeVar("R")
+
+CHECKPOINT_PAUSE = 0.2  # seconds between two checkpoints of what the thread wrote
 
 # (the caller's loop, its future, the work, its argument), or None: stop.
 _Call = tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], Callable[[Connection, Any], Any], Any]
@@ -63,12 +75,22 @@ class SQLiteThread:
 
 def _serve(calls: SimpleQueue[_Call | None], engine: Engine) -> None:
     connection: Connection | None = None
+    wrote, stopping = threading.Event(), threading.Event()
+    checkpoints = threading.Thread(
+        target=_checkpoint,
+        args=(str(engine.url.database), wrote, stopping),
+        name=f"{threading.current_thread().name}-checkpoint",
+        daemon=True,
+    )
+    checkpoints.start()
     try:
         while (call := calls.get()) is not None:
             loop, future, work, arg = call
             try:
                 if connection is None:
                     connection = engine.connect()
+                    connection.exec_driver_sql("PRAGMA wal_autocheckpoint=0")  # see `_checkpoint`
+                    connection.commit()
                 with connection.begin():
                     result = work(connection, arg)
             except BaseException as exc:  # handed to the caller, whatever it is
@@ -78,10 +100,32 @@ def _serve(calls: SimpleQueue[_Call | None], engine: Engine) -> None:
                 _answer(loop, future, None, exc)
             else:
                 _answer(loop, future, result, None)
+                wrote.set()
     finally:
+        stopping.set()
+        wrote.set()
+        checkpoints.join()
         if connection is not None:
             connection.close()
         engine.dispose()
+
+
+def _checkpoint(path: str, wrote: threading.Event, stopping: threading.Event) -> None:
+    """Checkpoint the WAL after commits of the writing thread, at most every pause, and
+    once more when it stops."""
+    database = sqlite3.connect(path, timeout=30, check_same_thread=False)
+    try:
+        while wrote.wait():
+            wrote.clear()
+            try:
+                database.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error as exc:  # the next commit asks again
+                log.warning("WAL checkpoint of %s failed: %s", path, exc)
+            if stopping.is_set():
+                return
+            stopping.wait(CHECKPOINT_PAUSE)
+    finally:
+        database.close()
 
 
 def _answer(
