@@ -263,3 +263,30 @@ async def test_a_batch_whose_task_is_cancelled_mid_write_still_answers_its_write
     log.close()
     assert await database.stored(run_id) == [1, 2]
     await engine.dispose()
+
+
+async def test_the_logs_thread_takes_its_turn_to_write_with_the_engines_connections(
+    settings: Settings, held_inserts: Held
+) -> None:
+    held_inserts.go.set()
+    engine = create_engine(settings)
+    sessions = create_session_factory(engine)
+    async with sessions() as db:
+        user = await create_user(db, "turns", "password-1")
+    database = Db(engine, sessions, user.id)
+    (run_id,) = await database.runs(1)
+    log = RunEventLog(sessions, EventBus())
+    writer = await log.open(run_id)
+    async with sessions() as db:
+        await db.execute(update(Run).where(Run.id == run_id).values(goal="writing"))
+        emitting = asyncio.create_task(writer.emit(tool(1)))
+        await asyncio.sleep(0.3)
+        # It waits for its turn without trying SQLite's lock (no busy-handler polling).
+        assert not emitting.done() and held_inserts.threads == []
+        await db.commit()
+    assert (await asyncio.wait_for(emitting, 10)).seq == 1
+    assert held_inserts.threads == ["event-log"]
+    await writer.close()
+    log.close()
+    assert await database.stored(run_id) == [1]
+    await engine.dispose()
