@@ -10,6 +10,7 @@ there and `/metrics` adds them up.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -73,7 +74,14 @@ _FINAL_TOOL = frozenset({"finished", "failed", "denied"})
 
 
 class EventMetrics:
-    """Counts what a run's events say: status changes, tool calls, model usage."""
+    """Counts what a run's events say: status changes, tool calls, model usage. The
+    labelled series are looked up once per model, tool and status (prometheus-client's
+    `labels()` checks and locks on every call)."""
+
+    def __init__(self) -> None:
+        self._model: dict[str, tuple[Any, Any, Any, Any]] = {}
+        self._tool: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._runs: dict[str, Any] = {}
 
     def observe(self, event: RunEventOut) -> None:
         """Update the counters for one event (deltas cost a string comparison)."""
@@ -82,18 +90,43 @@ class EventMetrics:
             return
         data = event.data
         if isinstance(data, UsageData):
-            MODEL_TOKENS.labels(data.model, "in").inc(data.prompt_tokens)
-            MODEL_TOKENS.labels(data.model, "out").inc(data.completion_tokens)
-            MODEL_SECONDS.labels(data.model).observe(data.seconds)
+            tokens_in, tokens_out, seconds, first_token = self._model_series(data.model)
+            tokens_in.inc(data.prompt_tokens)
+            tokens_out.inc(data.completion_tokens)
+            seconds.observe(data.seconds)
             if data.first_token_seconds is not None:
-                FIRST_TOKEN.labels(data.model).observe(data.first_token_seconds)
+                first_token.observe(data.first_token_seconds)
         elif isinstance(data, ToolData):
             if data.status in _FINAL_TOOL:
-                TOOL_CALLS.labels(data.name, data.status).inc()
+                calls, seconds = self._tool_series(data.name, data.status)
+                calls.inc()
                 if data.duration_ms is not None:
-                    TOOL_SECONDS.labels(data.name).observe(data.duration_ms / 1000)
+                    seconds.observe(data.duration_ms / 1000)
         elif isinstance(data, StatusData | CompleteData):
-            RUNS.labels(data.status).inc()
+            runs = self._runs.get(data.status)
+            if runs is None:
+                runs = self._runs[data.status] = RUNS.labels(data.status)
+            runs.inc()
+
+    def _model_series(self, model: str) -> tuple[Any, Any, Any, Any]:
+        series = self._model.get(model)
+        if series is None:
+            series = self._model[model] = (
+                MODEL_TOKENS.labels(model, "in"),
+                MODEL_TOKENS.labels(model, "out"),
+                MODEL_SECONDS.labels(model),
+                FIRST_TOKEN.labels(model),
+            )
+        return series
+
+    def _tool_series(self, tool: str, status: str) -> tuple[Any, Any]:
+        series = self._tool.get((tool, status))
+        if series is None:
+            series = self._tool[(tool, status)] = (
+                TOOL_CALLS.labels(tool, status),
+                TOOL_SECONDS.labels(tool),
+            )
+        return series
 
 
 def set_active_runs(counts: dict[str, int]) -> None:
