@@ -13,6 +13,7 @@ import openai
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator.core.config import Settings
 from orchestrator.db.models import ModelUsage, Run, RunEvent, User
@@ -20,7 +21,7 @@ from orchestrator.db.session import create_engine, create_session_factory
 from orchestrator.engine.events import CompleteData, StatusData, TokenData, UsageData
 from orchestrator.runs.bus import EventBus
 from orchestrator.runs.group_commit import EventWriteFailed
-from orchestrator.runs.log import RunEventLog
+from orchestrator.runs.log import RunEventLog, RunWriter
 from tests.conftest import Account, Api
 from tests.support.api_keys import api_key
 from tests.support.scripted_model import ScriptedModelServer
@@ -239,6 +240,17 @@ def test_a_usage_row_is_written_with_its_event_or_not_at_all(settings: Settings)
     assert asyncio.run(scenario()) == (1, 1)
 
 
+async def _open_run(sessions: async_sessionmaker[AsyncSession]) -> tuple[RunEventLog, RunWriter]:
+    """Run r1 of user 1, and its writer on a log whose deltas wait a minute to be written."""
+    async with sessions() as db:
+        db.add(User(id=1, username="owner", password_hash="x"))
+        await db.flush()
+        db.add(Run(id="r1", user_id=1, goal="g", agent="assistant"))
+        await db.commit()
+    log = RunEventLog(sessions, EventBus(), flush_interval=60)
+    return log, await log.open("r1")
+
+
 def test_a_usage_event_is_written_with_the_next_event_and_published_before_it(
     settings: Settings,
 ) -> None:
@@ -249,13 +261,7 @@ def test_a_usage_event_is_written_with_the_next_event_and_published_before_it(
         engine = create_engine(settings)
         sessions = create_session_factory(engine)
         try:
-            async with sessions() as db:
-                db.add(User(id=1, username="owner", password_hash="x"))
-                await db.flush()
-                db.add(Run(id="r1", user_id=1, goal="g", agent="assistant"))
-                await db.commit()
-            log = RunEventLog(sessions, EventBus(), flush_interval=60)
-            writer = await log.open("r1")
+            log, writer = await _open_run(sessions)
             seen: list[int] = []
 
             async def follow() -> None:
@@ -297,13 +303,7 @@ def test_the_timer_of_a_written_usage_event_is_stopped(settings: Settings) -> No
         engine = create_engine(settings)
         sessions = create_session_factory(engine)
         try:
-            async with sessions() as db:
-                db.add(User(id=1, username="owner", password_hash="x"))
-                await db.flush()
-                db.add(Run(id="r1", user_id=1, goal="g", agent="assistant"))
-                await db.commit()
-            log = RunEventLog(sessions, EventBus(), flush_interval=60)
-            writer = await log.open("r1")
+            _, writer = await _open_run(sessions)
             await writer.emit(UsageData(model="m", prompt_tokens=5, completion_tokens=7))
             armed = writer._flush_task is not None
             await writer.emit(StatusData(status="running"))  # written with the usage

@@ -203,20 +203,7 @@ class EmbeddedProvider:
                 temperature=0.2 if job.options.temperature is None else job.options.temperature,
                 seed=job.options.seed,
             )
-            produced, finish = 0, None
-            try:
-                for chunk in stream:
-                    if job.stop.is_set():
-                        finish = "cancelled"
-                        break
-                    choice = chunk["choices"][0]
-                    if text := choice["delta"].get("content"):
-                        produced += 1
-                        job.put(text)
-                    finish = choice.get("finish_reason") or finish
-            finally:
-                stream.close()
-            job.put(_End(finish, max(llama.n_tokens - produced, 0), produced))
+            _relay(job, llama, stream, lambda choice: choice["delta"].get("content"))
         except Exception as exc:  # handed to the consumer, which raises it
             job.put(exc)
 
@@ -240,20 +227,7 @@ class EmbeddedProvider:
             temperature=0.2 if job.options.temperature is None else job.options.temperature,
             seed=job.options.seed,
         )
-        produced, finish = 0, None
-        try:
-            for chunk in stream:
-                if job.stop.is_set():
-                    finish = "cancelled"
-                    break
-                choice = chunk["choices"][0]
-                if text := choice.get("text"):
-                    produced += 1
-                    job.put(text)
-                finish = choice.get("finish_reason") or finish
-        finally:
-            stream.close()
-        job.put(_End(finish, max(llama.n_tokens - produced, 0), produced))
+        _relay(job, llama, stream, lambda choice: choice.get("text"))
 
     def _formatter(self, llama: Llama) -> Any:
         """The model's own chat template, as `create_chat_completion` applies it."""
@@ -516,3 +490,25 @@ def _tool_outcome(reader: ResponseReader, turn: int, answer: str | None) -> list
         return [TextDelta(text=text)] if isinstance(text, str) and not reader.streamed else []
     call = ToolCall(id=f"call_{turn}_0", name=value["tool"], arguments=params)
     return [ToolCallChunk(call=call)]
+
+
+def _relay(
+    job: _Job, llama: Llama, stream: Any, text_of: Callable[[dict[str, Any]], str | None]
+) -> None:
+    """Hand a llama.cpp stream's text to the job as it comes (`text_of` reads a choice of
+    the chat or the plain completion API), then its end with the tokens read and written;
+    a stopped job ends it early."""
+    produced, finish = 0, None
+    try:
+        for chunk in stream:
+            if job.stop.is_set():
+                finish = "cancelled"
+                break
+            choice = chunk["choices"][0]
+            if text := text_of(choice):
+                produced += 1
+                job.put(text)
+            finish = choice.get("finish_reason") or finish
+    finally:
+        stream.close()
+    job.put(_End(finish, max(llama.n_tokens - produced, 0), produced))
