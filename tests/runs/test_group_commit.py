@@ -73,6 +73,18 @@ async def database(any_db_settings: Settings) -> AsyncIterator[Db]:
     await engine.dispose()
 
 
+@pytest.fixture
+async def sqlite_database(settings: Settings) -> AsyncIterator[Db]:
+    """A SQLite file's database (the event log writes it in a thread of its own)."""
+    engine = create_engine(settings)
+    sessions = create_session_factory(engine)
+    async with sessions() as db:
+        user = await create_user(db, "threaded", "password-1")
+        user_id = user.id
+    yield Db(engine, sessions, user_id)
+    await engine.dispose()
+
+
 def tool(i: int) -> ToolData:
     return ToolData(call_id=f"c{i}", name="add", status="finished", result=str(i))
 
@@ -217,37 +229,28 @@ def held_inserts() -> Iterator[Held]:
 
 
 async def test_a_batch_on_a_sqlite_file_is_written_in_the_logs_own_thread(
-    settings: Settings, held_inserts: Held
+    sqlite_database: Db, held_inserts: Held
 ) -> None:
     held_inserts.go.set()
-    engine = create_engine(settings)
-    sessions = create_session_factory(engine)
-    async with sessions() as db:
-        user = await create_user(db, "threaded", "password-1")
-    database = Db(engine, sessions, user.id)
+    sessions = sqlite_database.sessions
     log = RunEventLog(sessions, EventBus(), group_window=0.05)  # all in one batch
-    run_ids = await database.runs(3)
+    run_ids = await sqlite_database.runs(3)
     writers = [await log.open(run_id) for run_id in run_ids]
     await asyncio.gather(*(writer.emit(tool(1)) for writer in writers))
     log.close()
-    await engine.dispose()
     # One INSERT for the three runs' events, in the log's thread, not the loop's.
     assert held_inserts.threads == ["event-log"]
     assert log.committer.transactions == 1
     for run_id in run_ids:
-        assert await database.stored(run_id) == [1]
+        assert await sqlite_database.stored(run_id) == [1]
 
 
 async def test_a_batch_whose_task_is_cancelled_mid_write_still_answers_its_writers(
-    settings: Settings, held_inserts: Held
+    sqlite_database: Db, held_inserts: Held
 ) -> None:
-    engine = create_engine(settings)
-    sessions = create_session_factory(engine)
-    async with sessions() as db:
-        user = await create_user(db, "cancelled", "password-1")
-    database = Db(engine, sessions, user.id)
+    sessions = sqlite_database.sessions
     log = RunEventLog(sessions, EventBus())
-    (run_id,) = await database.runs(1)
+    (run_id,) = await sqlite_database.runs(1)
     writer = await log.open(run_id)
     emitting = asyncio.create_task(writer.emit(tool(1)))
     assert await asyncio.to_thread(held_inserts.inside.wait, 10)  # the INSERT is under way
@@ -261,20 +264,15 @@ async def test_a_batch_whose_task_is_cancelled_mid_write_still_answers_its_write
     await writer.emit(tool(2))
     await writer.close()
     log.close()
-    assert await database.stored(run_id) == [1, 2]
-    await engine.dispose()
+    assert await sqlite_database.stored(run_id) == [1, 2]
 
 
 async def test_the_logs_thread_takes_its_turn_to_write_with_the_engines_connections(
-    settings: Settings, held_inserts: Held
+    sqlite_database: Db, held_inserts: Held
 ) -> None:
     held_inserts.go.set()
-    engine = create_engine(settings)
-    sessions = create_session_factory(engine)
-    async with sessions() as db:
-        user = await create_user(db, "turns", "password-1")
-    database = Db(engine, sessions, user.id)
-    (run_id,) = await database.runs(1)
+    sessions = sqlite_database.sessions
+    (run_id,) = await sqlite_database.runs(1)
     log = RunEventLog(sessions, EventBus())
     writer = await log.open(run_id)
     async with sessions() as db:
@@ -288,5 +286,4 @@ async def test_the_logs_thread_takes_its_turn_to_write_with_the_engines_connecti
     assert held_inserts.threads == ["event-log"]
     await writer.close()
     log.close()
-    assert await database.stored(run_id) == [1]
-    await engine.dispose()
+    assert await sqlite_database.stored(run_id) == [1]
