@@ -62,27 +62,27 @@ class Db:
             )
 
 
-@pytest.fixture
-async def database(any_db_settings: Settings) -> AsyncIterator[Db]:
-    engine = create_engine(any_db_settings)
+async def _database(settings: Settings) -> Db:
+    engine = create_engine(settings)
     sessions = create_session_factory(engine)
     async with sessions() as db:
         user = await create_user(db, "grouped", "password-1")
-        user_id = user.id
-    yield Db(engine, sessions, user_id)
-    await engine.dispose()
+        return Db(engine, sessions, user.id)
+
+
+@pytest.fixture
+async def database(any_db_settings: Settings) -> AsyncIterator[Db]:
+    database = await _database(any_db_settings)
+    yield database
+    await database.engine.dispose()
 
 
 @pytest.fixture
 async def sqlite_database(settings: Settings) -> AsyncIterator[Db]:
     """A SQLite file's database (the event log writes it in a thread of its own)."""
-    engine = create_engine(settings)
-    sessions = create_session_factory(engine)
-    async with sessions() as db:
-        user = await create_user(db, "threaded", "password-1")
-        user_id = user.id
-    yield Db(engine, sessions, user_id)
-    await engine.dispose()
+    database = await _database(settings)
+    yield database
+    await database.engine.dispose()
 
 
 def tool(i: int) -> ToolData:

@@ -71,6 +71,17 @@ class WriteTurns:
             found = self._locks[loop] = asyncio.Lock()
         return found
 
+    async def acquire(self) -> asyncio.Lock:
+        """This loop's write lock, once it is this caller's turn (the caller releases it);
+        after `timeout` seconds of waiting, "database is locked", as SQLite says."""
+        lock = self.lock()
+        try:
+            async with asyncio.timeout(self.timeout):
+                await lock.acquire()
+        except TimeoutError:
+            raise sqlite3.OperationalError("database is locked") from None
+        return lock
+
 
 class OneTripCursor:
     """What SQLAlchemy's aiosqlite adapter uses of a cursor, one trip per statement."""
@@ -142,15 +153,8 @@ class OneTripConnection(aiosqlite.Connection):
 
     async def begin_writing(self) -> None:
         """Wait for the write lock, unless this connection's transaction holds it."""
-        if self._writing is not None:
-            return
-        lock = self._turns.lock()
-        try:
-            async with asyncio.timeout(self._turns.timeout):
-                await lock.acquire()
-        except TimeoutError:
-            raise sqlite3.OperationalError("database is locked") from None
-        self._writing = lock
+        if self._writing is None:
+            self._writing = await self._turns.acquire()
 
     def done_writing(self) -> None:
         """This connection's transaction ended: the next writer goes."""

@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -196,12 +195,7 @@ class GroupCommit:
     async def _commit_in_turn(self, turns: WriteTurns, writes: list[Write]) -> list[bool]:
         """The batch written by the thread while the engine's other writers wait their turn."""
         assert self._thread is not None
-        lock = turns.lock()
-        try:
-            async with asyncio.timeout(turns.timeout):
-                await lock.acquire()
-        except TimeoutError:
-            raise sqlite3.OperationalError("database is locked") from None
+        lock = await turns.acquire()
         try:
             written = self._thread.transaction(_write, writes)
             await through_cancellation(written)  # the lock is held until it is done
