@@ -340,3 +340,37 @@ def test_the_bundled_model_reads_a_result_with_the_request_it_serves() -> None:
     # With tools required there is no answer to point to: the bare result.
     required = _prompt(history, [CALCULATE], None, None)
     assert required[-1].content == "Result of calculate:\n42"
+
+
+def test_bounded_schema_reaches_the_definitions_that_refs_name() -> None:
+    """The workflow's phases answer in pydantic models whose nested models are `$defs`:
+    their texts are bounded too (2,000 characters each made a grammar llama.cpp could not
+    parse, and the process died at the first token)."""
+    from orchestrator.llm._constrained import PARAM_MAX_LENGTH
+    from orchestrator.runs.workflow import Plan
+
+    schema = bounded_schema(Plan.model_json_schema())
+    step = schema["$defs"]["Step"]["properties"]
+    assert step["instruction"]["maxLength"] == PARAM_MAX_LENGTH
+    assert step["title"]["maxLength"] == PARAM_MAX_LENGTH
+    assert schema["properties"]["steps"]["maxItems"] <= 10
+
+
+@pytest.mark.slow
+async def test_real_model_answers_in_a_workflow_phases_schema() -> None:
+    """SPEC's structured answer on the bundled model (what `POST /runs` with the default
+    agent asks first): before its texts were bounded, this killed the process."""
+    from orchestrator.runs.workflow import Spec
+
+    path, reason = locate_model()
+    assert path is not None, reason
+    provider = EmbeddedProvider(path)
+    options = GenerationOptions(max_tokens=48, temperature=0.0, seed=1)
+    prompt = user("Goal: create notes.txt containing 'hello'. State the goal and its criteria.")
+    chunks = await collect(
+        provider.chat(MODEL_NAME, prompt, json_schema=Spec.model_json_schema(), options=options)
+    )
+    text = "".join(c.text for c in chunks if isinstance(c, TextDelta))
+    assert text.startswith('{"goal"') or text.lstrip().startswith('{ "goal"'), text
+    assert isinstance(chunks[-1], Done)
+    await provider.aclose()

@@ -157,6 +157,10 @@ def _bound(schema: dict[str, Any], required: bool) -> None:
         for sub in schema.get(key) or []:
             if isinstance(sub, dict):
                 _bound(sub, required)
+    for definitions in (schema.get("$defs"), schema.get("definitions")):
+        for sub in (definitions or {}).values():  # what `$ref`s name (pydantic's nested models)
+            if isinstance(sub, dict):
+                _bound(sub, required=False)
 
 
 class ResponseReader:

@@ -29,6 +29,7 @@ from orchestrator.llm._constrained import (
     ResponseReader,
     answer_start,
     answer_tool_name,
+    bounded_schema,
     call_or_answer_schema,
 )
 from orchestrator.llm.base import (
@@ -265,11 +266,15 @@ class EmbeddedProvider:
             self._llama = None
 
     def _grammar(self, schema: dict[str, Any]) -> LlamaGrammar:
+        """The grammar of `schema`, bounded first (`bounded_schema`): llama.cpp spells a
+        string's `maxLength` out as nested rules, and one it cannot parse (the workflow's
+        2,000-character texts) took the whole process down at the first sampled token."""
         from llama_cpp.llama_grammar import LlamaGrammar
 
         key = json.dumps(schema)
         if key not in self._grammars:
-            self._grammars[key] = LlamaGrammar.from_string(grammar_source(schema), verbose=False)
+            source = grammar_source(bounded_schema(schema))
+            self._grammars[key] = LlamaGrammar.from_string(source, verbose=False)
         return self._grammars[key]
 
     def _fit(
