@@ -96,7 +96,7 @@ class HeldRuns:
         self.cancel_requested: set[str] = set()
         self.cancelled: list[str] = []
 
-    async def execute(self, run_id: str) -> None:
+    async def execute(self, run_id: str, *, new: object = None) -> None:
         self.executions.append(run_id)
         try:
             await asyncio.Event().wait()

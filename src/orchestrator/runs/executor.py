@@ -34,7 +34,16 @@ ACTIVE_STATUSES = ("queued", "running", "waiting")
 class RunExecutor(Protocol):
     """Where runs execute."""
 
-    async def submit(self, run_id: str) -> None: ...
+    def reserve(self, run: Run) -> None:
+        """Called on a new run before its row is stored: an executor that executes runs
+        in this process takes the run's lease in that same insert (`submit` then skips
+        the claim and the reload)."""
+        ...
+
+    async def submit(self, run_id: str, run: Run | None = None) -> None:
+        """Execute the committed run, somewhere; `run`: its row as just stored, if the
+        caller has it."""
+        ...
 
     async def cancel(self, run_id: str) -> bool:
         """Stop the run (its cancel is already stored). False when nobody executes it and
@@ -129,11 +138,29 @@ class InProcessExecutor:
         # without it one process would execute the run twice.
         self._claiming = asyncio.Lock()
 
-    async def submit(self, run_id: str) -> None:
+    def reserve(self, run: Run) -> None:
+        run.lease_owner = self.owner
+        run.lease_expires_at = utcnow() + timedelta(seconds=self.lease_seconds)
+
+    def _reserved(self, run: Run | None) -> bool:
+        """Whether `run` is a new row stored with this executor's lease, in time: nobody
+        else can claim it before its lease expires, so it needs no claim of its own. Half
+        the lease is left as margin against clocks that differ between processes."""
+        return (
+            run is not None
+            and run.status == "queued"
+            and run.last_seq == 0
+            and run.lease_owner == self.owner
+            and run.lease_expires_at is not None
+            and utcnow() + timedelta(seconds=self.lease_seconds / 2) < run.lease_expires_at
+        )
+
+    async def submit(self, run_id: str, run: Run | None = None) -> None:
         async with self._claiming:
-            if run_id in self.tasks or not await self._claim(run_id):
+            new = run if self._reserved(run) else None
+            if run_id in self.tasks or (new is None and not await self._claim(run_id)):
                 return
-            task = asyncio.create_task(self._hold(run_id), name=f"run-{run_id}")
+            task = asyncio.create_task(self._hold(run_id, new), name=f"run-{run_id}")
             self.tasks[run_id] = task
         task.add_done_callback(functools.partial(self._forget, run_id))
 
@@ -222,13 +249,13 @@ class InProcessExecutor:
     async def _claim(self, run_id: str) -> bool:
         return await claim_lease(self.sessions, run_id, self.owner, self.lease_seconds)
 
-    async def _hold(self, run_id: str) -> None:
+    async def _hold(self, run_id: str, new: Run | None = None) -> None:
         held_lease.set(Lease(run_id, self.owner))  # this task's; its writers are fenced by it
         task = asyncio.current_task()
         assert task is not None
         heartbeat = asyncio.create_task(self._renew(run_id, task))
         try:
-            await self.processor.execute(run_id)
+            await self.processor.execute(run_id, new=new)
         except asyncio.CancelledError:
             pass  # shutdown, cancel or lease lost: the processor has left the run consistent
         except LeaseLost:

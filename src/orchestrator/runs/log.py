@@ -311,6 +311,17 @@ class RunEventLog:
         self._writers[run_id] = writer
         return writer
 
+    async def open_new(self, run: Run, lease: Lease | None = None) -> RunWriter:
+        """The writer of a run just stored under `lease` (`RunExecutor.reserve`): its log
+        is empty, nobody else has held it, and its row says whom it runs for, so `open`'s
+        reads (the lease, the last event, the owner, what a vanished writer left) are
+        known answers."""
+        if lease is not None:
+            await self.bus.take_over(lease)
+        writer = RunWriter(self, run.id, run.last_seq, lease, user_id=run.user_id, agent=run.agent)
+        self._writers[run.id] = writer
+        return writer
+
     def close(self) -> None:
         """Let go of what the log writes with (its writers are closed by then)."""
         self.committer.close()

@@ -61,19 +61,30 @@ class RunProcessor:
         self.kinds = kinds
         self.agents = agents
         self.cancel_requested: set[str] = set()
+        self._delegated: set[str] = set()  # runs executing here that started a child run
 
     def handles(self, kind: str) -> bool:
         """Whether runs of `kind` can execute here."""
         return kind in self.kinds
 
-    async def execute(self, run_id: str) -> None:
+    async def execute(self, run_id: str, *, new: Run | None = None) -> None:
         """Execute the run to its end (under the lease this task holds, if any: if the
-        lease is lost meanwhile, `LeaseLost` and nothing more is written)."""
-        async with self.log.sessions() as db:
-            run = await db.get(Run, run_id)
+        lease is lost meanwhile, `LeaseLost` and nothing more is written). `new`: the run's
+        row as its executor just stored it, under that lease (`RunExecutor.reserve`): it
+        is not read again, and its log is known to be empty."""
+        if new is None:
+            async with self.log.sessions() as db:
+                run = await db.get(Run, run_id)
+        else:
+            run = new
         if run is None or run.status in {"succeeded", "failed", "cancelled"}:
             return
-        writer = await self.log.open(run_id, held_lease.get())
+        if run.parent_run_id is not None:
+            self._delegated.add(run.parent_run_id)
+        if new is None:
+            writer = await self.log.open(run_id, held_lease.get())
+        else:
+            writer = await self.log.open_new(new, held_lease.get())
         if run.cancel_requested_at is not None:  # cancelled while nobody was executing it
             await self.finish(run, writer, Outcome("cancelled", ""))
             return
@@ -106,7 +117,7 @@ class RunProcessor:
         except LeaseLost:
             writer.lose()  # another process holds the run now: leave it all to that one
             raise
-        await self.finish(run, writer, outcome)
+        await self.finish(run, writer, outcome, resumed=new is None)
 
     async def _work_within_budget(self, run: Run, writer: RunWriter) -> Outcome:
         """The run's work, ended cleanly when it goes over RUN_MAX_SECONDS (resumes count
@@ -142,8 +153,12 @@ class RunProcessor:
                 error=ErrorData(message=f"internal error ({type(exc).__name__})", code="internal"),
             )
 
-    async def finish(self, run: Run, writer: RunWriter, outcome: Outcome) -> None:
-        """Log the error (if any) and `complete`, store the result, release the writer."""
+    async def finish(
+        self, run: Run, writer: RunWriter, outcome: Outcome, *, resumed: bool = True
+    ) -> None:
+        """Log the error (if any) and `complete`, store the result, release the writer.
+        Children left active end too, unless the run is new (`resumed=False`) and
+        started none: then it has none."""
         try:
             if outcome.error is not None:
                 await writer.emit(outcome.error)
@@ -171,7 +186,9 @@ class RunProcessor:
             )
         finally:
             await writer.close()
-        await self._end_orphaned_children(run.id)
+        if resumed or run.id in self._delegated:
+            self._delegated.discard(run.id)
+            await self._end_orphaned_children(run.id)
 
     async def _end_orphaned_children(self, run_id: str) -> None:
         """Children a restart left behind end with their parent, as cancelled."""

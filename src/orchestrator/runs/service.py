@@ -4,7 +4,7 @@ the one way in for everything that starts, follows, cancels or decides runs."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
@@ -14,7 +14,7 @@ from orchestrator.agents import DEFAULT_AGENT, DEFAULT_RUN_AGENT
 from orchestrator.conversations import resolve_parent
 from orchestrator.core.config import Settings
 from orchestrator.core.errors import Conflict, InvalidInput, NotFound
-from orchestrator.db.models import Approval, Conversation, Message, Run
+from orchestrator.db.models import Approval, Conversation, Message, Run, new_id
 from orchestrator.engine.events import FINAL_STATUSES, RunEventOut, TaintSource
 from orchestrator.runs.approvals import ApprovalBroker, Decided, Decision
 from orchestrator.runs.attachments import attached_paths, with_note
@@ -54,18 +54,20 @@ async def start_chat_turn(
     knowledge: list[str] | None = None,
     tainted_by: TaintSource | None = None,
     parent_id: int | None = APPEND,
+    reserve: Callable[[Run], None] | None = None,
 ) -> tuple[Run, Conversation, Message]:
     """Store the user's message (below `parent_id`, by default at the end of the active
     branch) and a queued chat run for it (a new conversation if none); `tainted_by`: the
-    untrusted content the turn starts with (its attachments)."""
+    untrusted content the turn starts with (its attachments); `reserve`: what the executor
+    sets on the run before it is stored (`RunExecutor.reserve`). The rows go in with one
+    flush (their ids are made here), the conversation's pointer with the commit."""
     if conversation_id is None:
         if parent_id is not APPEND and parent_id is not None:
             raise InvalidInput("parent_message_id needs the conversation_id it belongs to")
         conversation = Conversation(
-            user_id=user_id, title=title_from(message), model=model, agent=agent
+            id=new_id(), user_id=user_id, title=title_from(message), model=model, agent=agent
         )
         db.add(conversation)
-        await db.flush()
     else:
         conversation = await get_conversation(db, user_id, conversation_id)
         if parent_id is not APPEND and parent_id is not None:
@@ -73,6 +75,7 @@ async def start_chat_turn(
         if conversation.title == DEFAULT_TITLE:
             conversation.title = title_from(message)
     run = Run(
+        id=new_id(),
         user_id=user_id,
         kind="chat",
         goal=message,
@@ -82,8 +85,9 @@ async def start_chat_turn(
         knowledge=knowledge or None,
         tainted_by=tainted_by.model_dump() if tainted_by is not None else None,
     )
+    if reserve is not None:
+        reserve(run)
     db.add(run)
-    await db.flush()
     user_message = await add_message(
         db, conversation, "user", message, run_id=run.id, parent_id=parent_id
     )
@@ -193,8 +197,9 @@ class RunService:
                 knowledge=request.knowledge,
                 tainted_by=taint,
                 parent_id=request.parent_message_id if request.parent_given else APPEND,
+                reserve=self.executor.reserve,
             )
-        await self.executor.submit(run.id)
+        await self.executor.submit(run.id, run)
         return run
 
     async def start_run(

@@ -82,7 +82,10 @@ class QueueExecutor:
         self.lease_seconds = lease_seconds
         self.owner = owner or new_owner_id()
 
-    async def submit(self, run_id: str) -> None:
+    def reserve(self, run: Run) -> None:
+        """Workers claim the runs they take: nothing to take here."""
+
+    async def submit(self, run_id: str, run: Run | None = None) -> None:
         """Queue the run; a run already queued is not queued twice."""
         await self.services.queue.enqueue(
             JOB,
