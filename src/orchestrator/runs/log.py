@@ -1,10 +1,13 @@
 """A run's append-only event log: `seq` from 1 with no gaps, rows written in batches.
 
 Token and thinking deltas are buffered and written together (every `flush_interval` or
-`max_batch` events); every other event is written before `emit` returns, so a tool's
-`finished` is durable before the run moves on, and published only then. The writes of
-all runs in a process share transactions (`runs.group_commit`): one commit stores what
-every writer has waiting. Subscribers get each event as soon as it is published.
+`max_batch` events). Deltas that come in one turn of the event loop (a model's chunks that
+arrived in one read from its socket) become one event, published at the end of that
+turn: a fast model's burst costs one event, one row and one frame, and no delta waits
+for another that has not arrived yet. Every other event is written before `emit`
+returns, so a tool's `finished` is durable before the run moves on, and published only
+then. The writes of all runs in a process share transactions (`runs.group_commit`): one
+commit stores what every writer has waiting. Subscribers get each event as soon as it is published.
 
 With a bus between processes, deltas a crashed writer had published but not written are
 adopted by the next writer (`EventBus.unflushed`), so no reader ever saw an event the log
@@ -35,6 +38,8 @@ from orchestrator.engine.events import (
     Payload,
     RunEventOut,
     RunStatus,
+    ThinkingData,
+    TokenData,
     UsageData,
     make_event,
     parse_event,
@@ -103,6 +108,8 @@ class RunWriter:
         self.agent = agent
         self.pending: list[RunEventOut] = []
         self.held: list[RunEventOut] = []  # deferred events, published once written
+        # The last delta, still taking the deltas of this turn of the loop (unpublished).
+        self.open_delta: RunEventOut | None = None
         self._flush_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
@@ -114,6 +121,11 @@ class RunWriter:
         if self.lost:
             assert self.lease is not None
             raise LeaseLost(self.lease)
+        if changes is None and isinstance(data, TokenData | ThinkingData):
+            merged = self._merge(data)
+            if merged is not None:
+                return merged
+        self.publish_open_delta()  # nothing is published before an earlier event
         # The event holds `data` itself: payloads are not changed once emitted.
         event = make_event(
             data, run_id=self.run_id, seq=self.last_seq + 1, timestamp=datetime.now(UTC)
@@ -129,7 +141,8 @@ class RunWriter:
         elif event.type in BUFFERED_TYPES and changes is None:
             if self.held:  # nothing is published after an event still unwritten
                 await self.flush()
-            self._log.bus.publish(event, self.lease)
+            self.open_delta = event  # published once this turn of the loop is done
+            asyncio.get_running_loop().call_soon(self._publish_delta, event)
             if len(self.pending) >= self._log.max_batch:
                 await self.flush()
             elif self._flush_task is None:
@@ -138,6 +151,35 @@ class RunWriter:
             await self.flush(changes)
             self._log.bus.publish(event, self.lease)
         return event
+
+    def _merge(self, data: TokenData | ThinkingData) -> RunEventOut | None:
+        """The open delta with `data`'s text appended, if `data` continues it (None if
+        there is none: `data` becomes an event of its own)."""
+        event = self.open_delta
+        if event is None or type(event.data) is not type(data) or not self.pending:
+            return None
+        if self.pending[-1] is not event:
+            return None
+        assert isinstance(event.data, TokenData | ThinkingData)
+        merged = make_event(
+            type(data)(text=event.data.text + data.text),
+            run_id=self.run_id,
+            seq=event.seq,
+            timestamp=event.timestamp,
+        )
+        self.pending[-1] = self.open_delta = merged
+        return merged
+
+    def _publish_delta(self, event: RunEventOut) -> None:
+        """The end of the loop's turn that opened `event`: publish it as it is now."""
+        if self.open_delta is not None and self.open_delta.seq == event.seq:
+            self.publish_open_delta()
+
+    def publish_open_delta(self) -> None:
+        """Publish the open delta now: nothing more joins it."""
+        event, self.open_delta = self.open_delta, None
+        if event is not None and not self.lost:
+            self._log.bus.publish(event, self.lease)
 
     async def _flush_later(self) -> None:
         await asyncio.sleep(self._log.flush_interval)
@@ -158,6 +200,7 @@ class RunWriter:
         """The lease is gone: publish and write nothing more (pending events are the new
         holder's to adopt from the bus, or were never seen)."""
         self.lost = True
+        self.open_delta = None
         self.pending.clear()
         self.held.clear()
         self._stop_timer()
@@ -167,10 +210,12 @@ class RunWriter:
         """Write every pending event, and changes to the run's row, in one transaction
         (shared with other writers': `GroupCommit`), if this writer's lease still holds
         (`LeaseLost` if not; `EventWriteFailed` if the database failed the write)."""
+        self.publish_open_delta()  # the batch below is final: its deltas are whole
         async with self._lock:
             if self.lost:
                 assert self.lease is not None
                 raise LeaseLost(self.lease)
+            self.publish_open_delta()
             batch = list(self.pending)  # emit may append while we write
             if not batch and run_changes is None:
                 return
@@ -360,7 +405,9 @@ class RunEventLog:
         last = events[-1].seq if events else after
         writer = self._writers.get(run_id)
         if writer is not None and len(events) < limit:
-            events.extend(e for e in list(writer.pending) if e.seq > last)
+            # Not the open delta: its text may still grow, and it is published soon.
+            unread = (e for e in list(writer.pending) if e.seq > last)
+            events.extend(e for e in unread if e is not writer.open_delta)
         return events[:limit]
 
     async def follow(self, run_id: str, after: int = 0) -> AsyncIterator[RunEventOut]:
