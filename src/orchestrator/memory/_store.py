@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator.core.errors import MemoryUnavailable, NotFound
 from orchestrator.db.models import Memory, new_id, utcnow
+from orchestrator.db.session import fetch
 from orchestrator.memory._embedders import Embedder
 from orchestrator.memory._index import VectorIndex
 
@@ -275,9 +276,7 @@ class MemoryStore:
 
     async def has_any(self, user_id: int) -> bool:
         """Whether the user keeps any memory (a cheap check before searching)."""
-        async with self.sessions() as db:
-            found = await db.scalar(_ANY_MEMORY, {"user_id": user_id})
-            return found is not None
+        return bool(await fetch(self.sessions, _ANY_MEMORY, {"user_id": user_id}))
 
     async def search(self, user_id: int, query: str, *, limit: int = 10) -> list[Recollection]:
         """The user's memories nearest in meaning to `query`, best first."""

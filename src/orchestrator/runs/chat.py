@@ -19,6 +19,7 @@ from orchestrator.conversations import load_tree
 from orchestrator.core.config import Settings
 from orchestrator.core.errors import OrchestratorError
 from orchestrator.db.models import Conversation, Message, Run, User, UserQuota
+from orchestrator.db.session import engine_of, fetch
 from orchestrator.engine.events import ErrorData, StatusData, TokenData, ToolData, Usage
 from orchestrator.engine.react import MAX_INVALID_STEPS, Final, Limits, ModelClient, ReactEngine
 from orchestrator.engine.retrieval import ToolRetriever
@@ -33,7 +34,7 @@ from orchestrator.runs.delegation import Delegator
 from orchestrator.runs.log import RunChanges, RunWriter
 from orchestrator.runs.processor import Outcome
 from orchestrator.runs.tool_gate import ToolGate
-from orchestrator.services.conversations import APPEND, add_message
+from orchestrator.services.conversations import APPEND, add_answer, add_message
 from orchestrator.tools.base import Tool, ToolContext
 from orchestrator.tools.registry import ToolRegistry
 from orchestrator.tools.workspace import Workspace
@@ -52,6 +53,12 @@ _QUESTION = (
     )
     .order_by(Message.id)
     .limit(1)
+)
+
+_OWNER = (
+    select(User.role, User.language, UserQuota.tokens_per_day)
+    .outerjoin(UserQuota, UserQuota.user_id == User.id)
+    .where(User.id == bindparam("user_id"))
 )
 
 STOP_MESSAGES = {
@@ -306,13 +313,8 @@ class AgentTurn:
     async def owner(self, user_id: int) -> RunOwner:
         """The run's user as a turn needs them: role (the approval policy), language and
         own token quota, in one query (a user since deleted counts as a plain user)."""
-        query = (
-            select(User.role, User.language, UserQuota.tokens_per_day)
-            .outerjoin(UserQuota, UserQuota.user_id == User.id)
-            .where(User.id == user_id)
-        )
-        async with self.sessions() as db:
-            row = (await db.execute(query)).one_or_none()
+        rows = await fetch(self.sessions, _OWNER, {"user_id": user_id})
+        row = rows[0] if rows else None
         if row is None:
             return RunOwner(role="user", language=None, tokens_per_day=None)
         return RunOwner(role=row.role, language=row.language, tokens_per_day=row.tokens_per_day)
@@ -336,9 +338,9 @@ class ChatTurn:
 
     async def __call__(self, run: Run, writer: RunWriter) -> Outcome:
         agent = await self.agents(run.agent)
-        history = await self._history(run)
+        question, history = await self._history(run)
         result = await self.turn.run(run, writer, agent, history)
-        message_id = await self._answer(run, result)
+        message_id = await self._answer(run, result, question)
         status = "succeeded" if result.error is None else "failed"
         return Outcome(
             status,
@@ -350,9 +352,10 @@ class ChatTurn:
             citations=result.citations,
         )
 
-    async def _history(self, run: Run) -> list[ChatMessage]:
-        """The branch that ends at the run's question (only that branch: the model never
-        sees the other versions), its latest messages that fit the context budget."""
+    async def _history(self, run: Run) -> tuple[int | None, list[ChatMessage]]:
+        """The id of the run's question (the user's message it answers), and the branch
+        that ends there (only that branch: the model never sees the other versions), its
+        latest messages that fit the context budget."""
         budget = self.turn.settings.context_chars
         picked: list[ChatMessage] = []
         async with self.turn.sessions() as db:
@@ -369,7 +372,7 @@ class ChatTurn:
                     break
                 picked.append(ChatMessage(role=row.role, content=row.content))
         history = picked[::-1] or [ChatMessage(role="user", content=run.goal)]
-        return await self._with_images(run, history)
+        return question, await self._with_images(run, history)
 
     @staticmethod
     async def _question(db: AsyncSession, run: Run) -> int | None:
@@ -394,10 +397,22 @@ class ChatTurn:
             history[index] = history[index].model_copy(update={"images": images})
         return history
 
-    async def _answer(self, run: Run, result: TurnResult) -> int | None:
-        """Store the assistant's answer (even a partial one) in the conversation."""
+    async def _answer(self, run: Run, result: TurnResult, question: int | None) -> int | None:
+        """Store the assistant's answer (even a partial one) in the conversation, below
+        the run's question (`question`, found when the turn started)."""
         if not result.content and not result.calls:
             return None
+        if question is not None and run.conversation_id is not None:
+            async with engine_of(self.turn.sessions).begin() as connection:
+                return await add_answer(
+                    connection,
+                    run.conversation_id,
+                    question,
+                    result.content,
+                    tools_used=result.call_records(),
+                    run_id=run.id,
+                    citations=result.citations,
+                )
         async with self.turn.sessions() as db:
             conversation = await db.get(Conversation, run.conversation_id)
             if conversation is None:  # deleted while the run went on

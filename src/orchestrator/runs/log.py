@@ -29,11 +29,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator.db.models import Run, RunEvent
-from orchestrator.db.session import engine_of
+from orchestrator.db.session import engine_of, fetch
 from orchestrator.engine.events import (
     Payload,
     RunEventOut,
@@ -62,6 +62,13 @@ BUFFERED_TYPES = frozenset({"token", "thinking"})
 # own (it stays in the transaction of its accounting row either way).
 DEFERRED_TYPES = frozenset({"usage"})
 POLL_SECONDS = 5.0
+# Every follower reads the log when it starts: built once.
+_READ = (
+    select(RunEvent.run_id, RunEvent.seq, RunEvent.type, RunEvent.data, RunEvent.created_at)
+    .where(RunEvent.run_id == bindparam("run_id"), RunEvent.seq > bindparam("after"))
+    .order_by(RunEvent.seq)
+    .limit(bindparam("limit"))
+)
 GAP_RETRY_SECONDS = 0.05  # how often a follower looks again for events it skipped
 
 
@@ -383,25 +390,19 @@ class RunEventLog:
 
     async def read(self, run_id: str, after: int = 0, limit: int = 500) -> list[RunEventOut]:
         """Events with seq > `after`, oldest first, including those not yet written."""
-        async with self.sessions() as db:
-            rows = await db.scalars(
-                select(RunEvent)
-                .where(RunEvent.run_id == run_id, RunEvent.seq > after)
-                .order_by(RunEvent.seq)
-                .limit(limit)
+        rows = await fetch(self.sessions, _READ, {"run_id": run_id, "after": after, "limit": limit})
+        events = [
+            parse_event(
+                {
+                    "type": r.type,
+                    "data": r.data,
+                    "timestamp": r.created_at,
+                    "run_id": r.run_id,
+                    "seq": r.seq,
+                }
             )
-            events = [
-                parse_event(
-                    {
-                        "type": r.type,
-                        "data": r.data,
-                        "timestamp": r.created_at,
-                        "run_id": r.run_id,
-                        "seq": r.seq,
-                    }
-                )
-                for r in rows
-            ]
+            for r in rows
+        ]
         last = events[-1].seq if events else after
         writer = self._writers.get(run_id)
         if writer is not None and len(events) < limit:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table, bindparam, case, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from orchestrator.conversations import (
     Hit,
@@ -20,6 +20,28 @@ from orchestrator.core.errors import NotFound
 from orchestrator.db.models import Conversation, Message, utcnow
 
 APPEND: Any = object()  # `add_message`'s default parent: the end of the active branch
+
+# A run's answer, on every chat turn: built once (building a statement cost more than
+# running it).
+_MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+_CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
+_INSERT_MESSAGE = insert(_MESSAGES).returning(_MESSAGES.c.id)
+_POINT_TO_ANSWER = (
+    update(_CONVERSATIONS)
+    .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
+    .values(
+        # The answer ends the active branch unless the user moved to another meanwhile.
+        active_message_id=case(
+            (
+                _CONVERSATIONS.c.active_message_id == bindparam("question_id"),
+                bindparam("message_id"),
+            ),
+            else_=_CONVERSATIONS.c.active_message_id,
+        ),
+        updated_at=bindparam("now"),
+    )
+)
+_EXISTS = select(_CONVERSATIONS.c.id).where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
 
 
 @dataclass
@@ -135,6 +157,49 @@ async def active_branch(
     conversation = await get_conversation(db, user_id, conversation_id)
     tree = await load_tree(db, conversation.id)
     return tree.active_branch(conversation), tree
+
+
+async def add_answer(
+    connection: AsyncConnection,
+    conversation_id: str,
+    question_id: int,
+    content: str,
+    *,
+    tools_used: list[Any],
+    run_id: str,
+    citations: list[Any] | None,
+) -> int | None:
+    """Store a run's answer below the user's message `question_id`; it ends the active
+    branch if that message still does. Its id (None: the conversation is gone). In the
+    caller's transaction, with statements built once (every chat turn stores one)."""
+    if (await connection.execute(_EXISTS, {"conversation_id": conversation_id})).first() is None:
+        return None
+    now = utcnow()
+    message_id: int = (
+        await connection.execute(
+            _INSERT_MESSAGE,
+            {
+                "conversation_id": conversation_id,
+                "parent_id": question_id,
+                "role": "assistant",
+                "content": content,
+                "tools_used": tools_used,
+                "citations": citations or None,
+                "run_id": run_id,
+                "created_at": now,
+            },
+        )
+    ).scalar_one()
+    await connection.execute(
+        _POINT_TO_ANSWER,
+        {
+            "conversation_id": conversation_id,
+            "question_id": question_id,
+            "message_id": message_id,
+            "now": now,
+        },
+    )
+    return message_id
 
 
 async def add_message(
