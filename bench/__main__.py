@@ -12,6 +12,7 @@ BENCHMARKS = [
     "engine",
     "events",
     "runs",
+    "model_stream",
     "sandbox_overhead",
     "memory",
     "knowledge",

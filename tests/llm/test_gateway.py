@@ -149,6 +149,22 @@ async def test_list_models_is_cached_for_a_few_seconds(
     assert len([r for r in server.requests if r.path == "/api/tags"]) == 2
 
 
+async def test_resolve_follows_the_listing_once_it_is_refreshed(
+    make_gateway: GatewayFactory, server: ScriptedModelServer
+) -> None:
+    """What a call locates is remembered only while the listing it came from holds."""
+    clock = Clock()
+    gateway = make_gateway(clock=clock)
+    assert (await gateway.resolve(None))[1] == "scripted"
+    server.set_models([ScriptedModel("plain", ("completion",)), ScriptedModel("tooly")])
+    assert (await gateway.resolve(None))[1] == "scripted"  # the listing is still fresh
+    clock.now += 10
+    assert (await gateway.resolve(None))[1] == "tooly"
+    assert (await gateway.resolve("plain"))[1] == "plain"
+    with pytest.raises(ModelNotFound):
+        await gateway.resolve("scripted")
+
+
 async def test_model_calls_resolve_without_asking_for_evaluation_scores(
     make_gateway: GatewayFactory, server: ScriptedModelServer
 ) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 
 from orchestrator.core.errors import (
@@ -249,3 +252,148 @@ async def test_health_reports_version_when_server_answers(
     health = await ollama.health()
     assert health.ok
     assert "0.12.0-scripted" in health.detail
+
+
+async def test_chat_reuses_its_connection_for_the_next_turn(
+    server: ScriptedModelServer, ollama: OllamaProvider
+) -> None:
+    server.enqueue(tool_calls=[("calculate", {"expression": "2+2"})])
+    server.enqueue(text="It is 4")
+    await collect(ollama.chat("scripted", user("2+2?"), [CALCULATE]))
+    await collect(ollama.chat("scripted", user("2+2?"), [CALCULATE]))
+    first, second = server.chat_requests[-2:]
+    assert first.client_port is not None
+    assert second.client_port == first.client_port  # not a new TCP connection per turn
+
+
+async def test_chat_reports_usage_counts_after_tool_calls(
+    server: ScriptedModelServer, ollama: OllamaProvider
+) -> None:
+    server.enqueue(text="Let me count", tool_calls=[("calculate", {"expression": "1+1"})])
+    chunks = await collect(ollama.chat("scripted", user("one two three"), [CALCULATE]))
+    assert [type(c) for c in chunks] == [TextDelta, TextDelta, TextDelta, ToolCallChunk, Done]
+    done = chunks[-1]
+    assert isinstance(done, Done)
+    assert (done.prompt_tokens, done.completion_tokens) == (3, 4)
+
+
+def ndjson_server(
+    *chunks: bytes, status: int = 200, seen: list[httpx.Request] | None = None
+) -> httpx.MockTransport:
+    """A transport answering every request with `chunks` streamed one by one."""
+
+    async def body() -> AsyncIterator[bytes]:
+        for chunk in chunks:
+            yield chunk
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if seen is not None:
+            seen.append(request)
+        return httpx.Response(status, content=body())
+
+    return httpx.MockTransport(handle)
+
+
+def line(**part: object) -> bytes:
+    return json.dumps(part).encode() + b"\n"
+
+
+def said(text: str = "", **message: object) -> bytes:
+    return line(message={"role": "assistant", "content": text, **message}, done=False)
+
+
+DONE = line(message={"role": "assistant", "content": ""}, done=True, done_reason="stop")
+
+
+async def test_chat_reads_lines_split_across_chunks_blank_ones_and_a_last_without_newline() -> None:
+    calls = said(tool_calls=[{"function": {"name": "calculate", "arguments": {"x": "1"}}}])
+    final = line(
+        message={"role": "assistant", "content": ""},
+        done=True,
+        done_reason="stop",
+        prompt_eval_count=7,
+        eval_count=3,
+    )
+    stream = said("Hel")[:20], said("Hel")[20:] + b"\n" + said("lo"), calls, final.rstrip()
+    provider = OllamaProvider("http://ollama.test", transport=ndjson_server(*stream))
+    chunks = await collect(provider.chat("m", user("x"), think=True))
+    assert text_of(chunks) == "Hello"
+    assert [c.call for c in chunks if isinstance(c, ToolCallChunk)] == [
+        ToolCall(id="call_1_0", name="calculate", arguments={"x": "1"})
+    ]
+    assert chunks[-1] == Done(finish_reason="stop", prompt_tokens=7, completion_tokens=3)
+
+
+async def test_chat_reads_thinking_and_ignores_what_follows_the_last_line() -> None:
+    stream = said(thinking="hmm"), said("4"), DONE, said("late")
+    provider = OllamaProvider("http://ollama.test", transport=ndjson_server(*stream))
+    chunks = await collect(provider.chat("m", user("x")))
+    assert chunks == [ThinkingDelta(text="hmm"), TextDelta(text="4"), Done(finish_reason="stop")]
+
+
+async def test_chat_raises_llm_error_on_an_error_line_before_any_output() -> None:
+    stream = line(error="model runner has unexpectedly stopped")
+    provider = OllamaProvider("http://ollama.test", transport=ndjson_server(stream))
+    with pytest.raises(LLMError, match="failed: model runner has unexpectedly stopped") as caught:
+        await collect(provider.chat("m", user("x")))
+    assert not isinstance(caught.value, StreamInterrupted)
+
+
+async def test_chat_raises_stream_interrupted_on_an_error_line_mid_answer() -> None:
+    stream = said("partial"), line(error="out of memory")
+    provider = OllamaProvider("http://ollama.test", transport=ndjson_server(*stream))
+    with pytest.raises(StreamInterrupted, match="stopped mid-answer: out of memory"):
+        await collect(provider.chat("m", user("x")))
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"<html><body>Welcome to nginx</body></html>",
+        line(status="ok"),
+        line(message={"content": "no role"}),
+        said(tool_calls=[{"function": {"arguments": {}}}]),
+        said(tool_calls=[{"function": {"name": "calculate", "arguments": "1+1"}}]),
+        b"[1, 2]\n",
+    ],
+)
+async def test_chat_raises_not_api_when_the_answer_is_not_ollamas(answer: bytes) -> None:
+    provider = OllamaProvider("http://ollama.test", transport=ndjson_server(answer))
+    with pytest.raises(LLMError) as caught:
+        await collect(provider.chat("m", user("x")))
+    assert caught.value.fields["reason"] == "not_api"
+
+
+async def test_chat_raises_stream_interrupted_on_a_malformed_line_mid_answer() -> None:
+    stream = said("partial"), b"{not json\n"
+    provider = OllamaProvider("http://ollama.test", transport=ndjson_server(*stream))
+    with pytest.raises(StreamInterrupted, match="broke off the answer"):
+        await collect(provider.chat("m", user("x")))
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(401, LLMError), (403, LLMError), (404, ModelNotFound), (500, LLMError)],
+)
+async def test_chat_maps_http_errors_as_before(status: int, error: type[Exception]) -> None:
+    answer = line(error="nope")
+    provider = OllamaProvider("http://ollama.test", transport=ndjson_server(answer, status=status))
+    with pytest.raises(error, match="nope" if status >= 404 else "credentials"):
+        await collect(provider.chat("m", user("x")))
+
+
+async def test_chat_sends_the_api_key_and_reads_a_bare_host_as_ollama_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[httpx.Request] = []
+    transport = ndjson_server(DONE, seen=seen)
+    keyed = OllamaProvider("ollama.test", api_key="s3cret", transport=transport)
+    await collect(keyed.chat("m", user("x")))
+    monkeypatch.setenv("OLLAMA_API_KEY", "from-env")
+    await collect(OllamaProvider("http://ollama.test/", transport=transport).chat("m", user("x")))
+    assert [str(r.url) for r in seen] == [
+        "http://ollama.test:11434/api/chat",
+        "http://ollama.test/api/chat",
+    ]
+    assert [r.headers["authorization"] for r in seen] == ["Bearer s3cret", "Bearer from-env"]
+    assert json.loads(seen[0].content)["stream"] is True

@@ -61,7 +61,8 @@ class _Protocols:
 
     async def _body(self, request: Request) -> dict[str, Any]:
         body: dict[str, Any] = await request.json() if request.method == "POST" else {}
-        self.server.record(request.method, request.url.path, body)
+        port = request.client.port if request.client else None
+        self.server.record(request.method, request.url.path, body, port)
         return body
 
     async def _delay(self, reply: Reply) -> None:

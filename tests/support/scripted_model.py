@@ -95,6 +95,7 @@ class RecordedRequest:
     method: str
     path: str
     body: dict[str, Any]
+    client_port: int | None = None  # the client's end of the connection: which one it reused
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -216,10 +217,12 @@ class ScriptedModelServer:
         with self._lock:
             return list(self._models)
 
-    def record(self, method: str, path: str, body: dict[str, Any]) -> None:
+    def record(
+        self, method: str, path: str, body: dict[str, Any], client_port: int | None = None
+    ) -> None:
         """Remember a request."""
         with self._lock:
-            self._requests.append(RecordedRequest(method, path, body))
+            self._requests.append(RecordedRequest(method, path, body, client_port))
 
     def next_reply(self, body: dict[str, Any]) -> Reply | None:
         """The reply for a chat request: queued, else the default, else None."""

@@ -134,6 +134,9 @@ class ModelGateway:
         self._loaded: tuple[int, float] | None = None  # (source version, when)
         self._load_lock = asyncio.Lock()
         self._listings: dict[str, _Listing] = {}
+        # `_locate`'s answers, and the (connection, listing) pairs they were found in.
+        self._located: dict[str, tuple[Endpoint, ModelInfo]] = {}
+        self._located_in: list[tuple[Endpoint, _Listing | None]] = []
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._retired: list[ChatProvider] = []
         self._embedded: EmbeddedProvider | None = None
@@ -246,6 +249,10 @@ class ModelGateway:
     async def _available(self, *, refresh: bool = False) -> list[ModelInfo]:
         """The models as listed (cached), with their ids; no scores: a model call resolves
         its name here without a query."""
+        return _decorated(await self._listed(refresh=refresh))
+
+    async def _listed(self, *, refresh: bool = False) -> list[tuple[Endpoint, _Listing | None]]:
+        """Each connection with a client and its listing, refreshed where it is stale."""
         endpoints = [e for e in await self.endpoints() if e.provider is not None]
         now = self._clock()
         waits: list[Awaitable[None]] = []
@@ -263,15 +270,7 @@ class ModelGateway:
                     waits.append(self._refresh(endpoint))
         if waits:
             await asyncio.gather(*waits)
-        models = [
-            _decorate(info, endpoint)
-            for endpoint in endpoints
-            for info in self._listings.get(endpoint.id, _Listing(0, [])).models
-        ]
-        counts = Counter(info.name for info in models)
-        for info in models:
-            info.id = info.name if counts[info.name] == 1 else f"{info.name}@{info.connection}"
-        return models
+        return [(endpoint, self._listings.get(endpoint.id)) for endpoint in endpoints]
 
     async def _scores(self) -> Mapping[str, float]:
         """The evaluation scores (one small query: a score shows as soon as it is stored)."""
@@ -359,7 +358,23 @@ class ModelGateway:
         return endpoint.provider, info.name
 
     async def _locate(self, model: str | None) -> tuple[Endpoint, ModelInfo]:
-        models = await self._available()
+        """Where `model` (None: the default) is served. Remembered while the connections
+        and their listings stay the same objects: a turn's calls (and its meter, which
+        names the default) locate the model once, not copying every listed model each time."""
+        listed = await self._listed()
+        if len(listed) != len(self._located_in) or any(
+            a is not b
+            for pair, old in zip(listed, self._located_in, strict=True)
+            for a, b in zip(pair, old, strict=True)
+        ):
+            self._located.clear()
+            self._located_in = listed
+        found = self._located.get(model or "")
+        if found is None:
+            found = self._located[model or ""] = self._locate_in(_decorated(listed), model)
+        return found
+
+    def _locate_in(self, models: list[ModelInfo], model: str | None) -> tuple[Endpoint, ModelInfo]:
         if model:
             found = self._find_named(models, model)
             if found is None:
@@ -522,6 +537,20 @@ def _static_endpoints(providers: list[ChatProvider]) -> list[Endpoint]:
 
 def _same_server(old: ConnectionSpec, new: ConnectionSpec) -> bool:
     return (old.kind, old.base_url, old.api_key) == (new.kind, new.base_url, new.api_key)
+
+
+def _decorated(listed: list[tuple[Endpoint, _Listing | None]]) -> list[ModelInfo]:
+    """Every listed model, decorated, with its id (its name, or NAME@CONNECTION where two
+    connections serve it)."""
+    models = [
+        _decorate(info, endpoint)
+        for endpoint, listing in listed
+        for info in (listing.models if listing is not None else [])
+    ]
+    counts = Counter(info.name for info in models)
+    for info in models:
+        info.id = info.name if counts[info.name] == 1 else f"{info.name}@{info.connection}"
+    return models
 
 
 def _decorate(info: ModelInfo, endpoint: Endpoint) -> ModelInfo:

@@ -7,6 +7,7 @@ import asyncio
 import functools
 import json
 import logging
+import os
 import ssl
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
@@ -24,6 +25,13 @@ from orchestrator.core.errors import (
     ToolsNotSupported,
 )
 from orchestrator.core.lazy import lazy_module
+from orchestrator.llm._ollama_wire import (
+    MalformedReply,
+    api_root,
+    chat_body,
+    message_of,
+    tool_calls_of,
+)
 from orchestrator.llm.base import (
     Capability,
     ChatMessage,
@@ -81,15 +89,17 @@ class OllamaProvider:
         if transport:
             extra["transport"] = transport
         # An Ollama behind a proxy that wants a bearer token (Ollama itself wants none).
+        self._api_key = api_key
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client_options = extra
         self._sdk_client: ollama.AsyncClient | None = None
+        self._chat_client: httpx.AsyncClient | None = None
         self._transport = transport
         self._show_cache: dict[tuple[str, str], ollama.ShowResponse] = {}
 
     @property
     def _client(self) -> ollama.AsyncClient:
-        """The SDK's client, made (and the SDK imported) on the first call to Ollama."""
+        """The SDK's client (models, embeddings), made (and the SDK imported) on first use."""
         if self._sdk_client is None:
             self._sdk_client = ollama.AsyncClient(
                 host=self.base_url,
@@ -100,10 +110,31 @@ class OllamaProvider:
             )
         return self._sdk_client
 
+    @property
+    def _http(self) -> httpx.AsyncClient:
+        """The chat stream's client: the SDK's settings (redirects followed, its
+        OLLAMA_API_KEY fallback), without its models (see `_ollama_wire`)."""
+        if self._chat_client is None:
+            api_key = self._api_key or os.environ.get("OLLAMA_API_KEY")
+            headers = {"Accept": "application/json"}
+            if api_key:
+                headers["Authorization"] = f"Bearer {api_key}"
+            self._chat_client = httpx.AsyncClient(
+                base_url=api_root(self.base_url),
+                timeout=self._timeout,
+                verify=shared_ssl_context(),
+                headers=headers,
+                follow_redirects=True,
+                **self._client_options,
+            )
+        return self._chat_client
+
     async def aclose(self) -> None:
         """Close the HTTP connections."""
         if self._sdk_client is not None:
             await self._sdk_client.close()  # type: ignore[no-untyped-call]
+        if self._chat_client is not None:
+            await self._chat_client.aclose()
 
     async def chat(
         self,
@@ -116,17 +147,12 @@ class OllamaProvider:
         options: GenerationOptions | None = None,
     ) -> AsyncIterator[StreamChunk]:
         """Stream one turn from /api/chat (Ollama cannot enforce `tool_choice`)."""
-        request: dict[str, Any] = {
-            "model": model,
-            "messages": [_to_ollama_message(m) for m in messages],
-            "tools": [_to_ollama_tool(t) for t in tools or []] or None,
-            "think": think,
-            "format": json_schema,
-            "options": _to_ollama_options(options),
-        }
+        body = chat_body(
+            model, messages, tools, think=think, json_schema=json_schema, options=options
+        )
         started = False
         try:
-            async with aclosing(self._stream(request, turn=len(messages))) as chunks:
+            async with aclosing(self._stream(body, turn=len(messages))) as chunks:
                 async for chunk in chunks:
                     started = True
                     yield chunk
@@ -144,40 +170,50 @@ class OllamaProvider:
             ConnectionError,
             json.JSONDecodeError,
             pydantic.ValidationError,
+            MalformedReply,
         ) as exc:
             self._raise(exc, model, started)
 
-    async def _stream(
-        self, request: dict[str, Any], turn: int
-    ) -> AsyncGenerator[StreamChunk, None]:
-        stream = await self._client.chat(stream=True, **request)
-        calls = 0
-        async for part in stream:
-            message = part.message
-            if message.thinking:
-                yield ThinkingDelta(text=message.thinking)
-            if message.content:
-                yield TextDelta(text=message.content)
-            for call in message.tool_calls or []:
-                # Ollama gives no ids; these stay the same when the same history is replayed.
-                yield ToolCallChunk(
-                    call=ToolCall(
-                        id=f"call_{turn}_{calls}",
-                        name=call.function.name,
-                        arguments=dict(call.function.arguments or {}),
-                    )
-                )
-                calls += 1
-            if part.done:
-                yield Done(
-                    finish_reason=part.done_reason,
-                    prompt_tokens=part.prompt_eval_count,
-                    completion_tokens=part.eval_count,
-                )
-                return
-        raise StreamInterrupted(
-            f"Ollama at {self.base_url} ended the stream before the answer was done"
-        )
+    async def _stream(self, body: dict[str, Any], turn: int) -> AsyncGenerator[StreamChunk, None]:
+        async with self._http.stream("POST", "/api/chat", json=body) as response:
+            if not response.is_success:
+                await response.aread()
+                raise ollama.ResponseError(response.text, response.status_code)
+            calls = 0
+            done: Done | None = None
+            async with aclosing(_lines(response)) as lines:
+                async for line in lines:
+                    part = json.loads(line)
+                    if isinstance(part, dict) and (error := part.get("error")):
+                        raise ollama.ResponseError(str(error))
+                    message = message_of(part)
+                    if thinking := message.get("thinking"):
+                        yield ThinkingDelta(text=thinking)
+                    if content := message.get("content"):
+                        yield TextDelta(text=content)
+                    for name, arguments in tool_calls_of(message):
+                        # Ollama gives no ids; these stay the same when the same history
+                        # is replayed.
+                        call = ToolCall(id=f"call_{turn}_{calls}", name=name, arguments=arguments)
+                        yield ToolCallChunk(call=call)
+                        calls += 1
+                    if part.get("done"):
+                        done = Done(
+                            finish_reason=part.get("done_reason"),
+                            prompt_tokens=part.get("prompt_eval_count"),
+                            completion_tokens=part.get("eval_count"),
+                        )
+                        break
+                # Read the answer to its end (Ollama ends it after the last line): only a
+                # response read whole gives its connection back to the pool, else each
+                # turn opened a new one.
+                async for _ in lines:
+                    pass
+        if done is None:
+            raise StreamInterrupted(
+                f"Ollama at {self.base_url} ended the stream before the answer was done"
+            )
+        yield done
 
     def _raise(self, exc: Exception, model: str, started: bool) -> NoReturn:
         """Map a client or transport error onto the LLMError tree."""
@@ -214,7 +250,8 @@ class OllamaProvider:
             raise ProviderUnavailable(
                 f"{where} did not answer in time ({exc!r})", reason="unreachable"
             ) from exc
-        if isinstance(exc, json.JSONDecodeError | pydantic.ValidationError) and not started:
+        malformed = json.JSONDecodeError | pydantic.ValidationError | MalformedReply
+        if isinstance(exc, malformed) and not started:
             raise LLMError(
                 f"{where} answered something that is not Ollama's API (an HTML page?): "
                 "is the URL right?",
@@ -282,41 +319,16 @@ class OllamaProvider:
         )
 
 
-def _to_ollama_message(message: ChatMessage) -> dict[str, Any]:
-    out: dict[str, Any] = {"role": message.role, "content": message.content}
-    if message.images:
-        out["images"] = [image.data for image in message.images]
-    if message.tool_calls:
-        out["tool_calls"] = [
-            {"function": {"name": call.name, "arguments": call.arguments}}
-            for call in message.tool_calls
-        ]
-    if message.role == "tool" and message.name:
-        out["tool_name"] = message.name
-    return out
-
-
-def _to_ollama_tool(tool: ToolSpec) -> dict[str, Any]:
-    return {
-        "type": "function",
-        "function": {
-            "name": tool.name,
-            "description": tool.description,
-            "parameters": tool.parameters,
-        },
-    }
-
-
-def _to_ollama_options(options: GenerationOptions | None) -> dict[str, Any] | None:
-    if options is None:
-        return None
-    values = {
-        "temperature": options.temperature,
-        "num_predict": options.max_tokens,
-        "seed": options.seed,
-        "num_ctx": options.context_length,
-    }
-    return {key: value for key, value in values.items() if value is not None} or None
+async def _lines(response: httpx.Response) -> AsyncGenerator[bytes, None]:
+    """The NDJSON lines of a response, blank ones skipped."""
+    pending = b""
+    async for data in response.aiter_bytes():
+        *lines, pending = (pending + data).split(b"\n")
+        for line in lines:
+            if line.strip():
+                yield line
+    if pending.strip():
+        yield pending
 
 
 def _model_info(entry: ollama.ListResponse.Model, show: ollama.ShowResponse | None) -> ModelInfo:
