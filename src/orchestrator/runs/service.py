@@ -7,14 +7,14 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator.agents import DEFAULT_AGENT, DEFAULT_RUN_AGENT
 from orchestrator.conversations import resolve_parent
 from orchestrator.core.config import Settings
 from orchestrator.core.errors import Conflict, InvalidInput, NotFound
-from orchestrator.db.models import Approval, Conversation, Message, Run, new_id
+from orchestrator.db.models import Approval, Conversation, Run, new_id, utcnow
 from orchestrator.engine.events import FINAL_STATUSES, RunEventOut, TaintSource
 from orchestrator.runs.approvals import ApprovalBroker, Decided, Decision
 from orchestrator.runs.attachments import attached_paths, with_note
@@ -23,7 +23,7 @@ from orchestrator.runs.log import RunEventLog
 from orchestrator.runs.processor import RunProcessor
 from orchestrator.runs.workflow import Workflow
 from orchestrator.schemas.runs import ChatRequest
-from orchestrator.services.conversations import APPEND, add_message, get_conversation
+from orchestrator.services.conversations import APPEND, add_question, get_conversation
 from orchestrator.tools.workspace import Workspace
 from orchestrator.usage import Quotas
 
@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 TITLE_LENGTH = 60
 TOOL_RUN_AGENT = "mcp"  # what a tool run shows as its agent: no agent chose the call
 DEFAULT_TITLE = "New conversation"
+# Every chat turn starts with these: built once.
+_RUNS: Table = Run.__table__  # type: ignore[assignment]
+_INSERT_RUN = insert(_RUNS)
+_INSERT_CONVERSATION = insert(Conversation.__table__)
 
 
 def title_from(message: str) -> str:
@@ -55,43 +59,64 @@ async def start_chat_turn(
     tainted_by: TaintSource | None = None,
     parent_id: int | None = APPEND,
     reserve: Callable[[Run], None] | None = None,
-) -> tuple[Run, Conversation, Message]:
+) -> Run:
     """Store the user's message (below `parent_id`, by default at the end of the active
-    branch) and a queued chat run for it (a new conversation if none); `tainted_by`: the
-    untrusted content the turn starts with (its attachments); `reserve`: what the executor
-    sets on the run before it is stored (`RunExecutor.reserve`). The rows go in with one
-    flush (their ids are made here), the conversation's pointer with the commit."""
+    branch) and a queued chat run for it (a new conversation if none), and commit;
+    `tainted_by`: the untrusted content the turn starts with (its attachments);
+    `reserve`: what the executor sets on the run before it is stored
+    (`RunExecutor.reserve`). The run comes back as stored, every column set. The rows go
+    in with statements built once: every chat turn starts here."""
+    now = utcnow()
     if conversation_id is None:
         if parent_id is not APPEND and parent_id is not None:
             raise InvalidInput("parent_message_id needs the conversation_id it belongs to")
-        conversation = Conversation(
-            id=new_id(), user_id=user_id, title=title_from(message), model=model, agent=agent
+        conversation_id = new_id()
+        await db.execute(
+            _INSERT_CONVERSATION,
+            {
+                "id": conversation_id,
+                "user_id": user_id,
+                "title": title_from(message),
+                "model": model,
+                "agent": agent,
+                "active_message_id": None,
+                "created_at": now,
+                "updated_at": now,
+            },
         )
-        db.add(conversation)
+        parent, agent, model = None, agent, model
     else:
         conversation = await get_conversation(db, user_id, conversation_id)
-        if parent_id is not APPEND and parent_id is not None:
-            parent_id = await resolve_parent(db, conversation, parent_id)
+        if parent_id is APPEND:
+            parent = conversation.active_message_id
+        else:
+            parent = (
+                None if parent_id is None else await resolve_parent(db, conversation, parent_id)
+            )
         if conversation.title == DEFAULT_TITLE:
             conversation.title = title_from(message)
+        agent, model = agent or conversation.agent, model or conversation.model
     run = Run(
         id=new_id(),
         user_id=user_id,
         kind="chat",
         goal=message,
-        agent=agent or conversation.agent or "assistant",
-        model=model or conversation.model,
-        conversation_id=conversation.id,
+        agent=agent or "assistant",
+        model=model,
+        conversation_id=conversation_id,
         knowledge=knowledge or None,
         tainted_by=tainted_by.model_dump() if tainted_by is not None else None,
+        status="queued",
+        checkpoint={},
+        last_seq=0,
+        created_at=now,
     )
     if reserve is not None:
         reserve(run)
-    db.add(run)
-    user_message = await add_message(
-        db, conversation, "user", message, run_id=run.id, parent_id=parent_id
-    )
-    return run, conversation, user_message
+    await db.execute(_INSERT_RUN, {column.key: getattr(run, column.key) for column in _RUNS.c})
+    await add_question(db, conversation_id, message, parent_id=parent, run_id=run.id)
+    await db.commit()
+    return run
 
 
 async def create_run(
@@ -187,7 +212,7 @@ class RunService:
             taint = TaintSource(tool="attachment", source=", ".join(attached_paths(message)))
         async with self._admitting, self.sessions() as db:
             await self._admit(db, user_id)
-            run, _, _ = await start_chat_turn(
+            run = await start_chat_turn(
                 db,
                 user_id,
                 message,

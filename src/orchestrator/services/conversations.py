@@ -41,6 +41,11 @@ _POINT_TO_ANSWER = (
         updated_at=bindparam("now"),
     )
 )
+_POINT_TO = (
+    update(_CONVERSATIONS)
+    .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
+    .values(active_message_id=bindparam("message_id"), updated_at=bindparam("now"))
+)
 _EXISTS = select(_CONVERSATIONS.c.id).where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
 
 
@@ -157,6 +162,38 @@ async def active_branch(
     conversation = await get_conversation(db, user_id, conversation_id)
     tree = await load_tree(db, conversation.id)
     return tree.active_branch(conversation), tree
+
+
+async def add_question(
+    db: AsyncSession,
+    conversation_id: str,
+    content: str,
+    *,
+    parent_id: int | None,
+    run_id: str,
+) -> int:
+    """Store the user's message below `parent_id` as the new end of the active branch, in
+    `db`'s transaction, with statements built once (every chat turn starts with one)."""
+    now = utcnow()
+    message_id: int = (
+        await db.execute(
+            _INSERT_MESSAGE,
+            {
+                "conversation_id": conversation_id,
+                "parent_id": parent_id,
+                "role": "user",
+                "content": content,
+                "tools_used": [],
+                "citations": None,
+                "run_id": run_id,
+                "created_at": now,
+            },
+        )
+    ).scalar_one()
+    await db.execute(
+        _POINT_TO, {"conversation_id": conversation_id, "message_id": message_id, "now": now}
+    )
+    return message_id
 
 
 async def add_answer(
