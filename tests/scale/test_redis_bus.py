@@ -4,6 +4,7 @@ late follower from the journal, and a writer that resumes adopts those a crashed
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -80,6 +81,7 @@ async def test_follower_gets_unstored_tokens_from_journal_when_late(
         writer = await worker.log.open(run_id)
         for word in ("one", "two", "three"):
             await writer.emit(TokenData(text=word))
+            await asyncio.sleep(0)  # one read from the model each: three events
         await worker.bus._outbox.join()  # published, and only in Redis: never stored
         assert await api.log.read(run_id) == []
         seen: list[RunEventOut] = []
@@ -105,6 +107,7 @@ async def test_resumed_writer_adopts_tokens_published_by_crashed_writer(
     writer = await crashed.log.open(run_id)
     for word in ("lost", "unless", "adopted"):
         await writer.emit(TokenData(text=word))
+        await asyncio.sleep(0)  # one read from the model each: three events
     await crashed.bus._outbox.join()
     assert writer._flush_task is not None
     writer._flush_task.cancel()  # as a kill -9 would: the tokens were never stored

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator.agents import AgentSpec
 from orchestrator.changes import ChangeRecorder, Snapshots
-from orchestrator.conversations import load_tree
 from orchestrator.core.config import Settings
 from orchestrator.core.errors import OrchestratorError
 from orchestrator.db.models import Conversation, Message, Run, User, UserQuota
@@ -44,16 +44,11 @@ log = logging.getLogger(__name__)
 
 # Built once (a turn runs it twice): building a statement cost more of the event loop's
 # time than running it.
-_QUESTION = (
-    select(Message.id)
-    .where(
-        Message.conversation_id == bindparam("conversation_id"),
-        Message.run_id == bindparam("run_id"),
-        Message.role == "user",
-    )
-    .order_by(Message.id)
-    .limit(1)
-)
+# Built once: every chat turn reads its conversation's messages (building a statement cost
+# more of the event loop's time than running it).
+_MESSAGES = select(
+    Message.id, Message.parent_id, Message.role, Message.content, Message.run_id
+).where(Message.conversation_id == bindparam("conversation_id"))
 
 _OWNER = (
     select(User.role, User.language, UserQuota.tokens_per_day)
@@ -355,31 +350,34 @@ class ChatTurn:
     async def _history(self, run: Run) -> tuple[int | None, list[ChatMessage]]:
         """The id of the run's question (the user's message it answers), and the branch
         that ends there (only that branch: the model never sees the other versions), its
-        latest messages that fit the context budget."""
+        latest messages that fit the context budget. One read of the conversation's
+        messages, as plain rows."""
+        question: int | None = None
+        branch: list[Row[Any]] = []
+        if run.conversation_id is not None:
+            rows = await fetch(
+                self.turn.sessions, _MESSAGES, {"conversation_id": run.conversation_id}
+            )
+            messages = {row.id: row for row in rows}
+            question = min(
+                (r.id for r in rows if r.run_id == run.id and r.role == "user"), default=None
+            )
+            current = question
+            while current is not None and current in messages and len(branch) < len(rows):
+                branch.append(messages[current])  # the bound stops a cycle, as the tree does
+                current = messages[current].parent_id
         budget = self.turn.settings.context_chars
         picked: list[ChatMessage] = []
-        async with self.turn.sessions() as db:
-            question = await self._question(db, run)
-            branch = []
-            if question is not None and run.conversation_id is not None:
-                branch = (await load_tree(db, run.conversation_id)).path(question)
-            for row in reversed(branch):
-                # "system": instructions an OpenAI-compatible client sent (`/v1`)
-                if row.role not in {"user", "assistant", "system"} or not row.content:
-                    continue
-                budget -= len(row.content)
-                if budget < 0 and picked:
-                    break
-                picked.append(ChatMessage(role=row.role, content=row.content))
+        for row in branch:  # from the question up
+            # "system": instructions an OpenAI-compatible client sent (`/v1`)
+            if row.role not in {"user", "assistant", "system"} or not row.content:
+                continue
+            budget -= len(row.content)
+            if budget < 0 and picked:
+                break
+            picked.append(ChatMessage(role=row.role, content=row.content))
         history = picked[::-1] or [ChatMessage(role="user", content=run.goal)]
         return question, await self._with_images(run, history)
-
-    @staticmethod
-    async def _question(db: AsyncSession, run: Run) -> int | None:
-        """The id of the user's message the run answers."""
-        return await db.scalar(
-            _QUESTION, {"conversation_id": run.conversation_id, "run_id": run.id}
-        )
 
     async def _with_images(self, run: Run, history: list[ChatMessage]) -> list[ChatMessage]:
         """The newest user message carries the images it attached (see `runs.attachments`)."""
@@ -417,7 +415,6 @@ class ChatTurn:
             conversation = await db.get(Conversation, run.conversation_id)
             if conversation is None:  # deleted while the run went on
                 return None
-            question = await self._question(db, run)
             message = await add_message(
                 db,
                 conversation,
@@ -426,9 +423,7 @@ class ChatTurn:
                 tools_used=result.call_records(),
                 run_id=run.id,
                 citations=result.citations,
-                parent_id=question if question is not None else APPEND,
-                # The answer ends the active branch unless the user moved to another meanwhile.
-                activate=question is None or conversation.active_message_id == question,
+                parent_id=APPEND,
             )
             return message.id
 
