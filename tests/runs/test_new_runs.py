@@ -170,3 +170,19 @@ def test_a_resumed_run_still_ends_the_children_a_restart_left_behind(
         ended = wait_for_status(api, child, user.headers, "cancelled", "succeeded", "failed")
         api.client.close()
     assert ended["status"] == "cancelled"
+
+
+def test_a_new_task_run_is_claimed_in_its_insert_too(
+    chat_api: Api, model: ScriptedModelServer, statements: list[tuple[str, str]]
+) -> None:
+    user = chat_api.register()
+    model.enqueue(text="done")
+    created = chat_api.client.post(
+        "/runs", json={"goal": "say done", "agent": "assistant"}, headers=user.headers
+    )
+    assert created.status_code == 201, created.text
+    run = wait_for_status(chat_api, created.json()["id"], user.headers, "succeeded", "failed")
+    assert run["status"] == "succeeded" and run["result"] == "done"
+    sql = [s for _, s in statements]
+    assert not [s for s in sql if s.startswith((CLAIM, LEASE_CHECK, LAST_EVENT))]
+    assert run_reads(statements) == []

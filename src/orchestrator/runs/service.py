@@ -120,9 +120,19 @@ async def start_chat_turn(
 
 
 async def create_run(
-    db: AsyncSession, user_id: int, goal: str, *, agent: str, model: str | None, kind: str
+    db: AsyncSession,
+    user_id: int,
+    goal: str,
+    *,
+    agent: str,
+    model: str | None,
+    kind: str,
+    reserve: Callable[[Run], None] | None = None,
 ) -> Run:
+    """Store a queued run (`reserve`: as for `start_chat_turn`) and commit."""
     run = Run(user_id=user_id, kind=kind, goal=goal, agent=agent, model=model)
+    if reserve is not None:
+        reserve(run)
     db.add(run)
     await db.commit()
     return run
@@ -240,8 +250,16 @@ class RunService:
         )
         async with self._admitting, self.sessions() as db:
             await self._admit(db, user_id)
-            run = await create_run(db, user_id, goal, agent=spec.name, model=model, kind=kind)
-        await self.executor.submit(run.id)
+            run = await create_run(
+                db,
+                user_id,
+                goal,
+                agent=spec.name,
+                model=model,
+                kind=kind,
+                reserve=self.executor.reserve,
+            )
+        await self.executor.submit(run.id, run)
         return run
 
     async def add_run(
@@ -288,8 +306,16 @@ class RunService:
         the tool gate like an agent's calls (the MCP server's callers)."""
         async with self._admitting, self.sessions() as db:
             await self._admit(db, user_id)
-            run = await create_run(db, user_id, goal, agent=TOOL_RUN_AGENT, model=None, kind="tool")
-        await self.executor.submit(run.id)
+            run = await create_run(
+                db,
+                user_id,
+                goal,
+                agent=TOOL_RUN_AGENT,
+                model=None,
+                kind="tool",
+                reserve=self.executor.reserve,
+            )
+        await self.executor.submit(run.id, run)
         return run
 
     async def _admit(self, db: AsyncSession, user_id: int) -> None:
