@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 
 from orchestrator.core.errors import (
@@ -277,23 +275,6 @@ async def test_chat_reports_usage_counts_after_tool_calls(
     assert (done.prompt_tokens, done.completion_tokens) == (3, 4)
 
 
-def ndjson_server(
-    *chunks: bytes, status: int = 200, seen: list[httpx.Request] | None = None
-) -> httpx.MockTransport:
-    """A transport answering every request with `chunks` streamed one by one."""
-
-    async def body() -> AsyncIterator[bytes]:
-        for chunk in chunks:
-            yield chunk
-
-    def handle(request: httpx.Request) -> httpx.Response:
-        if seen is not None:
-            seen.append(request)
-        return httpx.Response(status, content=body())
-
-    return httpx.MockTransport(handle)
-
-
 def line(**part: object) -> bytes:
     return json.dumps(part).encode() + b"\n"
 
@@ -305,7 +286,9 @@ def said(text: str = "", **message: object) -> bytes:
 DONE = line(message={"role": "assistant", "content": ""}, done=True, done_reason="stop")
 
 
-async def test_chat_reads_lines_split_across_chunks_blank_ones_and_a_last_without_newline() -> None:
+async def test_chat_reads_lines_split_across_chunks_blank_ones_and_a_last_without_newline(
+    server: ScriptedModelServer, ollama: OllamaProvider
+) -> None:
     calls = said(tool_calls=[{"function": {"name": "calculate", "arguments": {"x": "1"}}}])
     final = line(
         message={"role": "assistant", "content": ""},
@@ -314,9 +297,10 @@ async def test_chat_reads_lines_split_across_chunks_blank_ones_and_a_last_withou
         prompt_eval_count=7,
         eval_count=3,
     )
-    stream = said("Hel")[:20], said("Hel")[20:] + b"\n" + said("lo"), calls, final.rstrip()
-    provider = OllamaProvider("http://ollama.test", transport=ndjson_server(*stream))
-    chunks = await collect(provider.chat("m", user("x"), think=True))
+    server.enqueue_raw(
+        said("Hel")[:20], said("Hel")[20:] + b"\n" + said("lo"), calls, final.rstrip()
+    )
+    chunks = await collect(ollama.chat("scripted", user("x"), think=True))
     assert text_of(chunks) == "Hello"
     assert [c.call for c in chunks if isinstance(c, ToolCallChunk)] == [
         ToolCall(id="call_1_0", name="calculate", arguments={"x": "1"})
@@ -324,26 +308,29 @@ async def test_chat_reads_lines_split_across_chunks_blank_ones_and_a_last_withou
     assert chunks[-1] == Done(finish_reason="stop", prompt_tokens=7, completion_tokens=3)
 
 
-async def test_chat_reads_thinking_and_ignores_what_follows_the_last_line() -> None:
-    stream = said(thinking="hmm"), said("4"), DONE, said("late")
-    provider = OllamaProvider("http://ollama.test", transport=ndjson_server(*stream))
-    chunks = await collect(provider.chat("m", user("x")))
+async def test_chat_reads_thinking_and_ignores_what_follows_the_last_line(
+    server: ScriptedModelServer, ollama: OllamaProvider
+) -> None:
+    server.enqueue_raw(said(thinking="hmm"), said("4"), DONE, said("late"))
+    chunks = await collect(ollama.chat("scripted", user("x")))
     assert chunks == [ThinkingDelta(text="hmm"), TextDelta(text="4"), Done(finish_reason="stop")]
 
 
-async def test_chat_raises_llm_error_on_an_error_line_before_any_output() -> None:
-    stream = line(error="model runner has unexpectedly stopped")
-    provider = OllamaProvider("http://ollama.test", transport=ndjson_server(stream))
+async def test_chat_raises_llm_error_on_an_error_line_before_any_output(
+    server: ScriptedModelServer, ollama: OllamaProvider
+) -> None:
+    server.enqueue_raw(line(error="model runner has unexpectedly stopped"))
     with pytest.raises(LLMError, match="failed: model runner has unexpectedly stopped") as caught:
-        await collect(provider.chat("m", user("x")))
+        await collect(ollama.chat("scripted", user("x")))
     assert not isinstance(caught.value, StreamInterrupted)
 
 
-async def test_chat_raises_stream_interrupted_on_an_error_line_mid_answer() -> None:
-    stream = said("partial"), line(error="out of memory")
-    provider = OllamaProvider("http://ollama.test", transport=ndjson_server(*stream))
+async def test_chat_raises_stream_interrupted_on_an_error_line_mid_answer(
+    server: ScriptedModelServer, ollama: OllamaProvider
+) -> None:
+    server.enqueue_raw(said("partial"), line(error="out of memory"))
     with pytest.raises(StreamInterrupted, match="stopped mid-answer: out of memory"):
-        await collect(provider.chat("m", user("x")))
+        await collect(ollama.chat("scripted", user("x")))
 
 
 @pytest.mark.parametrize(
@@ -357,43 +344,101 @@ async def test_chat_raises_stream_interrupted_on_an_error_line_mid_answer() -> N
         b"[1, 2]\n",
     ],
 )
-async def test_chat_raises_not_api_when_the_answer_is_not_ollamas(answer: bytes) -> None:
-    provider = OllamaProvider("http://ollama.test", transport=ndjson_server(answer))
+async def test_chat_raises_not_api_when_the_answer_is_not_ollamas(
+    server: ScriptedModelServer, ollama: OllamaProvider, answer: bytes
+) -> None:
+    server.enqueue_raw(answer)
     with pytest.raises(LLMError) as caught:
-        await collect(provider.chat("m", user("x")))
+        await collect(ollama.chat("scripted", user("x")))
     assert caught.value.fields["reason"] == "not_api"
 
 
-async def test_chat_raises_stream_interrupted_on_a_malformed_line_mid_answer() -> None:
-    stream = said("partial"), b"{not json\n"
-    provider = OllamaProvider("http://ollama.test", transport=ndjson_server(*stream))
+async def test_chat_raises_stream_interrupted_on_a_malformed_line_mid_answer(
+    server: ScriptedModelServer, ollama: OllamaProvider
+) -> None:
+    server.enqueue_raw(said("partial"), b"{not json\n")
     with pytest.raises(StreamInterrupted, match="broke off the answer"):
-        await collect(provider.chat("m", user("x")))
+        await collect(ollama.chat("scripted", user("x")))
 
 
 @pytest.mark.parametrize(
     ("status", "error"),
     [(401, LLMError), (403, LLMError), (404, ModelNotFound), (500, LLMError)],
 )
-async def test_chat_maps_http_errors_as_before(status: int, error: type[Exception]) -> None:
-    answer = line(error="nope")
-    provider = OllamaProvider("http://ollama.test", transport=ndjson_server(answer, status=status))
+async def test_chat_maps_http_errors_as_before(
+    server: ScriptedModelServer, ollama: OllamaProvider, status: int, error: type[Exception]
+) -> None:
+    server.enqueue_raw(line(error="nope"), status=status)
     with pytest.raises(error, match="nope" if status >= 404 else "credentials"):
-        await collect(provider.chat("m", user("x")))
+        await collect(ollama.chat("scripted", user("x")))
 
 
 async def test_chat_sends_the_api_key_and_reads_a_bare_host_as_ollama_does(
-    monkeypatch: pytest.MonkeyPatch,
+    server: ScriptedModelServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: list[httpx.Request] = []
-    transport = ndjson_server(DONE, seen=seen)
-    keyed = OllamaProvider("ollama.test", api_key="s3cret", transport=transport)
-    await collect(keyed.chat("m", user("x")))
-    monkeypatch.setenv("OLLAMA_API_KEY", "from-env")
-    await collect(OllamaProvider("http://ollama.test/", transport=transport).chat("m", user("x")))
-    assert [str(r.url) for r in seen] == [
-        "http://ollama.test:11434/api/chat",
-        "http://ollama.test/api/chat",
-    ]
-    assert [r.headers["authorization"] for r in seen] == ["Bearer s3cret", "Bearer from-env"]
-    assert json.loads(seen[0].content)["stream"] is True
+    bare = server.url.removeprefix("http://")
+    for provider in [OllamaProvider(bare, api_key="s3cret"), OllamaProvider(f"{server.url}/")]:
+        server.enqueue(text="hi")
+        await collect(provider.chat("scripted", user("x")))
+        await provider.aclose()
+        monkeypatch.setenv("OLLAMA_API_KEY", "from-env")
+    sent = server.chat_requests[-2:]
+    assert [r.headers["authorization"] for r in sent] == ["Bearer s3cret", "Bearer from-env"]
+    assert all(r.headers["content-type"] == "application/json" for r in sent)
+    assert sent[0].body["stream"] is True
+
+
+async def test_chat_reads_a_line_longer_than_aiohttps_line_limit(
+    server: ScriptedModelServer, ollama: OllamaProvider
+) -> None:
+    content = "x" * 300_000  # a file a model writes in one tool call: one line
+    server.enqueue(tool_calls=[("write_file", {"path": "a.txt", "content": content})])
+    chunks = await collect(ollama.chat("scripted", user("write it"), [CALCULATE]))
+    calls = [c.call for c in chunks if isinstance(c, ToolCallChunk)]
+    assert calls[0].arguments["content"] == content
+
+
+async def test_chat_raises_stream_interrupted_when_the_model_stalls_mid_answer(
+    server: ScriptedModelServer,
+) -> None:
+    provider = OllamaProvider(server.url, timeout=0.3)
+    server.enqueue(text="one two three", token_delay=1.0)
+    received: list[str] = []
+    with pytest.raises(StreamInterrupted):
+        async for chunk in provider.chat("scripted", user("count")):
+            if isinstance(chunk, TextDelta):
+                received.append(chunk.text)
+    assert received == ["one"]
+    await provider.aclose()
+
+
+async def test_chat_works_from_a_second_event_loop(server: ScriptedModelServer) -> None:
+    """A gateway serves the app's loop and a test's (or a thread's): each gets a session."""
+    provider = OllamaProvider(server.url)
+    server.enqueue(text="first")
+    assert text_of(await collect(provider.chat("scripted", user("x")))) == "first"
+
+    def elsewhere() -> str:
+        async def call() -> str:
+            server.enqueue(text="second")
+            text = text_of(await collect(provider.chat("scripted", user("y"))))
+            await provider.aclose()
+            return text
+
+        return asyncio.run(call())
+
+    assert await asyncio.to_thread(elsewhere) == "second"
+    await provider.aclose()
+
+
+async def test_chat_goes_through_the_proxy_the_environment_names(
+    server: ScriptedModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", server.url)  # the scripted model plays the proxy
+    provider = OllamaProvider("http://ollama.invalid:11434")
+    server.enqueue(text="proxied")
+    assert text_of(await collect(provider.chat("scripted", user("x")))) == "proxied"
+    assert server.chat_requests[-1].headers["host"] == "ollama.invalid:11434"
+    await provider.aclose()

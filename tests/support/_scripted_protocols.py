@@ -62,7 +62,7 @@ class _Protocols:
     async def _body(self, request: Request) -> dict[str, Any]:
         body: dict[str, Any] = await request.json() if request.method == "POST" else {}
         port = request.client.port if request.client else None
-        self.server.record(request.method, request.url.path, body, port)
+        self.server.record(request.method, request.url.path, body, port, dict(request.headers))
         return body
 
     async def _delay(self, reply: Reply) -> None:
@@ -99,6 +99,10 @@ class _Protocols:
             return self._ollama_error(500, NO_REPLY)
         if reply.error is not None:
             return self._ollama_error(*reply.error)
+        if reply.raw is not None:
+            return StreamingResponse(
+                _chunks(reply.raw), reply.status, media_type="application/x-ndjson"
+            )
         base = {"model": model.name, "created_at": CREATED_AT}
         calls = [{"function": {"name": name, "arguments": args}} for name, args in reply.tool_calls]
         final = {
@@ -342,6 +346,12 @@ class _Protocols:
                 "usage": {"prompt_tokens": len(texts), "total_tokens": len(texts)},
             }
         )
+
+
+async def _chunks(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+        await asyncio.sleep(0)  # one chunk a write
 
 
 def _args(arguments: dict[str, Any] | str) -> str:

@@ -80,6 +80,8 @@ class Reply:
     error: tuple[int, str] | None = None
     cut_after: int | None = None  # drop the connection after this many tokens
     token_delay: float | None = None  # seconds between tokens (None: the server's default)
+    raw: list[bytes] | None = None  # Ollama's protocol only: these chunks as the answer body
+    status: int = 200  # with `raw`: the answer's HTTP status
 
     def tokens(self) -> list[tuple[str, str]]:
         """(kind, piece) in streaming order, kind "thinking" or "text"."""
@@ -96,6 +98,7 @@ class RecordedRequest:
     path: str
     body: dict[str, Any]
     client_port: int | None = None  # the client's end of the connection: which one it reused
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -150,6 +153,11 @@ class ScriptedModelServer:
     ) -> None:
         """Queue the reply to the next chat request."""
         self.enqueue_reply(Reply(text, thinking, list(tool_calls), error, cut_after, token_delay))
+
+    def enqueue_raw(self, *chunks: bytes, status: int = 200) -> None:
+        """Queue an answer sent as is (Ollama's protocol): `chunks` one by one, for
+        malformed, split or error lines."""
+        self.enqueue_reply(Reply(raw=list(chunks), status=status))
 
     def enqueue_reply(self, reply: Reply) -> None:
         """Queue a prepared `Reply`."""
@@ -218,11 +226,16 @@ class ScriptedModelServer:
             return list(self._models)
 
     def record(
-        self, method: str, path: str, body: dict[str, Any], client_port: int | None = None
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any],
+        client_port: int | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         """Remember a request."""
         with self._lock:
-            self._requests.append(RecordedRequest(method, path, body, client_port))
+            self._requests.append(RecordedRequest(method, path, body, client_port, headers or {}))
 
     def next_reply(self, body: dict[str, Any]) -> Reply | None:
         """The reply for a chat request: queued, else the default, else None."""
