@@ -2,7 +2,9 @@
 
 N clients each hold a socket on `/api/v1/chat/ws` and send one message after another,
 each turn a new conversation answered by the scripted model (a separate process, no
-delay between tokens: about a dozen tokens a turn). Measured against real servers:
+delay between tokens: nine tokens a turn, which arrive in one read and so usually make
+one `token` event: a turn is four events, status, token, usage and complete). Measured
+against real servers:
 
 - `sqlite`: one `orchestrator serve` process on SQLite, runs executed in that process;
 - `pg+redis, N workers`: one `orchestrator serve` and N `orchestrator worker`s on a fresh
