@@ -134,8 +134,8 @@ class KnowledgeBase:
         what a turn's prompt names, without `collections`' document counts (a chat turn
         asks on every turn)."""
         if ids is None:
-            rows = await fetch(self.sessions, _NAMES, {"user_id": user_id, "limit": limit})
-            return [(row[0], row[1]) for row in rows]
+            found = await fetch(self.sessions, _NAMES, {"user_id": user_id, "limit": limit})
+            return [(row.id, row.name) for row in found]
         query = select(KnowledgeCollection.id, KnowledgeCollection.name).where(
             KnowledgeCollection.user_id == user_id, KnowledgeCollection.id.in_(list(ids))
         )

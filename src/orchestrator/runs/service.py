@@ -37,8 +37,9 @@ TOOL_RUN_AGENT = "mcp"  # what a tool run shows as its agent: no agent chose the
 DEFAULT_TITLE = "New conversation"
 # Every chat turn starts with these: built once.
 _RUNS: Table = Run.__table__  # type: ignore[assignment]
+_CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
 _INSERT_RUN = insert(_RUNS)
-_INSERT_CONVERSATION = insert(Conversation.__table__)
+_INSERT_CONVERSATION = insert(_CONVERSATIONS)
 
 
 def title_from(message: str) -> str:
