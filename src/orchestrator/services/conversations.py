@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, case, func, insert, select, update
@@ -164,6 +165,29 @@ async def active_branch(
     return tree.active_branch(conversation), tree
 
 
+def _message_row(
+    conversation_id: str,
+    parent_id: int | None,
+    role: str,
+    content: str,
+    run_id: str,
+    now: datetime,
+    tools_used: list[Any] | None = None,
+    citations: list[Any] | None = None,
+) -> dict[str, Any]:
+    """A `messages` row for `_INSERT_MESSAGE`."""
+    return {
+        "conversation_id": conversation_id,
+        "parent_id": parent_id,
+        "role": role,
+        "content": content,
+        "tools_used": tools_used or [],
+        "citations": citations or None,
+        "run_id": run_id,
+        "created_at": now,
+    }
+
+
 async def add_question(
     db: AsyncSession,
     conversation_id: str,
@@ -175,21 +199,8 @@ async def add_question(
     """Store the user's message below `parent_id` as the new end of the active branch, in
     `db`'s transaction, with statements built once (every chat turn starts with one)."""
     now = utcnow()
-    message_id: int = (
-        await db.execute(
-            _INSERT_MESSAGE,
-            {
-                "conversation_id": conversation_id,
-                "parent_id": parent_id,
-                "role": "user",
-                "content": content,
-                "tools_used": [],
-                "citations": None,
-                "run_id": run_id,
-                "created_at": now,
-            },
-        )
-    ).scalar_one()
+    row = _message_row(conversation_id, parent_id, "user", content, run_id, now)
+    message_id: int = (await db.execute(_INSERT_MESSAGE, row)).scalar_one()
     await db.execute(
         _POINT_TO, {"conversation_id": conversation_id, "message_id": message_id, "now": now}
     )
@@ -212,21 +223,10 @@ async def add_answer(
     if (await connection.execute(_EXISTS, {"conversation_id": conversation_id})).first() is None:
         return None
     now = utcnow()
-    message_id: int = (
-        await connection.execute(
-            _INSERT_MESSAGE,
-            {
-                "conversation_id": conversation_id,
-                "parent_id": question_id,
-                "role": "assistant",
-                "content": content,
-                "tools_used": tools_used,
-                "citations": citations or None,
-                "run_id": run_id,
-                "created_at": now,
-            },
-        )
-    ).scalar_one()
+    row = _message_row(
+        conversation_id, question_id, "assistant", content, run_id, now, tools_used, citations
+    )
+    message_id: int = (await connection.execute(_INSERT_MESSAGE, row)).scalar_one()
     await connection.execute(
         _POINT_TO_ANSWER,
         {
