@@ -18,7 +18,9 @@ from tests.support.tools import sample_tools
 def test_parallel_chats_of_one_user_run_or_get_429_and_none_hits_a_locked_database(
     settings: Settings, model: ScriptedModelServer
 ) -> None:
-    model.default = lambda body: Reply("ok " * 20)
+    # Each answer streams for about 0.4 s: the user's burst surely has more than 5 runs
+    # going at once, however fast a turn is (instant answers ended before the next began).
+    model.default = lambda body: Reply("ok " * 20, token_delay=0.02)
     settings = settings.model_copy(update={"ollama_url": model.url, "quota_concurrent_runs": 5})
     app = create_app(settings, models=scripted_gateway(settings, model), tools=sample_tools())
     with serve_in_thread(app) as url:

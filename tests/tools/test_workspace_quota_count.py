@@ -96,11 +96,14 @@ def test_two_processes_writing_at_once_never_go_over_the_quota(settings: Setting
     on_disk = workspace.usage()
     assert on_disk <= MIB
     assert workspace.counted_usage() == on_disk  # the shared count lost no change
-    # The quota was really reached, and not refused early: room for less than one more.
+    # The quota was really reached, and not refused early. An upload claims its bytes as
+    # they come, so one writer's last upload can be refused while the other's is half
+    # claimed, and then that one refused in turn: room for less than one more file of
+    # each writer (CI once ended with 44 KiB free, which one writer alone never leaves).
     assert sum(r["refused"] for r in reports) > 0 and sum(r["upload_refused"] for r in reports)
     written = sum(r["written"] for r in reports)
     assert 100 * KB + written * 40 * KB > MIB - 40 * KB
-    assert on_disk > MIB - 40 * KB
+    assert on_disk > MIB - 2 * 40 * KB
 
 
 def test_concurrent_uploads_claim_their_bytes_before_they_are_in_place(
