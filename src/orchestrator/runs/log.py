@@ -62,7 +62,6 @@ BUFFERED_TYPES = frozenset({"token", "thinking"})
 # own (it stays in the transaction of its accounting row either way).
 DEFERRED_TYPES = frozenset({"usage"})
 POLL_SECONDS = 5.0
-GAP_RETRY_SECONDS = 0.05  # how often a follower looks again for events it skipped
 # Every follower reads the log when it starts: built once.
 _READ = (
     select(RunEvent.run_id, RunEvent.seq, RunEvent.type, RunEvent.data, RunEvent.created_at)
@@ -70,6 +69,7 @@ _READ = (
     .order_by(RunEvent.seq)
     .limit(bindparam("limit"))
 )
+GAP_RETRY_SECONDS = 0.05  # how often a follower looks again for events it skipped
 
 
 class RunChanges(BaseModel):
@@ -162,8 +162,10 @@ class RunWriter:
     def _merge(self, data: TokenData | ThinkingData) -> RunEventOut | None:
         """The open delta with `data`'s text appended, if `data` continues it (None if
         there is none: `data` becomes an event of its own)."""
-        event = self.open_delta  # always the last pending event: any other emit closes it
-        if event is None or type(event.data) is not type(data):
+        event = self.open_delta
+        if event is None or type(event.data) is not type(data) or not self.pending:
+            return None
+        if self.pending[-1] is not event:
             return None
         assert isinstance(event.data, TokenData | ThinkingData)
         merged = make_event(
@@ -215,11 +217,12 @@ class RunWriter:
         """Write every pending event, and changes to the run's row, in one transaction
         (shared with other writers': `GroupCommit`), if this writer's lease still holds
         (`LeaseLost` if not; `EventWriteFailed` if the database failed the write)."""
+        self.publish_open_delta()  # the batch below is final: its deltas are whole
         async with self._lock:
             if self.lost:
                 assert self.lease is not None
                 raise LeaseLost(self.lease)
-            self.publish_open_delta()  # the batch below is final: its deltas are whole
+            self.publish_open_delta()
             batch = list(self.pending)  # emit may append while we write
             if not batch and run_changes is None:
                 return
