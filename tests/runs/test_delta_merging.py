@@ -20,6 +20,7 @@ from orchestrator.engine.events import (
     StatusData,
     ThinkingData,
     TokenData,
+    UsageData,
 )
 from orchestrator.runs.bus import EventBus
 from orchestrator.runs.log import RunChanges, RunEventLog
@@ -86,6 +87,28 @@ async def test_deltas_of_one_loop_turn_are_one_event_and_other_turns_stay_apart(
     assert await database.stored(run_id) == list(range(1, 8))
 
 
+async def test_deltas_after_a_usage_event_merge_and_come_after_it(database: Db) -> None:
+    """A usage event waits for the run's next write; the deltas of the next model call
+    write it first, then merge as any others do (a resumed run replays a call's usage and
+    goes straight on to the next call's tokens)."""
+    bus = Recording()
+    log = RunEventLog(database.sessions, bus, flush_interval=60)
+    (run_id,) = await database.runs(1)
+    writer = await log.open(run_id)
+    await writer.emit(UsageData(model="m", prompt_tokens=3, completion_tokens=1))
+    assert shown(bus.published) == []  # held until written
+    for text in ("six", " six", " six"):  # one read from the model's socket
+        await writer.emit(TokenData(text=text))
+    assert shown(bus.published) == [(1, "usage", "")]  # written: published before the delta
+    assert writer.open_delta is not None and writer.pending[-1] is writer.open_delta
+    await asyncio.sleep(0)
+    assert shown(bus.published) == [(1, "usage", ""), (2, "token", "six six six")]
+    await writer.emit(TokenData(text="!"))  # a later read: an event of its own
+    await writer.close()
+    expected = [(1, "usage", ""), (2, "token", "six six six"), (3, "token", "!")]
+    assert shown(await log.read(run_id)) == shown(bus.published) == expected
+
+
 async def test_an_event_a_reader_got_never_grows_after(database: Db) -> None:
     bus = Recording()
     log = RunEventLog(database.sessions, bus, flush_interval=60)
@@ -94,7 +117,11 @@ async def test_an_event_a_reader_got_never_grows_after(database: Db) -> None:
     await writer.emit(TokenData(text="a"))
     await writer.emit(TokenData(text="b"))
     assert writer.open_delta is not None and shown(bus.published) == []
-    got = await log.read(run_id)  # its query lets the loop turn: the delta is published
+    # The delta is open: a read that lets no loop turn (SQLite's, on this thread) leaves it
+    # out; one that does (Postgres's) finds it published, whole. Never a part of it.
+    assert shown(await log.read(run_id)) in ([], [(1, "token", "ab")])
+    await asyncio.sleep(0)
+    got = await log.read(run_id)
     assert writer.open_delta is None
     assert shown(got) == shown(bus.published) == [(1, "token", "ab")]
     await writer.emit(TokenData(text="c"))  # a later turn: an event of its own

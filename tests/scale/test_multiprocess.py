@@ -26,6 +26,13 @@ def task(user: User, goal: str, api: int) -> str:
     return run_id
 
 
+def brief(events: list[dict]) -> list[tuple[int, str, str]]:
+    """Each event's seq, type and text or status: what an assertion shows of a log."""
+    return [
+        (e["seq"], e["type"], e["data"].get("text") or e["data"].get("status", "")) for e in events
+    ]
+
+
 def assert_gapless(events: list[dict]) -> None:
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
 
@@ -113,14 +120,15 @@ def test_worker_killed_mid_run_is_finished_by_another_without_repeats(
     model.enqueue(tool_calls=[("calculate", {"expression": "2*3"})])
     model.enqueue(text="six, again")
     run = user.wait_for(run_id, "succeeded", "failed", api=0, seconds=30)
-    assert run["status"] == "succeeded"
+    assert run["status"] == "succeeded", (run, brief(user.events(run_id, api=1)))
     assert deployment.holder_pid(run_id) is None
     log = user.events(run_id, api=1)
     assert_gapless(log)
     finished = [e for e in log if e["type"] == "tool" and e["data"]["status"] == "finished"]
     assert len(finished) == 1  # the finished call was neither run nor logged again
     seen = follower.finish()
-    assert seen == log  # the follower saw every event once, including the lost worker's
+    # The follower saw every event once, including the lost worker's.
+    assert seen == log, (brief(seen), brief(log))
     assert log[-1]["data"]["content"] == "six, again"
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -56,6 +57,7 @@ from orchestrator.runs.lease import Lease, LeaseLost
 if TYPE_CHECKING:
     from orchestrator.observability import EventMetrics
 
+log = logging.getLogger(__name__)
 BUFFERED_TYPES = frozenset({"token", "thinking"})
 # Written with the run's next write and published after it, in order: a model call's
 # usage is followed at once by its tool call or its answer, so it needs no commit of its
@@ -128,10 +130,13 @@ class RunWriter:
         if self.lost:
             assert self.lease is not None
             raise LeaseLost(self.lease)
-        if changes is None and isinstance(data, TokenData | ThinkingData):
+        delta = changes is None and isinstance(data, TokenData | ThinkingData)
+        if delta:
             merged = self._merge(data)
             if merged is not None:
                 return merged
+            if self.held:  # nothing is published after an event still unwritten
+                await self.flush()
         self.publish_open_delta()  # nothing is published before an earlier event
         # The event holds `data` itself: payloads are not changed once emitted.
         event = make_event(
@@ -145,10 +150,10 @@ class RunWriter:
             self.held.append(event)
             if self._flush_task is None:  # written soon even if nothing follows
                 self._flush_task = asyncio.create_task(self._flush_later())
-        elif event.type in BUFFERED_TYPES and changes is None:
-            if self.held:  # nothing is published after an event still unwritten
-                await self.flush()
-            self.open_delta = event  # published once this turn of the loop is done
+        elif delta:
+            # The last pending event, so later deltas of this turn join it; published
+            # once this turn of the loop is done.
+            self.open_delta = event
             asyncio.get_running_loop().call_soon(self._publish_delta, event)
             if len(self.pending) >= self._log.max_batch:
                 await self.flush()
@@ -162,10 +167,8 @@ class RunWriter:
     def _merge(self, data: TokenData | ThinkingData) -> RunEventOut | None:
         """The open delta with `data`'s text appended, if `data` continues it (None if
         there is none: `data` becomes an event of its own)."""
-        event = self.open_delta
-        if event is None or type(event.data) is not type(data) or not self.pending:
-            return None
-        if self.pending[-1] is not event:
+        event = self.open_delta  # always the last pending event: any other emit closes it
+        if event is None or type(event.data) is not type(data):
             return None
         assert isinstance(event.data, TokenData | ThinkingData)
         merged = make_event(
@@ -354,7 +357,17 @@ class RunEventLog:
             ).first()
         user_id, agent = owner if owner is not None else (None, "")
         writer = RunWriter(self, run_id, last or 0, lease, user_id=user_id, agent=agent)
-        adopted = contiguous(await self.bus.unflushed(run_id, writer.last_seq), writer.last_seq)
+        unflushed = await self.bus.unflushed(run_id, writer.last_seq)
+        adopted = contiguous(unflushed, writer.last_seq)
+        if writer.last_seq or unflushed:  # a run taken over: say what it went on from
+            log.info(
+                "run %s continues after seq %d; adopts %d of %d unwritten deltas (%s)",
+                run_id,
+                writer.last_seq,
+                len(adopted),
+                len(unflushed),
+                ", ".join(str(e.seq) for e in unflushed[:5]),
+            )
         if adopted:  # deltas a vanished writer published but never wrote
             writer.pending.extend(adopted)
             writer.last_seq = adopted[-1].seq
