@@ -283,6 +283,7 @@ def profiling(pid: int, out: Path | None) -> Iterator[None]:
             "raw",
             "-r",
             "200",
+            "--gil",  # only samples that hold the GIL: where the CPU goes, not the waits
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -10,6 +10,7 @@ from orchestrator.core.config import Settings
 from orchestrator.core.errors import AuthError
 from orchestrator.core.security import decode_access_token
 from orchestrator.db.models import RefreshToken, User
+from orchestrator.db.session import read
 
 _USERS = User.__table__
 # Built once: composing a statement costs more than running it on SQLite, and a prebuilt
@@ -42,8 +43,8 @@ async def user_for_credential(engine: AsyncEngine, settings: Settings, credentia
     else:
         query = _USER_AND_SESSION_END
         params = {"user_id": claims.user_id, "session_id": claims.session_id}
-    async with engine.connect() as conn:
-        row = (await conn.execute(query, params)).first()
+    rows = await read(engine, query, params)
+    row = rows[0] if rows else None
     if row is None:
         raise AuthError("invalid token; log in again")
     fields = row._asdict()
