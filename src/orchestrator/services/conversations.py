@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, case, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from orchestrator.conversations import (
     Hit,
@@ -19,6 +21,7 @@ from orchestrator.conversations import (
 )
 from orchestrator.core.errors import NotFound
 from orchestrator.db.models import Conversation, Message, utcnow
+from orchestrator.db.session import read
 
 APPEND: Any = object()  # `add_message`'s default parent: the end of the active branch
 
@@ -94,26 +97,30 @@ async def search_conversations(
     return found, len(hits)
 
 
+# The list of a user's conversations, which the web app asks for on every page: built once,
+# read as plain rows (on SQLite, on the event loop's thread: `db.session.read`).
+_MINE = _CONVERSATIONS.c.user_id == bindparam("user_id")
+_PAGE = (
+    select(*_CONVERSATIONS.c, func.count().over().label("total"))
+    .where(_MINE)
+    .order_by(_CONVERSATIONS.c.updated_at.desc())
+    .limit(bindparam("limit"))
+    .offset(bindparam("offset"))
+)
+_COUNT = select(func.count()).where(_MINE)
+
+
 async def list_conversations(
-    db: AsyncSession, user_id: int, *, limit: int = 100, offset: int = 0
-) -> tuple[list[Conversation], int]:
-    """The user's conversations, most recently active first."""
-    mine = Conversation.user_id == user_id
-    # The page and the total in one statement (a window count): one round trip, not two.
-    found = (
-        await db.execute(
-            select(Conversation, func.count().over())
-            .where(mine)
-            .order_by(Conversation.updated_at.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-    ).all()
+    engine: AsyncEngine, user_id: int, *, limit: int = 100, offset: int = 0
+) -> tuple[Sequence[Row[Any]], int]:
+    """The user's conversations, most recently active first (rows of their columns), and
+    how many there are. The page and the total in one statement (a window count)."""
+    found = await read(engine, _PAGE, {"user_id": user_id, "limit": limit, "offset": offset})
     if found:
-        return [row[0] for row in found], found[0][1]
+        return found, found[0].total
     # A page past the end carries no count: ask for it (0 when there is nothing at all).
-    total = await db.scalar(select(func.count()).where(mine)) if offset else 0
-    return [], total or 0
+    total = (await read(engine, _COUNT, {"user_id": user_id}))[0][0] if offset else 0
+    return [], total
 
 
 async def get_conversation(db: AsyncSession, user_id: int, conversation_id: str) -> Conversation:

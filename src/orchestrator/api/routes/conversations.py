@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import Query, Request, Response, status
 
-from orchestrator.api.deps import CurrentUser, SessionDep
+from orchestrator.api.deps import CurrentUser, RuntimeDep, SessionDep
 from orchestrator.api.routing import ApiRouter
 from orchestrator.conversations import (
     MAX_FILE_BYTES,
@@ -44,6 +44,7 @@ SearchText = Annotated[str | None, Query(max_length=200)]
 @router.get("")
 async def list_conversations(
     user: CurrentUser,
+    runtime: RuntimeDep,
     db: SessionDep,
     query: SearchText = None,
     search: SearchText = None,
@@ -54,7 +55,9 @@ async def list_conversations(
     whose title or messages hold its words, best match first, with the matched text."""
     text = (query or search or "").strip()
     if not text:
-        rows, total = await service.list_conversations(db, user.id, limit=limit, offset=offset)
+        rows, total = await service.list_conversations(
+            runtime.engine, user.id, limit=limit, offset=offset
+        )
         return Page(data=[ConversationOut.model_validate(c) for c in rows], count=total)
     found, total = await service.search_conversations(db, user.id, text, limit=limit, offset=offset)
     data = [
