@@ -7,9 +7,9 @@ from sqlalchemy import select
 
 from orchestrator.core.config import Settings
 from orchestrator.db.models import Conversation, Message
-from orchestrator.db.session import create_engine, create_session_factory
+from orchestrator.db.session import create_engine, create_session_factory, transact
 from orchestrator.services.accounts import create_user
-from orchestrator.services.conversations import add_answer, add_message
+from orchestrator.services.conversations import Answer, add_answer, add_message
 
 
 async def test_the_answer_follows_its_question_and_moves_the_branch_only_from_there(
@@ -27,16 +27,9 @@ async def test_the_answer_follows_its_question_and_moves_the_branch_only_from_th
             other = await add_message(db, conversation, "user", "second?", parent_id=None)
             conversation_id, question_id, other_id = conversation.id, question.id, other.id
         # The user moved to the other branch meanwhile: the answer stays on its own.
-        async with engine.begin() as connection:
-            first = await add_answer(
-                connection,
-                conversation_id,
-                question_id,
-                "one",
-                tools_used=[],
-                run_id="r1",
-                citations=None,
-            )
+        first = await transact(
+            engine, add_answer, Answer(conversation_id, question_id, "one", "r1", [])
+        )
         async with sessions() as db:
             active = await db.scalar(
                 select(Conversation.active_message_id).where(Conversation.id == conversation_id)
@@ -49,16 +42,8 @@ async def test_the_answer_follows_its_question_and_moves_the_branch_only_from_th
             "one",
         )
         # Its question ends the active branch: the answer does now.
-        async with engine.begin() as connection:
-            second = await add_answer(
-                connection,
-                conversation_id,
-                other_id,
-                "two",
-                tools_used=[{"name": "add"}],
-                run_id="r2",
-                citations=[{"n": 1}],
-            )
+        answer = Answer(conversation_id, other_id, "two", "r2", [{"name": "add"}], [{"n": 1}])
+        second = await transact(engine, add_answer, answer)
         async with sessions() as db:
             active = await db.scalar(
                 select(Conversation.active_message_id).where(Conversation.id == conversation_id)
@@ -75,18 +60,7 @@ async def test_the_answer_follows_its_question_and_moves_the_branch_only_from_th
             gone = await db.get(Conversation, conversation_id)
             await db.delete(gone)
             await db.commit()
-        async with engine.begin() as connection:
-            assert (
-                await add_answer(
-                    connection,
-                    conversation_id,
-                    other_id,
-                    "late",
-                    tools_used=[],
-                    run_id="r3",
-                    citations=None,
-                )
-                is None
-            )
+        late = Answer(conversation_id, other_id, "late", "r3", [])
+        assert await transact(engine, add_answer, late) is None
     finally:
         await engine.dispose()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import weakref
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import event
-from sqlalchemy.engine import Dialect, Engine, Row
+from sqlalchemy.engine import Connection, Dialect, Engine, Row
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -21,12 +22,18 @@ from sqlalchemy.sql import Executable
 from orchestrator.core.config import Settings
 from orchestrator.db._inline import InlineReads
 from orchestrator.db._sqlite import WriteTurns, connector
+from orchestrator.db.sqlite_thread import SQLiteThread, through_cancellation
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 # The write lock of each SQLite engine's connections, for writers on a connection of their
 # own (`sqlite_thread_engine`) to take their turns with them.
 _WRITE_TURNS: weakref.WeakKeyDictionary[Engine, WriteTurns] = weakref.WeakKeyDictionary()
 # The reads each SQLite file engine runs on the calling thread (`read`).
 _INLINE: weakref.WeakKeyDictionary[Engine, InlineReads] = weakref.WeakKeyDictionary()
+# The thread each SQLite file engine runs whole transactions on (`transact`), once asked.
+_WRITERS: weakref.WeakKeyDictionary[Engine, SQLiteThread] = weakref.WeakKeyDictionary()
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
@@ -130,6 +137,47 @@ async def read(
             return rows
     async with engine.connect() as connection:
         return (await connection.execute(statement, parameters)).all()
+
+
+async def transact(engine: AsyncEngine, work: Callable[[Connection, T], R], arg: T) -> R:
+    """`work(connection, arg)` in one transaction, committed if it returns and rolled back
+    if it raises. On a SQLite file, in one hand-off to a thread that writes for the engine,
+    in its turn with the engine's other writers: one trip between threads where a statement
+    through aiosqlite takes one each, and the commit one more (about 170 us of CPU a trip).
+    Elsewhere, on a pooled connection. Once handed over, the transaction is seen to its
+    end even if the caller is cancelled meanwhile (then `CancelledError`)."""
+    turns = write_turns(engine)
+    thread = _writer(engine) if turns is not None else None
+    if turns is None or thread is None:
+        async with engine.begin() as connection:
+            return await connection.run_sync(work, arg)
+    lock = await turns.acquire()
+    try:
+        done = thread.transaction(work, arg)
+        if await through_cancellation(done):
+            raise asyncio.CancelledError
+        return done.result()
+    finally:
+        lock.release()
+
+
+def _writer(engine: AsyncEngine) -> SQLiteThread | None:
+    """The engine's writing thread, started on first use and stopped when it is disposed."""
+    thread = _WRITERS.get(engine.sync_engine)
+    if thread is None:
+        file = sqlite_thread_engine(engine)
+        if file is None:
+            return None
+        sync = engine.sync_engine
+        thread = _WRITERS[sync] = SQLiteThread(file, "db-writer")
+        event.listen(sync, "engine_disposed", lambda _: _stop_writer(sync))
+    return thread
+
+
+def _stop_writer(sync: Engine) -> None:
+    thread = _WRITERS.pop(sync, None)
+    if thread is not None:
+        thread.close()
 
 
 def write_turns(engine: AsyncEngine) -> WriteTurns | None:

@@ -73,6 +73,20 @@ class SQLiteThread:
             self._thread.join()
 
 
+async def through_cancellation(future: asyncio.Future[Any]) -> bool:
+    """Wait until `future` is done, even if the waiting task is cancelled meanwhile (the
+    outcome is read from `future`): whether it was."""
+    cancelled = False
+    while not future.done():
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            cancelled = True
+        except Exception:  # done: the caller reads the outcome from `future`
+            break
+    return cancelled
+
+
 def _serve(calls: SimpleQueue[_Call | None], engine: Engine) -> None:
     connection: Connection | None = None
     wrote, stopping = threading.Event(), threading.Event()

@@ -19,7 +19,7 @@ from orchestrator.changes import ChangeRecorder, Snapshots
 from orchestrator.core.config import Settings
 from orchestrator.core.errors import OrchestratorError
 from orchestrator.db.models import Conversation, Message, Run, User, UserQuota
-from orchestrator.db.session import engine_of, fetch
+from orchestrator.db.session import engine_of, fetch, transact
 from orchestrator.engine.events import ErrorData, StatusData, TokenData, ToolData, Usage
 from orchestrator.engine.react import MAX_INVALID_STEPS, Final, Limits, ModelClient, ReactEngine
 from orchestrator.engine.retrieval import ToolRetriever
@@ -34,7 +34,7 @@ from orchestrator.runs.delegation import Delegator
 from orchestrator.runs.log import RunChanges, RunWriter
 from orchestrator.runs.processor import Outcome
 from orchestrator.runs.tool_gate import ToolGate
-from orchestrator.services.conversations import APPEND, add_answer, add_message
+from orchestrator.services.conversations import APPEND, Answer, add_answer, add_message
 from orchestrator.tools.base import Tool, ToolContext
 from orchestrator.tools.registry import ToolRegistry
 from orchestrator.tools.workspace import Workspace
@@ -42,8 +42,6 @@ from orchestrator.usage import MeteredModels, Quotas
 
 log = logging.getLogger(__name__)
 
-# Built once (a turn runs it twice): building a statement cost more of the event loop's
-# time than running it.
 # Built once: every chat turn reads its conversation's messages (building a statement cost
 # more of the event loop's time than running it).
 _MESSAGES = select(
@@ -401,16 +399,15 @@ class ChatTurn:
         if not result.content and not result.calls:
             return None
         if question is not None and run.conversation_id is not None:
-            async with engine_of(self.turn.sessions).begin() as connection:
-                return await add_answer(
-                    connection,
-                    run.conversation_id,
-                    question,
-                    result.content,
-                    tools_used=result.call_records(),
-                    run_id=run.id,
-                    citations=result.citations,
-                )
+            answer = Answer(
+                run.conversation_id,
+                question,
+                result.content,
+                run.id,
+                result.call_records(),
+                result.citations,
+            )
+            return await transact(engine_of(self.turn.sessions), add_answer, answer)
         async with self.turn.sessions() as db:
             conversation = await db.get(Conversation, run.conversation_id)
             if conversation is None:  # deleted while the run went on

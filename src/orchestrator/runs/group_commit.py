@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from orchestrator.db._sqlite import WriteTurns
 from orchestrator.db.models import JSONText, ModelUsage, Run, RunEvent
 from orchestrator.db.session import sqlite_thread_engine, write_turns
-from orchestrator.db.sqlite_thread import SQLiteThread
+from orchestrator.db.sqlite_thread import SQLiteThread, through_cancellation
 from orchestrator.runs.lease import Lease
 
 log = logging.getLogger(__name__)
@@ -211,20 +211,6 @@ class GroupCommit:
         """Stop the writing thread, after any write in flight, and close its connection."""
         if self._thread is not None:
             self._thread.close()
-
-
-async def through_cancellation(future: asyncio.Future[Any]) -> bool:
-    """Wait until `future` is done, even if the waiting task is cancelled meanwhile (the
-    outcome is read from `future`): whether it was."""
-    cancelled = False
-    while not future.done():
-        try:
-            await asyncio.shield(future)
-        except asyncio.CancelledError:
-            cancelled = True
-        except Exception:  # done: the caller reads the outcome from `future`
-            break
-    return cancelled
 
 
 def _write(db: Connection, writes: list[Write]) -> list[bool]:

@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator.db.models import Run, RunEvent
 from orchestrator.db.session import engine_of, fetch
+from orchestrator.db.sqlite_thread import through_cancellation
 from orchestrator.engine.events import (
     Payload,
     RunEventOut,
@@ -50,7 +51,6 @@ from orchestrator.runs.group_commit import (
     EventWriteFailed,
     GroupCommit,
     Write,
-    through_cancellation,
 )
 from orchestrator.runs.lease import Lease, LeaseLost
 

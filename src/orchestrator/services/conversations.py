@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, case, func, insert, select, update
-from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from orchestrator.conversations import (
     Hit,
@@ -214,31 +214,42 @@ async def add_question(
     return message_id
 
 
-async def add_answer(
-    connection: AsyncConnection,
-    conversation_id: str,
-    question_id: int,
-    content: str,
-    *,
-    tools_used: list[Any],
-    run_id: str,
-    citations: list[Any] | None,
-) -> int | None:
-    """Store a run's answer below the user's message `question_id`; it ends the active
-    branch if that message still does. Its id (None: the conversation is gone). In the
-    caller's transaction, with statements built once (every chat turn stores one)."""
-    if (await connection.execute(_EXISTS, {"conversation_id": conversation_id})).first() is None:
+@dataclass(frozen=True)
+class Answer:
+    """A run's answer, to be stored below the user's message `question_id`."""
+
+    conversation_id: str
+    question_id: int
+    content: str
+    run_id: str
+    tools_used: list[Any]
+    citations: list[Any] | None = None
+
+
+def add_answer(connection: Connection, answer: Answer) -> int | None:
+    """Store a run's answer below its question; it ends the active branch if that message
+    still does. Its id (None: the conversation is gone). The body of one transaction
+    (`db.session.transact`: every chat turn stores one), with statements built once."""
+    found = connection.execute(_EXISTS, {"conversation_id": answer.conversation_id}).first()
+    if found is None:
         return None
     now = utcnow()
     row = _message_row(
-        conversation_id, question_id, "assistant", content, run_id, now, tools_used, citations
+        answer.conversation_id,
+        answer.question_id,
+        "assistant",
+        answer.content,
+        answer.run_id,
+        now,
+        answer.tools_used,
+        answer.citations,
     )
-    message_id: int = (await connection.execute(_INSERT_MESSAGE, row)).scalar_one()
-    await connection.execute(
+    message_id: int = connection.execute(_INSERT_MESSAGE, row).scalar_one()
+    connection.execute(
         _POINT_TO_ANSWER,
         {
-            "conversation_id": conversation_id,
-            "question_id": question_id,
+            "conversation_id": answer.conversation_id,
+            "question_id": answer.question_id,
             "message_id": message_id,
             "now": now,
         },
