@@ -59,6 +59,38 @@ def run_reads(statements: list[tuple[str, str]]) -> list[str]:
     ]
 
 
+def test_a_chat_turns_writes_are_two_hand_offs_to_the_writing_thread(
+    chat_api: Api, model: ScriptedModelServer, statements: list[tuple[str, str]]
+) -> None:
+    """On SQLite the turn's start (admission, conversation, run, question) and its answer
+    are each one transaction on the engine's writing thread (`db.session.transact`), not a
+    trip to aiosqlite's thread per statement; the event log writes on its own thread."""
+    user = chat_api.register()
+    model.enqueue(text="first")
+    first = chat_api.client.post("/chat", json={"message": "warm up"}, headers=user.headers)
+    model.enqueue(text="Hello there")
+    statements.clear()
+    conversation = first.json()["conversation_id"]
+    answer = chat_api.client.post(
+        "/chat",
+        json={"message": "Say hello", "conversation_id": conversation},
+        headers=user.headers,
+    )
+    assert answer.json()["content"] == "Hello there"
+    writes = [(t, s) for t, s in statements if s.startswith(("INSERT", "UPDATE", "DELETE"))]
+    assert {t for t, _ in writes} <= {"db-writer", "event-log"}
+    turn = [s.split(" (")[0].split(" SET")[0] for t, s in writes if t == "db-writer"]
+    assert turn == [
+        "INSERT INTO runs",
+        "INSERT INTO messages",
+        "UPDATE conversations",  # the question ends the branch
+        "INSERT INTO messages",
+        "UPDATE conversations",  # and then the answer
+    ]
+    admission = [s for t, s in statements if t == "db-writer" and s.startswith("SELECT users.role")]
+    assert len(admission) == 1  # the quota check is in the start's transaction
+
+
 def test_a_new_chat_turn_is_claimed_in_its_insert_and_never_read_back(
     chat_api: Api, model: ScriptedModelServer, statements: list[tuple[str, str]]
 ) -> None:

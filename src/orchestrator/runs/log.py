@@ -132,6 +132,7 @@ class RunWriter:
             raise LeaseLost(self.lease)
         delta = changes is None and isinstance(data, TokenData | ThinkingData)
         if delta:
+            assert isinstance(data, TokenData | ThinkingData)
             merged = self._merge(data)
             if merged is not None:
                 return merged

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator.agents import DEFAULT_AGENT, DEFAULT_RUN_AGENT
-from orchestrator.conversations import resolve_parent
 from orchestrator.core.config import Settings
 from orchestrator.core.errors import Conflict, InvalidInput, NotFound
-from orchestrator.db.models import Approval, Conversation, Run, new_id, utcnow
+from orchestrator.db.models import Approval, Conversation, Message, Run, new_id, utcnow
+from orchestrator.db.session import engine_of, transact
 from orchestrator.engine.events import FINAL_STATUSES, RunEventOut, TaintSource
 from orchestrator.runs.approvals import ApprovalBroker, Decided, Decision
 from orchestrator.runs.attachments import attached_paths, with_note
@@ -23,7 +24,7 @@ from orchestrator.runs.log import RunEventLog
 from orchestrator.runs.processor import RunProcessor
 from orchestrator.runs.workflow import Workflow
 from orchestrator.schemas.runs import ChatRequest
-from orchestrator.services.conversations import APPEND, add_question, get_conversation
+from orchestrator.services.conversations import APPEND, add_question
 from orchestrator.tools.workspace import Workspace
 from orchestrator.usage import Quotas
 
@@ -40,6 +41,20 @@ _RUNS: Table = Run.__table__  # type: ignore[assignment]
 _CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
 _INSERT_RUN = insert(_RUNS)
 _INSERT_CONVERSATION = insert(_CONVERSATIONS)
+_CONVERSATION = select(
+    _CONVERSATIONS.c.active_message_id,
+    _CONVERSATIONS.c.title,
+    _CONVERSATIONS.c.agent,
+    _CONVERSATIONS.c.model,
+).where(_CONVERSATIONS.c.id == bindparam("id"), _CONVERSATIONS.c.user_id == bindparam("user_id"))
+_RENAME = (
+    update(_CONVERSATIONS)
+    .where(_CONVERSATIONS.c.id == bindparam("id"))
+    .values(title=bindparam("title"))
+)
+_MESSAGE_OF = select(Message.id).where(
+    Message.id == bindparam("id"), Message.conversation_id == bindparam("conversation_id")
+)
 
 
 def title_from(message: str) -> str:
@@ -48,36 +63,43 @@ def title_from(message: str) -> str:
     return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
 
 
-async def start_chat_turn(
-    db: AsyncSession,
-    user_id: int,
-    message: str,
-    *,
-    conversation_id: str | None,
-    model: str | None,
-    agent: str | None,
-    knowledge: list[str] | None = None,
-    tainted_by: TaintSource | None = None,
-    parent_id: int | None = APPEND,
-    reserve: Callable[[Run], None] | None = None,
-) -> Run:
-    """Store the user's message (below `parent_id`, by default at the end of the active
-    branch) and a queued chat run for it (a new conversation if none), and commit;
-    `tainted_by`: the untrusted content the turn starts with (its attachments);
-    `reserve`: what the executor sets on the run before it is stored
-    (`RunExecutor.reserve`). The run comes back as stored, every column set. The rows go
-    in with statements built once: every chat turn starts here."""
+@dataclass(frozen=True)
+class ChatStart:
+    """A chat turn to store: the user's message, where it goes, and its run's settings."""
+
+    user_id: int
+    message: str
+    conversation_id: str | None  # None: a new conversation
+    model: str | None
+    agent: str | None
+    knowledge: list[str] | None = None
+    tainted_by: TaintSource | None = None  # the untrusted content the turn starts with
+    parent_id: int | None = APPEND  # the message it answers (APPEND: the active branch's end)
+    admit: Callable[[Connection, int], None] | None = None  # `Quotas.admit_on`
+    reserve: Callable[[Run], None] | None = None  # `RunExecutor.reserve`
+
+
+def start_chat_turn(connection: Connection, start: ChatStart) -> Run:
+    """Admit the turn (`start.admit`), then store the user's message (below
+    `start.parent_id`, by default at the end of the active branch) and a queued chat run
+    for it (a new conversation if none): the body of one transaction
+    (`db.session.transact`, every chat turn starts with one), with statements built once.
+    The executor sets what it needs on the run before it is stored (`start.reserve`); the
+    run comes back as stored, every column set."""
+    if start.admit is not None:
+        start.admit(connection, start.user_id)
     now = utcnow()
+    conversation_id, agent, model = start.conversation_id, start.agent, start.model
     if conversation_id is None:
-        if parent_id is not APPEND and parent_id is not None:
+        if start.parent_id is not APPEND and start.parent_id is not None:
             raise InvalidInput("parent_message_id needs the conversation_id it belongs to")
         conversation_id = new_id()
-        await db.execute(
+        connection.execute(
             _INSERT_CONVERSATION,
             {
                 "id": conversation_id,
-                "user_id": user_id,
-                "title": title_from(message),
+                "user_id": start.user_id,
+                "title": title_from(start.message),
                 "model": model,
                 "agent": agent,
                 "active_message_id": None,
@@ -85,38 +107,45 @@ async def start_chat_turn(
                 "updated_at": now,
             },
         )
-        parent, agent, model = None, agent, model
+        parent = None
     else:
-        conversation = await get_conversation(db, user_id, conversation_id)
-        if parent_id is APPEND:
-            parent = conversation.active_message_id
+        found = connection.execute(
+            _CONVERSATION, {"id": conversation_id, "user_id": start.user_id}
+        ).first()
+        if found is None:
+            raise NotFound("conversation not found")
+        if start.parent_id is APPEND:
+            parent = found.active_message_id
+        elif start.parent_id is None:
+            parent = None
         else:
-            parent = (
-                None if parent_id is None else await resolve_parent(db, conversation, parent_id)
-            )
-        if conversation.title == DEFAULT_TITLE:
-            conversation.title = title_from(message)
-        agent, model = agent or conversation.agent, model or conversation.model
+            parent = connection.execute(
+                _MESSAGE_OF, {"id": start.parent_id, "conversation_id": conversation_id}
+            ).scalar()
+            if parent is None:
+                raise NotFound("message not found")
+        if found.title == DEFAULT_TITLE:
+            connection.execute(_RENAME, {"id": conversation_id, "title": title_from(start.message)})
+        agent, model = agent or found.agent, model or found.model
     run = Run(
         id=new_id(),
-        user_id=user_id,
+        user_id=start.user_id,
         kind="chat",
-        goal=message,
+        goal=start.message,
         agent=agent or "assistant",
         model=model,
         conversation_id=conversation_id,
-        knowledge=knowledge or None,
-        tainted_by=tainted_by.model_dump() if tainted_by is not None else None,
+        knowledge=start.knowledge or None,
+        tainted_by=start.tainted_by.model_dump() if start.tainted_by is not None else None,
         status="queued",
         checkpoint={},
         last_seq=0,
         created_at=now,
     )
-    if reserve is not None:
-        reserve(run)
-    await db.execute(_INSERT_RUN, {column.key: getattr(run, column.key) for column in _RUNS.c})
-    await add_question(db, conversation_id, message, parent_id=parent, run_id=run.id)
-    await db.commit()
+    if start.reserve is not None:
+        start.reserve(run)
+    connection.execute(_INSERT_RUN, {column.key: getattr(run, column.key) for column in _RUNS.c})
+    add_question(connection, conversation_id, start.message, parent_id=parent, run_id=run.id)
     return run
 
 
@@ -221,20 +250,20 @@ class RunService:
             message = await asyncio.to_thread(with_note, workspace, message, request.attachments)
             # Uploaded files are untrusted: the turn's exec/network calls wait for approval.
             taint = TaintSource(tool="attachment", source=", ".join(attached_paths(message)))
-        async with self._admitting, self.sessions() as db:
-            await self._admit(db, user_id)
-            run = await start_chat_turn(
-                db,
-                user_id,
-                message,
-                conversation_id=request.conversation_id,
-                model=request.model,
-                agent=request.agent,
-                knowledge=request.knowledge,
-                tainted_by=taint,
-                parent_id=request.parent_message_id if request.parent_given else APPEND,
-                reserve=self.executor.reserve,
-            )
+        start = ChatStart(
+            user_id,
+            message,
+            request.conversation_id,
+            request.model,
+            request.agent,
+            request.knowledge,
+            taint,
+            request.parent_message_id if request.parent_given else APPEND,
+            admit=self.quotas.admit_on,
+            reserve=self.executor.reserve,
+        )
+        async with self._admitting:
+            run = await transact(engine_of(self.sessions), start_chat_turn, start)
         await self.executor.submit(run.id, run)
         return run
 

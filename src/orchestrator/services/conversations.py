@@ -195,8 +195,8 @@ def _message_row(
     }
 
 
-async def add_question(
-    db: AsyncSession,
+def add_question(
+    connection: Connection,
     conversation_id: str,
     content: str,
     *,
@@ -204,11 +204,12 @@ async def add_question(
     run_id: str,
 ) -> int:
     """Store the user's message below `parent_id` as the new end of the active branch, in
-    `db`'s transaction, with statements built once (every chat turn starts with one)."""
+    `connection`'s transaction, with statements built once (every chat turn starts with
+    one)."""
     now = utcnow()
     row = _message_row(conversation_id, parent_id, "user", content, run_id, now)
-    message_id: int = (await db.execute(_INSERT_MESSAGE, row)).scalar_one()
-    await db.execute(
+    message_id: int = connection.execute(_INSERT_MESSAGE, row).scalar_one()
+    connection.execute(
         _POINT_TO, {"conversation_id": conversation_id, "message_id": message_id, "now": now}
     )
     return message_id

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator.core.config import Settings
@@ -92,60 +93,47 @@ class Quotas:
         await db.commit()
         return row
 
-    async def limits(self, db: AsyncSession, user_id: int, *, lock: bool = False) -> QuotaLimits:
-        """The limits in force for `user_id`; `lock` takes the user's row for the
-        transaction (admissions)."""
-        # One statement for the role and the admin's own quota (two, before).
-        query = _ROLE_AND_QUOTA_LOCKED if lock else _ROLE_AND_QUOTA
-        row = (await db.execute(query, {"user_id": user_id})).first()
-        return self.limits_of(row[0], row[1]) if row is not None else self.role_limits("user")
+    async def limits(self, db: AsyncSession, user_id: int) -> QuotaLimits:
+        """The limits in force for `user_id`."""
+        row = (await db.execute(_LIMITS, {"user_id": user_id})).first()
+        return self._limits_of_row(row)
 
-    def limits_of(self, role: str | None, own: UserQuota | None) -> QuotaLimits:
-        """The limits of a user of `role` with their own quota `own` (None: the role's)."""
-        defaults = self.role_limits(role or "user")
-        if own is None:
+    def _limits_of_row(
+        self, row: Row[str, int, int | None, int | None, int | None] | None
+    ) -> QuotaLimits:
+        """The limits of a `_LIMITS` row (None: no such user, a plain user's)."""
+        if row is None:
+            return self.role_limits("user")
+        defaults = self.role_limits(row.role or "user")
+        if row.quota_user_id is None:  # no quota of their own
             return defaults
         return QuotaLimits(
-            _first(own.tokens_per_day, defaults.tokens_per_day),
-            _first(own.runs_per_day, defaults.runs_per_day),
-            _first(own.concurrent_runs, defaults.concurrent_runs),
+            _first(row.tokens_per_day, defaults.tokens_per_day),
+            _first(row.runs_per_day, defaults.runs_per_day),
+            _first(row.concurrent_runs, defaults.concurrent_runs),
         )
 
     async def use(self, db: AsyncSession, user_id: int) -> QuotaUse:
         """The user's tokens and runs of today, and active runs (nested runs count with
         their parent)."""
-        since = day_start()
-        return QuotaUse(
-            tokens_today=await tokens_since(db, user_id, since),
-            runs_today=await db.scalar(
-                select(func.count())
-                .select_from(Run)
-                .where(
-                    Run.user_id == user_id,
-                    Run.parent_run_id.is_(None),
-                    Run.created_at >= since,
-                )
-            )
-            or 0,
-            active_runs=await db.scalar(
-                select(func.count())
-                .select_from(Run)
-                .where(
-                    Run.user_id == user_id,
-                    Run.parent_run_id.is_(None),
-                    Run.status.in_(ACTIVE_STATUSES),
-                )
-            )
-            or 0,
-        )
+        row = (await db.execute(_USE, {"user_id": user_id, "since": day_start()})).one()
+        return QuotaUse(*row)
 
     async def admit(self, db: AsyncSession, user_id: int) -> None:
         """`QuotaExceeded` when a new run would go over one of the user's quotas. Call it
         in the transaction that inserts the run: the user's row stays locked until then."""
-        limits = await self.limits(db, user_id, lock=True)
+        await db.run_sync(lambda session: self.admit_on(session.connection(), user_id))
+
+    def admit_on(self, connection: Connection, user_id: int) -> None:
+        """`admit`, in the transaction of a synchronous `connection` (`db.session.transact`):
+        two statements, the user's row locked by the first (on Postgres; on SQLite, one
+        process holds the database and its own lock serialises admissions)."""
+        row = connection.execute(_LIMITS_LOCKED, {"user_id": user_id}).first()
+        limits = self._limits_of_row(row)
         if limits == QuotaLimits():
             return
-        used = await self.use(db, user_id)
+        params = {"user_id": user_id, "since": day_start()}
+        used = QuotaUse(*connection.execute(_USE, params).one())
         reset = next_reset().isoformat()
         if limits.concurrent_runs is not None and used.active_runs >= limits.concurrent_runs:
             raise QuotaExceeded(
@@ -191,11 +179,7 @@ def token_message(used: int, limit: int) -> str:
 
 async def tokens_since(db: AsyncSession, user_id: int, since: datetime) -> int:
     """Tokens in and out the user's model calls used since `since`."""
-    total = await db.scalar(
-        select(func.coalesce(func.sum(ModelUsage.tokens_in + ModelUsage.tokens_out), 0)).where(
-            ModelUsage.user_id == user_id, ModelUsage.created_at >= since
-        )
-    )
+    total = await db.scalar(_TOKENS, {"user_id": user_id, "since": since})
     return int(total or 0)
 
 
@@ -203,11 +187,29 @@ def _first(own: int | None, default: int | None) -> int | None:
     return own if own is not None else default
 
 
-# The user `:user_id`'s role and own quota (None without one): built once, every admission
-# asks.
-_ROLE_AND_QUOTA = (
-    select(User.role, UserQuota)
+# Built once: every admission asks. The user `:user_id`'s role and own quota (None
+# columns without one).
+_LIMITS = (
+    select(
+        User.role,
+        UserQuota.user_id.label("quota_user_id"),
+        UserQuota.tokens_per_day,
+        UserQuota.runs_per_day,
+        UserQuota.concurrent_runs,
+    )
     .outerjoin(UserQuota, UserQuota.user_id == User.id)
     .where(User.id == bindparam("user_id"))
 )
-_ROLE_AND_QUOTA_LOCKED = _ROLE_AND_QUOTA.with_for_update(of=User)
+_LIMITS_LOCKED = _LIMITS.with_for_update(of=User)
+_TOKENS = select(func.coalesce(func.sum(ModelUsage.tokens_in + ModelUsage.tokens_out), 0)).where(
+    ModelUsage.user_id == bindparam("user_id"), ModelUsage.created_at >= bindparam("since")
+)
+_TOP_RUNS = select(func.count()).where(
+    Run.user_id == bindparam("user_id"), Run.parent_run_id.is_(None)
+)
+# What the user used (`QuotaUse`, in its order) since `:since`, in one statement.
+_USE = select(
+    _TOKENS.scalar_subquery(),
+    _TOP_RUNS.where(Run.created_at >= bindparam("since")).scalar_subquery(),
+    _TOP_RUNS.where(Run.status.in_(ACTIVE_STATUSES)).scalar_subquery(),
+)
