@@ -47,7 +47,11 @@ def nav_pages(page: Page) -> list[str]:
 def visit(page: Page, testid: str) -> None:
     """Open a page from the sidebar, the way people do (a full load of /mcp would reach the
     MCP endpoint, not the app)."""
-    page.get_by_test_id(testid).click()
+    link = page.get_by_test_id(testid)
+    href = link.get_attribute("href")
+    link.click()
+    if href:  # the new page, not the last one still showing its title
+        expect(page).to_have_url(re.compile(re.escape(href) + r"(\?.*)?$"))
     expect(page.get_by_test_id("page-title"), testid).to_be_visible()
     page.wait_for_load_state("networkidle")
 
@@ -84,6 +88,9 @@ def test_axe_finds_nothing_serious_on_any_page(page: Page, site: Site, axe_avail
     sign_in(page, site, "alice")
     for testid in nav_pages(page):
         visit(page, testid)
+        if testid == "nav-usage":  # checked with its charts drawn
+            for chart in ("usage-tokens-chart", "usage-status-chart"):
+                expect(page.get_by_test_id(chart).locator("canvas")).to_be_visible()
         found += check_axe(page, testid)
     open_page(page, site, f"/c/{conversation}")
     expect(page.get_by_test_id("assistant-message")).to_contain_text("6 x 7 = 42.")
