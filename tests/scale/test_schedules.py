@@ -48,7 +48,9 @@ def test_each_due_time_starts_exactly_one_run_across_four_schedulers(
     model.default = lambda _body: Reply(text="report written")
     created = user.apis[0].post(
         "/schedules",
-        json={"name": "report", "cron": "*/10 * * * *", "goal": "write it", "agent": "assistant"},
+        # Daily: the next natural due time is hours away (with */10 the clock once passed a
+        # boundary during the test, and that due time's run came on top of the five).
+        json={"name": "report", "cron": "0 7 * * *", "goal": "write it", "agent": "assistant"},
     )
     assert created.status_code == 201, created.text
     sid = created.json()["id"]
