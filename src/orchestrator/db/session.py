@@ -127,8 +127,9 @@ async def read(
     """The rows of one read, on a pooled connection of its own: no ORM session around it;
     on a SQLite file, at once on this thread if it is short (`db._inline`). For the hot
     reads (every chat turn's, every request's user), whose statements are built once
-    with `bindparam`s: one read this way cost 300 us of CPU on SQLite through aiosqlite,
-    600 in a session with the statement built each time, and 22 on this thread. Columns
+    with `bindparam`s: a primary-key read this way cost about 200 us of CPU on SQLite
+    through aiosqlite (twice that in a session with the statement built each time), and
+    26 us on this thread. Columns
     only: entities come back as rows of their columns."""
     inline = _INLINE.get(engine.sync_engine)
     if inline is not None:

@@ -130,9 +130,7 @@ class RunWriter:
         if self.lost:
             assert self.lease is not None
             raise LeaseLost(self.lease)
-        delta = changes is None and isinstance(data, TokenData | ThinkingData)
-        if delta:
-            assert isinstance(data, TokenData | ThinkingData)
+        if changes is None and isinstance(data, TokenData | ThinkingData):
             merged = self._merge(data)
             if merged is not None:
                 return merged
@@ -151,7 +149,7 @@ class RunWriter:
             self.held.append(event)
             if self._flush_task is None:  # written soon even if nothing follows
                 self._flush_task = asyncio.create_task(self._flush_later())
-        elif delta:
+        elif event.type in BUFFERED_TYPES and changes is None:
             # The last pending event, so later deltas of this turn join it; published
             # once this turn of the loop is done.
             self.open_delta = event
